@@ -1,0 +1,38 @@
+//! Compiles every crate under `providers/` into a component and embeds the
+//! bytes, so an installed `aivault` binary is self-contained.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::{env, fs};
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let root = manifest_dir.parent().expect("host/ sits in the workspace root").to_path_buf();
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo"));
+    aivault_wasm_build::rerun_if_changed(&root, &["providers", "sdk", "wit"]);
+
+    let mut names: Vec<String> = fs::read_dir(root.join("providers"))
+        .expect("providers/ exists")
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().join("Cargo.toml").exists())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let packages: Vec<String> = names.iter().map(|n| format!("aivault-provider-{n}")).collect();
+    let package_refs: Vec<&str> = packages.iter().map(String::as_str).collect();
+    let built = aivault_wasm_build::build_components(&root, &package_refs);
+
+    let mut table = String::from("&[\n");
+    for (name, component) in names.iter().zip(&built) {
+        let dest = out_dir.join(format!("{name}.wasm"));
+        fs::copy(&component.path, &dest).expect("copy component into OUT_DIR");
+        writeln!(
+            table,
+            "    BuiltinComponent {{ name: {name:?}, bytes: include_bytes!({:?}) }},",
+            dest.display().to_string()
+        )
+        .expect("write to String");
+    }
+    table.push(']');
+    fs::write(out_dir.join("builtin_providers.rs"), table).expect("write builtin table");
+}

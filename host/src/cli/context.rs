@@ -1,0 +1,66 @@
+//! What commands share: the vault directory and, loaded on first use, the
+//! wasm runtime and provider registry.
+
+use std::cell::OnceCell;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use crate::plugins::{Runtime, SandboxLimits};
+use crate::registry::Registry;
+
+/// Per-invocation state.
+pub struct Context {
+    dir: PathBuf,
+    runtime: OnceCell<Runtime>,
+    registry: OnceCell<Registry>,
+}
+
+impl Context {
+    /// `dir`, else `~/.aivault`.
+    pub fn new(dir: Option<PathBuf>) -> anyhow::Result<Self> {
+        let dir = match dir {
+            Some(dir) => dir,
+            None => std::env::home_dir()
+                .context("cannot find the home directory; set AIVAULT_DIR or pass --dir")?
+                .join(".aivault"),
+        };
+        Ok(Context { dir, runtime: OnceCell::new(), registry: OnceCell::new() })
+    }
+
+    /// The vault directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The wasm runtime, caching compiled components under the vault directory.
+    pub fn runtime(&self) -> anyhow::Result<&Runtime> {
+        if let Some(runtime) = self.runtime.get() {
+            return Ok(runtime);
+        }
+        let runtime = Runtime::new(SandboxLimits::default(), Some(self.component_cache_dir()))?;
+        Ok(self.runtime.get_or_init(|| runtime))
+    }
+
+    /// `<dir>/cache/components`. Test builds may share one cache between
+    /// vaults through `AIVAULT_DEV_CACHE_DIR`; release builds ignore it, since
+    /// whoever controls the environment would otherwise choose the native code
+    /// aivault runs.
+    fn component_cache_dir(&self) -> PathBuf {
+        if cfg!(debug_assertions)
+            && let Some(dir) = std::env::var_os("AIVAULT_DEV_CACHE_DIR")
+        {
+            return PathBuf::from(dir);
+        }
+        self.dir.join("cache").join("components")
+    }
+
+    /// Every loaded provider.
+    pub fn registry(&self) -> anyhow::Result<&Registry> {
+        if let Some(registry) = self.registry.get() {
+            return Ok(registry);
+        }
+        let registry = Registry::load_builtin(self.runtime()?)?;
+        Ok(self.registry.get_or_init(|| registry))
+    }
+}

@@ -1,0 +1,12 @@
+//! aivault: a local vault that keeps API secrets away from the AI agents and
+//! scripts that use them. Callers invoke capabilities; the broker has a
+//! sandboxed provider component inject the secret into the outgoing request.
+//!
+//! Modules follow the data flow: [`plugins`] runs provider components,
+//! [`registry`] catalogues their manifests, and [`cli`] is the command line.
+
+pub mod cli;
+mod fsutil;
+pub mod plugins;
+pub mod redact;
+pub mod registry;

@@ -1,0 +1,5 @@
+//! The `aivault` command.
+
+fn main() -> std::process::ExitCode {
+    aivault::cli::main()
+}

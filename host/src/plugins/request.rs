@@ -1,0 +1,80 @@
+//! The request handed to and returned by `inject`, in the host's own type.
+
+use std::fmt;
+
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use super::bindings::v0_1_0::api;
+
+/// An outgoing request. After injection it carries secrets (in headers, the
+/// query or the path), so it is wiped on drop and `Debug` shows no values.
+#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+pub struct OutgoingRequest {
+    pub capability: String,
+    pub credential_kind: String,
+    pub method: String,
+    pub host: String,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+}
+
+impl OutgoingRequest {
+    /// The first value of header `name`, compared case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The first value of query parameter `name`.
+    pub fn query_value(&self, name: &str) -> Option<&str> {
+        self.query.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    pub(super) fn to_v0_1_0(&self, with_body: bool) -> api::Request {
+        api::Request {
+            capability: self.capability.clone(),
+            credential_kind: self.credential_kind.clone(),
+            method: self.method.clone(),
+            host: self.host.clone(),
+            path: self.path.clone(),
+            query: self
+                .query
+                .iter()
+                .map(|(name, value)| api::QueryParam { name: name.clone(), value: value.clone() })
+                .collect(),
+            headers: self
+                .headers
+                .iter()
+                .map(|(name, value)| api::Header { name: name.clone(), value: value.clone() })
+                .collect(),
+            body: if with_body { self.body.clone() } else { None },
+        }
+    }
+
+    pub(super) fn from_v0_1_0(mut r: api::Request) -> Self {
+        OutgoingRequest {
+            capability: std::mem::take(&mut r.capability),
+            credential_kind: std::mem::take(&mut r.credential_kind),
+            method: std::mem::take(&mut r.method),
+            host: std::mem::take(&mut r.host),
+            path: std::mem::take(&mut r.path),
+            query: r.query.drain(..).map(|q| (q.name, q.value)).collect(),
+            headers: r.headers.drain(..).map(|h| (h.name, h.value)).collect(),
+            body: r.body.take(),
+        }
+    }
+}
+
+impl fmt::Debug for OutgoingRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = |pairs: &[(String, String)]| pairs.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        f.debug_struct("OutgoingRequest")
+            .field("capability", &self.capability)
+            .field("method", &self.method)
+            .field("host", &self.host)
+            .field("query_names", &names(&self.query))
+            .field("header_names", &names(&self.headers))
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,325 @@
+//! One wasmtime [`Engine`] for the whole process; per component a pre-linked
+//! [`InstancePre`](wasmtime::component::InstancePre); per call a fresh store
+//! and instance under a fuel budget and a memory cap.
+
+use std::path::PathBuf;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
+use zeroize::{Zeroize, Zeroizing};
+
+use super::bindings::v0_1_0::{ProviderComponent, ProviderComponentPre, api};
+use super::cache::ArtifactCache;
+use super::manifest::{HostPattern, ProviderManifest};
+use super::{Origin, OutgoingRequest, PluginError, verify, version};
+use crate::redact;
+
+/// How much a single call into a component may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SandboxLimits {
+    /// Fuel per call; roughly one unit per WebAssembly instruction.
+    pub fuel: u64,
+    /// Linear memory per instance, in bytes.
+    pub memory_bytes: usize,
+}
+
+impl Default for SandboxLimits {
+    /// Generous for any real injection (which takes well under a million
+    /// instructions), yet stops a runaway component in a fraction of a second.
+    fn default() -> Self {
+        SandboxLimits { fuel: 100_000_000, memory_bytes: 64 << 20 }
+    }
+}
+
+/// Compiles and loads components. Cheap to share by reference.
+pub struct Runtime {
+    engine: Engine,
+    limits: SandboxLimits,
+    cache: Option<ArtifactCache>,
+}
+
+/// A loaded, validated provider component, ready to be called.
+pub struct Plugin {
+    origin: Origin,
+    digest: String,
+    wit_version: String,
+    manifest: ProviderManifest,
+    sandbox: Sandbox,
+    label: String,
+}
+
+/// What every call needs: the engine, the pre-linked component, the limits.
+struct Sandbox {
+    engine: Engine,
+    pre: ProviderComponentPre<StoreState>,
+    limits: SandboxLimits,
+}
+
+/// Per-store state: the memory cap, and whether it was hit (to tell an
+/// out-of-memory abort apart from any other trap).
+struct StoreState {
+    memory_limit: usize,
+    memory_refused: bool,
+}
+
+impl ResourceLimiter for StoreState {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_limit {
+            self.memory_refused = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+
+    fn instances(&self) -> usize {
+        32
+    }
+
+    fn tables(&self) -> usize {
+        32
+    }
+
+    fn memories(&self) -> usize {
+        8
+    }
+}
+
+impl Runtime {
+    /// An engine configured for fuel metering; compiled components are cached
+    /// under `cache_dir` when given.
+    pub fn new(limits: SandboxLimits, cache_dir: Option<PathBuf>) -> Result<Self, PluginError> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.consume_fuel(true);
+        let engine = Engine::new(&config)
+            .map_err(|e| PluginError::Load { origin: Origin::BuiltIn("engine"), reason: e.to_string() })?;
+        let cache = cache_dir.map(|dir| ArtifactCache::new(dir, &engine));
+        Ok(Runtime { engine, limits, cache })
+    }
+
+    /// The limits every call runs under.
+    pub fn limits(&self) -> SandboxLimits {
+        self.limits
+    }
+
+    /// Reads the contract version, compiles (or loads from cache), links with
+    /// nothing granted, calls `describe` and validates the manifest.
+    pub fn load(&self, origin: Origin, bytes: &[u8]) -> Result<Plugin, PluginError> {
+        let wit_version = version::exported_wit_version(&origin, bytes)?;
+        version::check_supported(&origin, &wit_version)?;
+        let digest = hex::encode(Sha256::digest(bytes));
+        let load_err =
+            |e: wasmtime::Error| PluginError::Load { origin: origin.clone(), reason: root_cause(&e) };
+        let component = self.compile(bytes, &digest).map_err(load_err)?;
+
+        // Deny by default: every import (the WASI interfaces std pulls in,
+        // or anything else) is linked to a trap, so a component gets no
+        // files, network, clock, randomness or environment.
+        let mut linker = Linker::<StoreState>::new(&self.engine);
+        linker.define_unknown_imports_as_traps(&component).map_err(load_err)?;
+        let pre = linker.instantiate_pre(&component).map_err(load_err)?;
+        let pre = ProviderComponentPre::new(pre)
+            .map_err(|_| PluginError::NotAProvider { origin: origin.clone() })?;
+        let sandbox = Sandbox { engine: self.engine.clone(), pre, limits: self.limits };
+
+        let label = origin.to_string();
+        let raw = sandbox
+            .call(&label, "describe", |c, store| c.aivault_provider_provider().call_describe(store))?;
+        let invalid = |reason: String| PluginError::InvalidManifest { origin: origin.clone(), reason };
+        let manifest = ProviderManifest::from_v0_1_0(raw).map_err(invalid)?;
+        manifest.validate().map_err(invalid)?;
+        Ok(Plugin {
+            label: format!("provider `{}` {}", manifest.id, manifest.version),
+            origin,
+            digest,
+            wit_version,
+            manifest,
+            sandbox,
+        })
+    }
+
+    fn compile(&self, bytes: &[u8], digest: &str) -> wasmtime::Result<Component> {
+        if let Some(component) = self.cache.as_ref().and_then(|c| c.load(&self.engine, digest)) {
+            return Ok(component);
+        }
+        let component = Component::new(&self.engine, bytes)?;
+        if let Some(cache) = &self.cache {
+            // A cache that cannot be written only costs speed next time.
+            let _ = cache.store(digest, &component);
+        }
+        Ok(component)
+    }
+}
+
+impl Sandbox {
+    /// Runs `f` against a fresh instance in a fresh store: no state, and no
+    /// secret, survives from one call to the next.
+    fn call<R>(
+        &self,
+        label: &str,
+        function: &'static str,
+        f: impl FnOnce(&ProviderComponent, &mut Store<StoreState>) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError> {
+        let mut store = Store::new(
+            &self.engine,
+            StoreState { memory_limit: self.limits.memory_bytes, memory_refused: false },
+        );
+        store.limiter(|state| state);
+        let outcome = store
+            .set_fuel(self.limits.fuel)
+            .and_then(|()| self.pre.instantiate(&mut store))
+            .and_then(|instance| f(&instance, &mut store));
+        outcome.map_err(|err| self.classify(&err, store.data(), label, function))
+    }
+
+    fn classify(
+        &self,
+        err: &wasmtime::Error,
+        state: &StoreState,
+        label: &str,
+        function: &'static str,
+    ) -> PluginError {
+        let provider = label.to_string();
+        if err.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
+            return PluginError::OutOfFuel { provider, function };
+        }
+        if state.memory_refused {
+            return PluginError::OutOfMemory {
+                provider,
+                function,
+                limit_mib: self.limits.memory_bytes >> 20,
+            };
+        }
+        let cause = root_cause(err);
+        let reason = if err.downcast_ref::<Trap>() == Some(&Trap::UnreachableCodeReached) {
+            "it panicked or aborted".to_string()
+        } else if let Some(import) =
+            cause.strip_prefix("unknown import: ").and_then(|rest| rest.split('`').nth(1))
+        {
+            format!(
+                "it called `{import}`, which the sandbox does not grant (providers get no files, \
+                 network, clock, randomness or environment)"
+            )
+        } else {
+            cause
+        };
+        PluginError::Trapped { provider, function, reason }
+    }
+}
+
+impl Plugin {
+    /// Where the component came from.
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    /// SHA-256 of the component bytes, hex.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// The contract version the component implements.
+    pub fn wit_version(&self) -> &str {
+        &self.wit_version
+    }
+
+    /// The validated manifest.
+    pub fn manifest(&self) -> &ProviderManifest {
+        &self.manifest
+    }
+
+    /// The provider id.
+    pub fn id(&self) -> &str {
+        &self.manifest.id
+    }
+
+    /// Asks the provider whether `value` can be the secret `name`.
+    pub fn validate_secret(&self, name: &str, value: &str) -> Result<(), PluginError> {
+        let arg = Zeroizing::new(value.to_string());
+        let verdict = self.sandbox.call(&self.label, "validate-secret", |c, store| {
+            c.aivault_provider_provider().call_validate_secret(store, name, &arg)
+        })?;
+        verdict.map_err(|e| {
+            let reason = match e {
+                api::SecretError::Empty => "the value is empty".to_string(),
+                api::SecretError::Malformed(why) => redact::text(&why, &[value]),
+                api::SecretError::UnknownName(n) => {
+                    format!("it declares no secret named {}", redact::text(&n, &[value]))
+                }
+            };
+            PluginError::SecretRejected { provider: self.label.clone(), name: name.to_string(), reason }
+        })
+    }
+
+    /// Has the provider authenticate `req` with `secrets` (placeholder,
+    /// value), then checks the result against `allowed_hosts` and the rules
+    /// in [`verify`].
+    pub fn inject(
+        &self,
+        req: &OutgoingRequest,
+        secrets: &[(String, Zeroizing<String>)],
+        allowed_hosts: &[HostPattern],
+    ) -> Result<OutgoingRequest, PluginError> {
+        let arg = req.to_v0_1_0(self.manifest.needs_body);
+        let mut values: Vec<api::SecretValue> = secrets
+            .iter()
+            .map(|(placeholder, value)| api::SecretValue {
+                placeholder: placeholder.clone(),
+                value: value.to_string(),
+            })
+            .collect();
+        let result = self.sandbox.call(&self.label, "inject", |c, store| {
+            c.aivault_provider_provider().call_inject(store, &arg, &values)
+        });
+        for v in &mut values {
+            v.value.zeroize();
+        }
+        let plain: Vec<&str> = secrets.iter().map(|(_, v)| v.as_str()).collect();
+        let mut returned = match result? {
+            Ok(r) => OutgoingRequest::from_v0_1_0(r),
+            Err(e) => {
+                let reason = match e {
+                    api::InjectError::MissingSecret(p) => format!("secret `{p}` was not supplied"),
+                    api::InjectError::MalformedSecret(why) | api::InjectError::Unsupported(why) => why,
+                };
+                return Err(PluginError::InjectFailed {
+                    provider: self.label.clone(),
+                    reason: redact::text(&reason, &plain),
+                });
+            }
+        };
+        let refused = |reason: String| PluginError::InjectRefused {
+            provider: self.label.clone(),
+            reason: redact::text(&reason, &plain),
+        };
+        if !self.manifest.needs_body {
+            if returned.body.is_some() {
+                return Err(refused("it returned a body it was never given".into()));
+            }
+            returned.body.clone_from(&req.body);
+        }
+        verify::check_injected(req, &returned, allowed_hosts).map_err(refused)?;
+        Ok(returned)
+    }
+}
+
+/// The innermost message of a wasmtime error chain, on one line.
+fn root_cause(err: &wasmtime::Error) -> String {
+    let text = err.root_cause().to_string();
+    text.lines().next().unwrap_or_default().to_string()
+}

@@ -1,0 +1,185 @@
+//! Checks on what `inject` returns, before anything is sent: a provider may
+//! add authentication, never redirect, rewrite or smuggle.
+
+use super::OutgoingRequest;
+use super::manifest::HostPattern;
+
+/// Headers a provider may never set: the host and connection-level ones the
+/// HTTP client owns, and framing ones that could desynchronise a proxy.
+const FORBIDDEN_HEADERS: &[&str] = &[
+    "host",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "content-length",
+    "expect",
+    "http2-settings",
+];
+
+/// Limits on what injection may add, so a component cannot flood upstream.
+const MAX_HEADERS: usize = 128;
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+const MAX_PREFIX_BYTES: usize = 4 * 1024;
+
+/// Why a returned request is refused; never contains a header value.
+pub fn check_injected(
+    before: &OutgoingRequest,
+    after: &OutgoingRequest,
+    allowed_hosts: &[HostPattern],
+) -> Result<(), String> {
+    if after.method != before.method {
+        return Err(format!("it changed the method from {} to {}", before.method, after.method));
+    }
+    if after.capability != before.capability || after.credential_kind != before.credential_kind {
+        return Err("it changed the capability or credential kind".into());
+    }
+    if after.host != before.host {
+        return Err(format!("it changed the host from `{}` to `{}`", before.host, after.host));
+    }
+    // Also guards the caller: the broker should never have asked for such a host.
+    if !allowed_hosts.iter().any(|p| p.matches(&after.host)) {
+        return Err(format!("the request goes to `{}`, outside the provider's hosts", after.host));
+    }
+    check_path(&before.path, &after.path)?;
+    if after.body != before.body {
+        return Err("it changed the request body".into());
+    }
+    if after.headers.len() > MAX_HEADERS {
+        return Err(format!("it set {} headers (at most {MAX_HEADERS})", after.headers.len()));
+    }
+    for (name, value) in &after.headers {
+        check_header(name, value)?;
+    }
+    for (name, _) in &after.query {
+        if name.is_empty() {
+            return Err("it added a query parameter with an empty name".into());
+        }
+    }
+    Ok(())
+}
+
+/// The original path must survive whole at the end; anything in front is a
+/// prefix of plain segments.
+fn check_path(before: &str, after: &str) -> Result<(), String> {
+    let prefix =
+        after.strip_suffix(before).ok_or("it rewrote the request path (only a prefix may be added)")?;
+    if prefix.is_empty() {
+        return Ok(());
+    }
+    if prefix.len() > MAX_PREFIX_BYTES
+        || !prefix.starts_with('/')
+        || prefix.ends_with('/')
+        || !prefix.chars().all(|c| c.is_ascii_graphic() && !"?#%\\".contains(c))
+    {
+        return Err("it added a path prefix that is not a plain absolute path".into());
+    }
+    if prefix.split('/').any(|seg| seg == "." || seg == "..") {
+        return Err("it added a path prefix with a `.` or `..` segment".into());
+    }
+    Ok(())
+}
+
+fn check_header(name: &str, value: &str) -> Result<(), String> {
+    let token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || !name.chars().all(token_char) {
+        return Err("it set a header whose name is not a valid HTTP token".into());
+    }
+    let lower = name.to_ascii_lowercase();
+    if FORBIDDEN_HEADERS.contains(&lower.as_str()) || lower.starts_with("proxy-") {
+        return Err(format!("it set the `{lower}` header, which only the HTTP client may set"));
+    }
+    if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+        return Err(format!("it set header `{lower}` to a value containing CR, LF or NUL"));
+    }
+    if name.len() + value.len() > MAX_HEADER_BYTES {
+        return Err(format!("it set header `{lower}` longer than {MAX_HEADER_BYTES} bytes"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(path: &str) -> OutgoingRequest {
+        OutgoingRequest {
+            capability: "ex/items".into(),
+            credential_kind: "default".into(),
+            method: "GET".into(),
+            host: "api.example.com".into(),
+            path: path.into(),
+            query: vec![],
+            headers: vec![],
+            body: None,
+        }
+    }
+
+    fn hosts() -> Vec<HostPattern> {
+        vec![HostPattern::parse("api.example.com").unwrap()]
+    }
+
+    fn check(after: &OutgoingRequest) -> Result<(), String> {
+        check_injected(&req("/v1/items"), after, &hosts())
+    }
+
+    // Added auth headers and query parameters pass.
+    #[test]
+    fn plain_auth_passes() {
+        let mut after = req("/v1/items");
+        after.headers.push(("authorization".into(), "Bearer x".into()));
+        after.query.push(("key".into(), "k".into()));
+        check(&after).unwrap();
+    }
+
+    // A prefix in front of the intact path passes; a rewrite does not.
+    #[test]
+    fn path_prefix_only() {
+        check(&req("/backend-api/v1/items")).unwrap();
+        assert!(check(&req("/v2/items")).unwrap_err().contains("rewrote"));
+        assert!(check(&req("/../v1/items")).unwrap_err().contains("`..`"));
+        assert!(check(&req("/a?b=/v1/items")).is_err());
+        assert!(check(&req("x/v1/items")).is_err());
+    }
+
+    // The host and method are the broker's, not the provider's.
+    #[test]
+    fn host_and_method_fixed() {
+        let mut after = req("/v1/items");
+        after.host = "evil.example.com".into();
+        assert!(check(&after).unwrap_err().contains("changed the host"));
+        assert!(check_injected(&after, &after, &hosts()).unwrap_err().contains("outside"));
+        let mut after = req("/v1/items");
+        after.method = "DELETE".into();
+        assert!(check(&after).unwrap_err().contains("changed the method"));
+    }
+
+    // Host, hop-by-hop, framing and CR/LF-bearing headers are refused.
+    #[test]
+    fn dangerous_headers_refused() {
+        for (name, value) in [
+            ("Host", "evil"),
+            ("connection", "close"),
+            ("Transfer-Encoding", "chunked"),
+            ("content-length", "0"),
+            ("proxy-authorization", "x"),
+            ("x-ok", "a\r\nx-injected: 1"),
+            ("bad name", "1"),
+        ] {
+            let mut after = req("/v1/items");
+            after.headers.push((name.into(), value.into()));
+            assert!(check(&after).is_err(), "{name}");
+        }
+    }
+
+    // The body is never the provider's to change.
+    #[test]
+    fn body_fixed() {
+        let mut after = req("/v1/items");
+        after.body = Some(b"x".to_vec());
+        assert!(check(&after).unwrap_err().contains("body"));
+    }
+}

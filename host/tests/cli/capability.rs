@@ -1,0 +1,85 @@
+//! `aivault capability list|describe` with no secret stored.
+
+use serde_json::Value;
+
+use crate::support::Vault;
+
+// With an empty vault everything is Available, grouped by provider and the
+// secrets that would enable it.
+#[test]
+fn list_groups_ready_and_available() {
+    let vault = Vault::new();
+    let out = vault.ok(&["capability", "list"]);
+    assert!(out.starts_with("Ready (0)\n"), "{out}");
+    assert!(out.contains("Available (46)"), "{out}");
+    assert!(out.contains("openai (needs OPENAI_API_KEY)"), "{out}");
+    assert!(out.contains("openai (needs CODEX_OAUTH_JSON)"), "{out}");
+    assert!(out.contains("trello (needs TRELLO_API_KEY + TRELLO_TOKEN)"), "{out}");
+    assert!(out.contains("github (needs GITHUB_TOKEN)"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.trim_start().starts_with("openai/chat-completions")
+                && l.contains("/v1/chat/completions"))
+    );
+}
+
+// `-v` prints JSON a script can read.
+#[test]
+fn list_verbose_is_json() {
+    let vault = Vault::new();
+    let json: Value = serde_json::from_str(&vault.ok(&["capability", "list", "-v"])).unwrap();
+    assert_eq!(json["ready"].as_array().unwrap().len(), 0);
+    let available = json["available"].as_array().unwrap();
+    assert_eq!(available.len(), 46);
+    let trello_cards = available.iter().find(|c| c["id"] == "trello/cards").unwrap();
+    assert_eq!(trello_cards["hosts"], serde_json::json!(["api.trello.com"]));
+    assert_eq!(
+        trello_cards["credentialKinds"][0]["secrets"],
+        serde_json::json!(["TRELLO_API_KEY", "TRELLO_TOKEN"])
+    );
+}
+
+// describe shows methods, prefixes, host, secrets and an example invoke;
+// its aliases do the same.
+#[test]
+fn describe_and_aliases() {
+    let vault = Vault::new();
+    let out = vault.ok(&["capability", "describe", "github/repos"]);
+    for expected in [
+        "github/repos",
+        "api.github.com",
+        "DELETE, GET, PATCH, POST, PUT",
+        "/repos",
+        "GITHUB_TOKEN",
+        "aivault invoke github/repos --method POST --path /repos",
+    ] {
+        assert!(out.contains(expected), "missing {expected}:\n{out}");
+    }
+    for alias in ["args", "shape", "inspect"] {
+        assert_eq!(vault.ok(&["capability", alias, "github/repos"]), out);
+    }
+    let json: Value =
+        serde_json::from_str(&vault.ok(&["capability", "describe", "openai/models", "-v"])).unwrap();
+    assert_eq!(json["methods"], serde_json::json!(["DELETE", "GET"]));
+    assert_eq!(json["example"], "aivault invoke openai/models --method DELETE --path /v1/models");
+}
+
+// An unknown id is one clear line, a close match, and a non-zero exit.
+#[test]
+fn unknown_capability_suggests_close_match() {
+    let vault = Vault::new();
+    let err = vault.fails(&["capability", "describe", "openai/chat-completion"]);
+    assert!(err.contains("no capability `openai/chat-completion`"), "{err}");
+    assert!(err.contains("did you mean `openai/chat-completions`?"), "{err}");
+    let err = vault.fails(&["capability", "describe", "nothing-like-it"]);
+    assert!(!err.contains("did you mean"), "{err}");
+}
+
+// Shell completions are generated for the usual shells.
+#[test]
+fn completions_generate() {
+    let vault = Vault::new();
+    for shell in ["bash", "zsh", "fish"] {
+        assert!(vault.ok(&["completions", shell]).contains("capability"));
+    }
+}

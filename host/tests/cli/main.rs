@@ -1,0 +1,4 @@
+//! End-to-end tests of the real `aivault` binary.
+
+mod capability;
+mod support;

@@ -1,0 +1,157 @@
+//! Components that misbehave on purpose: each is stopped with a clear error
+//! naming it, and the built-in providers keep working afterwards.
+
+use aivault::plugins::{HostPattern, Origin, PluginError, Runtime, SandboxLimits};
+use aivault_test_artifacts as artifacts;
+
+use crate::support::{FIXTURE, builtin, hosts, load_test_component, request, secrets};
+
+const SECRET: &str = "hostile-secret-value-0123456789";
+
+/// Calls the hostile component's `inject` with the behaviour `path` selects.
+fn provoke(path: &str) -> PluginError {
+    let hostile = load_test_component(artifacts::HOSTILE).unwrap();
+    let req = request("hostile/any", "default", "GET", "api.hostile.test", path);
+    let err = hostile.inject(&req, &secrets(&[("secret", SECRET)]), &hosts(&hostile)).expect_err(path);
+    let message = err.to_string();
+    assert!(message.contains("provider `hostile` 0.1.0"), "{path}: {message}");
+    assert!(!message.contains(SECRET), "{path} leaked the secret: {message}");
+    err
+}
+
+// A well-behaved path goes through, so the failures below are the sandbox's doing.
+#[test]
+fn hostile_component_loads_and_behaves_when_asked() {
+    let hostile = load_test_component(artifacts::HOSTILE).unwrap();
+    let req = request("hostile/any", "default", "GET", "api.hostile.test", "/fine");
+    let out = hostile.inject(&req, &secrets(&[("secret", SECRET)]), &hosts(&hostile)).unwrap();
+    assert_eq!(out.header("authorization"), Some(format!("Bearer {SECRET}").as_str()));
+}
+
+// An infinite loop runs out of fuel.
+#[test]
+fn infinite_loop_is_stopped() {
+    assert!(matches!(provoke("/loop"), PluginError::OutOfFuel { function: "inject", .. }));
+}
+
+// Unbounded allocation hits the memory cap.
+#[test]
+fn memory_bomb_is_stopped() {
+    let err = provoke("/memory-bomb");
+    assert!(matches!(err, PluginError::OutOfMemory { limit_mib: 64, .. }), "{err}");
+}
+
+// A panic is a trap, reported as a crash.
+#[test]
+fn panic_is_a_clear_crash() {
+    let err = provoke("/trap");
+    assert!(matches!(err, PluginError::Trapped { .. }), "{err}");
+    assert!(err.to_string().contains("panicked"), "{err}");
+}
+
+// No WASI capability is granted: environment, files and clock all trap.
+#[test]
+fn no_wasi_capabilities() {
+    for path in ["/read-env", "/read-file", "/clock"] {
+        let err = provoke(path);
+        assert!(matches!(err, PluginError::Trapped { .. }), "{path}: {err}");
+        assert!(err.to_string().contains("which the sandbox does not grant"), "{path}: {err}");
+    }
+}
+
+// Every attempt to redirect, rewrite or smuggle is refused before use.
+#[test]
+fn tampered_requests_are_refused() {
+    let cases = [
+        ("/escape-host", "changed the host"),
+        ("/rewrite-path", "rewrote the request path"),
+        ("/host-header", "`host` header"),
+        ("/crlf-header", "CR, LF or NUL"),
+        ("/bad-header-name", "not a valid HTTP token"),
+        ("/change-method", "changed the method"),
+        ("/dot-prefix", "`..` segment"),
+    ];
+    for (path, why) in cases {
+        let err = provoke(path);
+        assert!(matches!(err, PluginError::InjectRefused { .. }), "{path}: {err}");
+        assert!(err.to_string().contains(why), "{path}: {err}");
+    }
+}
+
+// A provider's own error message is redacted if it echoes the secret.
+#[test]
+fn provider_error_is_redacted() {
+    let err = provoke("/leak-secret-in-error");
+    assert!(matches!(err, PluginError::InjectFailed { .. }), "{err}");
+    assert!(err.to_string().contains(aivault::redact::MARKER), "{err}");
+}
+
+// A manifest breaking the rules is refused at load time with the reason.
+#[test]
+fn bad_manifest_is_refused() {
+    let err = load_test_component(artifacts::BAD_MANIFEST).err().unwrap();
+    assert!(matches!(err, PluginError::InvalidManifest { .. }), "{err}");
+    assert!(err.to_string().contains("must start with `bad-manifest/`"), "{err}");
+}
+
+// A component that loops while describing itself is stopped at load time.
+#[test]
+fn looping_describe_is_stopped() {
+    let err = load_test_component(artifacts::SLOW_DESCRIBE).err().unwrap();
+    assert!(matches!(err, PluginError::OutOfFuel { function: "describe", .. }), "{err}");
+}
+
+// Bytes that are not a component are refused before wasmtime sees them.
+#[test]
+fn garbage_file_is_refused() {
+    let err = FIXTURE.runtime.load(Origin::File("garbage.wasm".into()), b"\0asmgarbage").err().unwrap();
+    assert!(matches!(err, PluginError::NotAComponent { .. }), "{err}");
+}
+
+// After every kind of misbehaviour, the built-ins still work on the same runtime.
+#[test]
+fn builtins_survive_hostile_calls() {
+    for path in ["/loop", "/memory-bomb", "/trap", "/escape-host"] {
+        provoke(path);
+    }
+    let openai = builtin("openai");
+    let req = request("openai/models", "api-key", "GET", "api.openai.com", "/v1/models");
+    let out = openai
+        .inject(&req, &secrets(&[("secret", "sk-abcdefghijklmnopqrstuvwxyz012345")]), &hosts(openai))
+        .unwrap();
+    assert!(out.header("authorization").is_some());
+}
+
+// A host pattern outside the provider's list is refused even if the
+// provider leaves the host alone (defence against a broker mistake).
+#[test]
+fn request_outside_allowed_hosts_refused() {
+    let openai = builtin("openai");
+    let req = request("openai/models", "api-key", "GET", "evil.example.com", "/v1/models");
+    let only_openai = vec![HostPattern::parse("api.openai.com").unwrap()];
+    let err = openai
+        .inject(&req, &secrets(&[("secret", "sk-abcdefghijklmnopqrstuvwxyz012345")]), &only_openai)
+        .unwrap_err();
+    assert!(err.to_string().contains("outside the provider's hosts"), "{err}");
+}
+
+// A corrupted cache entry is detected, discarded and rebuilt, never loaded.
+#[test]
+fn corrupted_cache_entry_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(artifacts::HOSTILE).unwrap();
+    let runtime = Runtime::new(SandboxLimits::default(), Some(dir.path().to_path_buf())).unwrap();
+    let digest = runtime.load(Origin::File("h.wasm".into()), &bytes).unwrap().digest().to_string();
+    let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(entries.len(), 1);
+    assert!(entries[0].file_name().unwrap().to_string_lossy().starts_with(&digest));
+
+    let mut cached = std::fs::read(&entries[0]).unwrap();
+    let middle = cached.len() / 2;
+    cached[middle] ^= 0xff;
+    std::fs::write(&entries[0], &cached).unwrap();
+
+    let reloaded = runtime.load(Origin::File("h.wasm".into()), &bytes).unwrap();
+    assert_eq!(reloaded.manifest().id, "hostile");
+    assert_ne!(std::fs::read(&entries[0]).unwrap(), cached, "the corrupt entry was rewritten");
+}

@@ -1,0 +1,116 @@
+//! Compiles workspace crates into WebAssembly components from a build script.
+//!
+//! The host embeds the built-in providers and the tests load hostile fixtures;
+//! both are ordinary workspace crates built for `wasm32-wasip2` by a nested
+//! `cargo build`, the way wasmtime builds its own test programs. The nested
+//! build uses a target directory of its own so it never waits on the outer
+//! build's lock.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The target every component is built for.
+pub const TARGET: &str = "wasm32-wasip2";
+
+/// A component built from a workspace package.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// The package name, e.g. `aivault-provider-openai`.
+    pub package: String,
+    /// Where the `.wasm` component was written.
+    pub path: PathBuf,
+}
+
+/// Builds `packages` (in release mode) from the workspace rooted at
+/// `workspace_root` and returns where each component landed. Panics with an
+/// actionable message on failure: this runs only inside build scripts.
+pub fn build_components(workspace_root: &Path, packages: &[&str]) -> Vec<Built> {
+    ensure_target_installed();
+    let target_dir = guest_target_dir();
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace_root)
+        .args(["build", "--release", "--quiet", "--target", TARGET, "--target-dir"])
+        .arg(&target_dir);
+    for package in packages {
+        cmd.args(["-p", package]);
+    }
+    // Flags meant for the host build (coverage, clippy, sanitizers, profile
+    // overrides) must not leak into the guest build.
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CLIPPY_ARGS",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "CARGO_BUILD_TARGET_DIR",
+    ] {
+        cmd.env_remove(var);
+    }
+    for (var, _) in env::vars_os() {
+        if var.to_string_lossy().starts_with("CARGO_PROFILE_") {
+            cmd.env_remove(var);
+        }
+    }
+    let output =
+        cmd.output().unwrap_or_else(|e| panic!("could not run cargo to build provider components: {e}"));
+    if !output.status.success() {
+        panic!(
+            "building the WebAssembly components {packages:?} failed:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    packages
+        .iter()
+        .map(|package| {
+            let file = format!("{}.wasm", package.replace('-', "_"));
+            let path = target_dir.join(TARGET).join("release").join(file);
+            assert!(path.exists(), "cargo built {package} but {} is missing", path.display());
+            Built { package: package.to_string(), path }
+        })
+        .collect()
+}
+
+/// Tells cargo to rerun the build script when anything under `dirs` (and the
+/// lock file) changes.
+pub fn rerun_if_changed(workspace_root: &Path, dirs: &[&str]) {
+    for dir in dirs.iter().chain(&["Cargo.lock", "Cargo.toml"]) {
+        println!("cargo:rerun-if-changed={}", workspace_root.join(dir).display());
+    }
+}
+
+/// `<target>/wasm-guests` next to the outer build's profile directories, so
+/// debug and release host builds share one guest build.
+fn guest_target_dir() -> PathBuf {
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR is set for build scripts"));
+    // OUT_DIR is <target>/[<triple>/]<profile>/build/<pkg>-<hash>/out.
+    let target_root = out_dir
+        .ancestors()
+        .find(|dir| dir.file_name().is_some_and(|name| name == "build"))
+        .and_then(|build| build.parent())
+        .and_then(|profile| profile.parent());
+    match target_root {
+        Some(root) => root.join("wasm-guests"),
+        None => out_dir.join("wasm-guests"),
+    }
+}
+
+fn ensure_target_installed() {
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let libdir = Command::new(rustc)
+        .args(["--print", "target-libdir", "--target", TARGET])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    if !libdir.is_some_and(|dir| dir.exists()) {
+        panic!(
+            "the Rust target {TARGET} is not installed; run `rustup toolchain install` in the \
+             repository root (rust-toolchain.toml lists it) or `rustup target add {TARGET}`"
+        );
+    }
+}
