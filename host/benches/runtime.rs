@@ -12,7 +12,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use aivault::plugins::{OutgoingRequest, Origin, Runtime, SandboxLimits, builtin_components};
+use aivault::plugins::{Origin, OutgoingRequest, Runtime, SandboxLimits, builtin_components};
 use zeroize::Zeroizing;
 
 /// Median of `runs` timings of `f`.
@@ -64,8 +64,16 @@ fn main() {
 
     println!("provider runtime (openai component, median)");
     println!("  compile component        {:>10.3} ms", ms(compile));
-    println!("  load cached compilation  {:>10.3} ms   ({:.0}x faster than compiling)", ms(from_cache), ratio(compile, from_cache));
-    println!("  inject (fresh instance)  {:>10.1} µs   ({:.0}x faster than a cached load)", us(inject), ratio(from_cache, inject));
+    println!(
+        "  load cached compilation  {:>10.3} ms   ({:.0}x faster than compiling)",
+        ms(from_cache),
+        ratio(compile, from_cache)
+    );
+    println!(
+        "  inject (fresh instance)  {:>10.1} µs   ({:.0}x faster than a cached load)",
+        us(inject),
+        ratio(from_cache, inject)
+    );
     println!("  validate-secret          {:>10.1} µs", us(validate));
 
     hostile_stops();

@@ -2,9 +2,12 @@
 //! work itself happens in the library modules; this is the binary's edge,
 //! where errors become one line on stderr and an exit code.
 
+mod admin;
 mod capability;
 mod context;
+mod credential;
 mod output;
+mod secrets;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -33,9 +36,30 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Store, list, rotate and delete encrypted secrets.
+    #[command(subcommand, visible_alias = "secret")]
+    Secrets(secrets::SecretsCommand),
+
+    /// Credentials: a provider's secrets in one scope, ready to inject.
+    #[command(subcommand, visible_alias = "credentials")]
+    Credential(credential::CredentialCommand),
+
     /// List, describe and invoke capabilities.
     #[command(subcommand, visible_alias = "capabilities")]
     Capability(capability::CapabilityCommand),
+
+    /// Set up the master key (file, env or passphrase). Optional: the first
+    /// `secrets create` sets up a key file by itself.
+    Init(admin::InitArgs),
+
+    /// Show the vault's location, key provider, lock state and counts.
+    Status(admin::StatusArgs),
+
+    /// Re-wrap every data key under a new master key; values are untouched.
+    RotateMaster(admin::RotateMasterArgs),
+
+    /// Show the audit log (newest first), or `audit verify` its hash chain.
+    Audit(admin::AuditArgs),
 
     /// Print a shell completion script.
     Completions {
@@ -46,7 +70,10 @@ enum Command {
 
 /// Runs the command line and turns any error into one line on stderr.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(&err),
+    };
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -56,10 +83,44 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Help and version go to stdout as usual; a usage error becomes one line
+/// on stderr (clap's first line, plus the possible values if it lists them).
+fn usage_error(err: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = err.print();
+        return if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    // clap's message is its first paragraph; a tip may follow later.
+    let rendered = err.render().to_string();
+    let mut parts: Vec<&str> = rendered.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
+    if let Some(tip) = rendered.lines().map(str::trim).find(|l| l.starts_with("tip:")) {
+        parts.push(tip);
+    }
+    let line = if parts.is_empty() { "error: invalid arguments".to_string() } else { parts.join(" ") };
+    anstream::eprintln!("{line} (see --help)");
+    ExitCode::from(2)
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let ctx = Context::new(cli.dir)?;
     match cli.command {
+        Command::Secrets(cmd) => secrets::run(&ctx, cmd).map(|()| ExitCode::SUCCESS),
+        Command::Credential(cmd) => credential::run(&ctx, cmd).map(|()| ExitCode::SUCCESS),
         Command::Capability(cmd) => capability::run(&ctx, cmd),
+        Command::Init(args) => admin::init(&ctx, args).map(|()| ExitCode::SUCCESS),
+        Command::Status(args) => admin::status(&ctx, args).map(|()| ExitCode::SUCCESS),
+        Command::RotateMaster(args) => admin::rotate_master(&ctx, args).map(|()| ExitCode::SUCCESS),
+        Command::Audit(args) => admin::audit(&ctx, args),
         Command::Completions { shell } => {
             let mut stdout = std::io::stdout().lock();
             clap_complete::generate(shell, &mut Cli::command(), "aivault", &mut stdout);

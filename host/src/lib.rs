@@ -6,7 +6,9 @@
 //! [`registry`] catalogues their manifests, and [`cli`] is the command line.
 
 pub mod cli;
+pub mod dotenv;
 mod fsutil;
 pub mod plugins;
 pub mod redact;
 pub mod registry;
+pub mod vault;

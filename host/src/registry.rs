@@ -100,11 +100,12 @@ pub fn closest<'a>(input: &str, candidates: impl Iterator<Item = &'a str>) -> Op
     let input_lower = input.to_ascii_lowercase();
     let mut best: Option<(f64, &str)> = None;
     for candidate in candidates {
-        let tail = candidate.rsplit('/').next().unwrap_or(candidate);
+        let lower = candidate.to_ascii_lowercase();
+        let tail = lower.rsplit('/').next().unwrap_or(&lower);
         let score = if tail == input_lower {
             1.0
         } else {
-            strsim::jaro_winkler(&input_lower, candidate).max(strsim::jaro_winkler(&input_lower, tail) - 0.02)
+            strsim::jaro_winkler(&input_lower, &lower).max(strsim::jaro_winkler(&input_lower, tail) - 0.02)
         };
         if best.is_none_or(|(s, _)| score > s) {
             best = Some((score, candidate));
@@ -133,6 +134,15 @@ mod tests {
             Some("openai/chat-completions")
         );
         assert_eq!(closest("openai/modles", IDS.iter().copied()).as_deref(), Some("openai/models"));
+    }
+
+    // Case does not hide a close match.
+    #[test]
+    fn case_insensitive() {
+        assert_eq!(
+            closest("OPENAI_API_KY", ["OPENAI_API_KEY"].into_iter()).as_deref(),
+            Some("OPENAI_API_KEY")
+        );
     }
 
     // Nothing is suggested for an unrelated input.

@@ -8,6 +8,7 @@ use anyhow::Context as _;
 
 use crate::plugins::{Runtime, SandboxLimits};
 use crate::registry::Registry;
+use crate::vault::Vault;
 
 /// Per-invocation state.
 pub struct Context {
@@ -26,6 +27,16 @@ impl Context {
                 .join(".aivault"),
         };
         Ok(Context { dir, runtime: OnceCell::new(), registry: OnceCell::new() })
+    }
+
+    /// Opens (creating if needed) the vault.
+    pub fn vault(&self) -> anyhow::Result<Vault> {
+        Ok(Vault::open(&self.dir)?)
+    }
+
+    /// Whether a vault exists yet (read-only commands do not create one).
+    pub fn vault_exists(&self) -> bool {
+        Vault::exists(&self.dir)
     }
 
     /// The vault directory.

@@ -32,3 +32,30 @@ pub fn print_error(err: &anyhow::Error) {
     let line = chain.join(": ").replace(['\n', '\r'], " ");
     anstream::eprintln!("{} {line}", styled(AnsiColor::Red.on_default().bold(), "error:"));
 }
+
+/// A UTC timestamp to the second, e.g. `2026-11-28T16:40:01Z`.
+pub fn timestamp(ms: i64) -> String {
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
+/// Prints an aligned table: a bold header, then one styled cell per column.
+pub fn table(headers: &[&str], rows: Vec<Vec<(Style, String)>>) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (w, (_, cell)) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let last = headers.len() - 1;
+    let pad = |i: usize, text: &str| {
+        if i == last { text.to_string() } else { format!("{text:<width$}", width = widths[i]) }
+    };
+    let header: Vec<String> = headers.iter().enumerate().map(|(i, h)| styled(HEADING, pad(i, h))).collect();
+    anstream::println!("{}", header.join("  "));
+    for row in rows {
+        let cells: Vec<String> =
+            row.iter().enumerate().map(|(i, (style, cell))| styled(*style, pad(i, cell))).collect();
+        anstream::println!("{}", cells.join("  "));
+    }
+}

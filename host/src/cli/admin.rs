@@ -1,0 +1,197 @@
+//! `aivault init`, `status`, `rotate-master` and `audit`: the vault itself.
+
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use super::Context;
+use super::output::{DIM, HEADING, ID, OK, WARN, print_json, styled, timestamp};
+use crate::vault::{KeyProvider, Vault};
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where the master key comes from.
+    #[arg(long, value_enum, default_value = "file")]
+    provider: KeyProvider,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Full JSON.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RotateMasterArgs {
+    /// Move to another key provider (default: keep the current one). The
+    /// current key unlocks as usual; a new env key is read from
+    /// AIVAULT_NEW_KEY, a new passphrase from AIVAULT_NEW_PASSPHRASE (or a
+    /// prompt), and a new key file is generated.
+    #[arg(long, value_enum)]
+    provider: Option<KeyProvider>,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    command: Option<AuditCommand>,
+    /// How many events to show, newest first.
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    /// Only events before this time (milliseconds since the Unix epoch).
+    #[arg(long, value_name = "MS")]
+    before_ts_ms: Option<i64>,
+    /// Full JSON.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain and report the first edited or deleted event.
+    Verify(StatusArgs),
+}
+
+pub fn init(ctx: &Context, args: InitArgs) -> anyhow::Result<()> {
+    ctx.vault()?.init(args.provider)?;
+    anstream::println!(
+        "Vault initialised in {} (key provider: {})",
+        ctx.dir().display(),
+        args.provider.as_str()
+    );
+    Ok(())
+}
+
+pub fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<()> {
+    if !Vault::exists(ctx.dir()) {
+        if args.verbose {
+            return print_json(&serde_json::json!({"dir": ctx.dir(), "state": "absent"}));
+        }
+        anstream::println!(
+            "No vault in {} yet; `aivault secrets create` or `aivault init` creates it.",
+            ctx.dir().display()
+        );
+        return Ok(());
+    }
+    let status = ctx.vault()?.status()?;
+    let providers: Vec<String> =
+        ctx.registry()?.providers().iter().map(|p| format!("{} {}", p.id(), p.manifest().version)).collect();
+    if args.verbose {
+        #[derive(Serialize)]
+        struct Full<'a> {
+            #[serde(flatten)]
+            status: &'a crate::vault::Status,
+            providers: &'a [String],
+        }
+        return print_json(&Full { status: &status, providers: &providers });
+    }
+    let field = |name: &str, value: String| {
+        anstream::println!("{}{value}", styled(DIM, format!("{:<14}", format!("{name}:"))))
+    };
+    field("vault", status.dir.display().to_string());
+    field("database", format!("{} (schema {})", status.database.display(), status.schema_version));
+    let key = match (&status.key_provider, &status.key_file) {
+        (Some(p), Some(file)) => format!("{p} ({})", file.display()),
+        (Some(p), None) => p.clone(),
+        (None, _) => "none yet".to_string(),
+    };
+    field("key provider", key);
+    let state = match status.state.as_str() {
+        "unlocked" => styled(OK, &status.state),
+        other => styled(WARN, other),
+    };
+    let detail = status.state_detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default();
+    field("state", format!("{state}{detail}"));
+    field("secrets", status.secrets.to_string());
+    field("credentials", status.credentials.to_string());
+    field("audit events", status.audit_events.to_string());
+    if let Some(ms) = status.master_key_rotated_at_ms {
+        field("key rotated", timestamp(ms));
+    }
+    field("providers", providers.join(", "));
+    Ok(())
+}
+
+pub fn rotate_master(ctx: &Context, args: RotateMasterArgs) -> anyhow::Result<()> {
+    let mut vault = ctx.vault()?;
+    let count = vault.rotate_master(args.provider)?;
+    let provider = vault.status()?.key_provider.unwrap_or_default();
+    anstream::println!(
+        "Master key rotated (key provider: {provider}); {count} data keys re-wrapped, values untouched."
+    );
+    Ok(())
+}
+
+pub fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<std::process::ExitCode> {
+    if let Some(AuditCommand::Verify(verify_args)) = args.command {
+        let verification = if ctx.vault_exists() {
+            ctx.vault()?.verify_audit()?
+        } else {
+            crate::vault::Verification { events: 0, first_problem: None }
+        };
+        if verify_args.verbose {
+            print_json(&verification)?;
+        } else if let Some((seq, what)) = &verification.first_problem {
+            anstream::println!(
+                "{} first problem at event #{seq}: {what}",
+                styled(WARN, "audit log damaged:")
+            );
+        } else {
+            anstream::println!(
+                "{} {} events, hash chain intact",
+                styled(OK, "audit log ok:"),
+                verification.events
+            );
+        }
+        return Ok(if verification.first_problem.is_some() {
+            std::process::ExitCode::FAILURE
+        } else {
+            std::process::ExitCode::SUCCESS
+        });
+    }
+    let rows = if ctx.vault_exists() {
+        ctx.vault()?.audit(i64::from(args.limit), args.before_ts_ms)?
+    } else {
+        Vec::new()
+    };
+    if args.verbose {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct EventView<'a> {
+            seq: i64,
+            ts_ms: i64,
+            event: &'a str,
+            subject: &'a str,
+            details: serde_json::Value,
+            hash: &'a str,
+        }
+        let views: Vec<EventView<'_>> = rows
+            .iter()
+            .map(|r| EventView {
+                seq: r.seq,
+                ts_ms: r.ts_ms,
+                event: &r.event,
+                subject: &r.subject,
+                details: serde_json::from_str(&r.details).unwrap_or(serde_json::Value::Null),
+                hash: &r.hash,
+            })
+            .collect();
+        print_json(&views)?;
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    if rows.is_empty() {
+        anstream::println!("{}", styled(DIM, "No audit events."));
+    }
+    for r in &rows {
+        anstream::println!(
+            "{} {}  {}  {}  {}",
+            styled(DIM, format!("#{:<5}", r.seq)),
+            styled(DIM, timestamp(r.ts_ms)),
+            styled(HEADING, format!("{:<22}", r.event)),
+            styled(ID, &r.subject),
+            styled(DIM, &r.details)
+        );
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}

@@ -1,0 +1,675 @@
+//! The encrypted vault: secrets sealed in SQLite, never returned, matched
+//! against the providers' declared secret names to pin them and provision
+//! credentials. Every public operation is one transaction, and either
+//! completes with its audit events or changes nothing.
+
+pub mod audit;
+mod crypto;
+pub mod keys;
+mod names;
+mod provision;
+mod schema;
+pub mod scope;
+mod store;
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::json;
+use zeroize::Zeroizing;
+
+pub use audit::Verification;
+pub use crypto::DecryptError;
+pub use keys::{KeyError, KeyProvider};
+pub use names::NameError;
+pub use provision::{Provisioned, Waiting};
+pub use scope::{Scope, ScopeError, ScopeKind};
+pub use store::{AuditRow, CredentialRow, SecretFilter, SecretRow, StoreError};
+
+use crate::plugins::PluginError;
+use crate::registry::{Registry, closest};
+use audit::Event;
+use crypto::{Binding, Kek};
+use keys::Purpose;
+use store::{KeyConfigRow, Store, Tx};
+
+/// Largest value a secret may hold.
+pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+
+/// Vault failures: each one line, none carrying a secret value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VaultError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Scope(#[from] ScopeError),
+    #[error(transparent)]
+    Name(#[from] NameError),
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error(
+        "no secret with id, name or alias `{label}`{}; `aivault secrets list` shows them",
+        suggest(suggestion)
+    )]
+    UnknownSecret { label: String, suggestion: Option<String> },
+    #[error(
+        "`{label}` names {count} secrets ({scopes}); pass the secret's id instead (see `aivault secrets list`)"
+    )]
+    AmbiguousSecret { label: String, count: usize, scopes: String },
+    #[error("a secret {relation} `{label}` already exists in scope {scope}{}", other_name.as_ref().map(|n| format!(" ({n})")).unwrap_or_default())]
+    Duplicate { label: String, scope: Scope, relation: &'static str, other_name: Option<String> },
+    #[error("`{label}` appears twice in this import")]
+    DuplicateInImport { label: String },
+    #[error("the value for {name} is empty")]
+    EmptyValue { name: String },
+    #[error("the value for {name} is larger than {MAX_VALUE_BYTES} bytes")]
+    ValueTooLarge { name: String },
+    #[error("{name} is pinned to provider {provider}; its name is fixed (add an alias instead)")]
+    PinnedName { name: String, provider: String },
+    #[error(
+        "`{name}` is the secret name of provider {provider}; create a new secret with that name so it is checked and pinned"
+    )]
+    ProviderName { name: String, provider: String },
+    #[error(
+        "{name} is pinned to provider {provider}, which is not loaded, so its new value cannot be checked"
+    )]
+    ProviderMissing { name: String, provider: String },
+    #[error("{name} could not be decrypted: its row was altered, moved or re-scoped in the database")]
+    Tampered { name: String },
+    #[error("{name} is already attached to group {workspace}/{group}")]
+    AlreadyAttached { name: String, workspace: String, group: String },
+    #[error("{name} is not attached to group {workspace}/{group}")]
+    NotAttached { name: String, workspace: String, group: String },
+    #[error(
+        "the vault is already set up with the {0} key provider; use `aivault rotate-master --provider …` to change it"
+    )]
+    AlreadyInitialised(String),
+    #[error("nothing to update: pass --name, --alias or --clear-aliases")]
+    NothingToUpdate,
+}
+
+fn suggest(suggestion: &Option<String>) -> String {
+    suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default()
+}
+
+type Result<T> = std::result::Result<T, VaultError>;
+
+/// A secret to create: its value is wiped when dropped.
+pub struct NewSecret {
+    pub name: String,
+    pub value: Zeroizing<String>,
+    pub scope: Scope,
+    pub aliases: Vec<String>,
+}
+
+/// What creating one secret did, for the spec's printed lines.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub id: String,
+    pub name: String,
+    pub pinned_provider: Option<String>,
+    pub provisioned: Vec<Provisioned>,
+    /// Credential kinds this secret belongs to that still lack secrets.
+    pub waiting: Vec<Waiting>,
+}
+
+/// What deleting a secret removed.
+#[derive(Debug, Clone)]
+pub struct Deleted {
+    pub name: String,
+    pub credentials: Vec<String>,
+}
+
+/// What `aivault status` reports.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    pub dir: PathBuf,
+    pub database: PathBuf,
+    pub schema_version: i64,
+    pub key_provider: Option<String>,
+    pub key_file: Option<PathBuf>,
+    /// `unlocked`, `locked`, or `not initialised`.
+    pub state: String,
+    pub state_detail: Option<String>,
+    pub secrets: i64,
+    pub credentials: usize,
+    pub audit_events: i64,
+    pub master_key_rotated_at_ms: Option<i64>,
+}
+
+/// An open vault directory.
+pub struct Vault {
+    dir: PathBuf,
+    store: Store,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+impl Vault {
+    /// Whether a vault database exists in `dir`.
+    pub fn exists(dir: &Path) -> bool {
+        Store::path_in(dir).exists()
+    }
+
+    /// Opens the vault in `dir`, creating it (owner-only) if needed.
+    pub fn open(dir: &Path) -> Result<Self> {
+        Ok(Vault { dir: dir.to_path_buf(), store: Store::open(dir)? })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Sets up the master key with `provider`. Refused once a key exists.
+    pub fn init(&mut self, provider: KeyProvider) -> Result<()> {
+        let dir = self.dir.clone();
+        let tx = self.store.write()?;
+        if let Some(existing) = tx.key_config()? {
+            return Err(VaultError::AlreadyInitialised(existing.provider));
+        }
+        let (_, _) = init_key(&tx, &dir, provider)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Current state, without unlocking anything.
+    pub fn status(&mut self) -> Result<Status> {
+        let schema_version = self.store.schema_version()?;
+        let dir = self.dir.clone();
+        let tx = self.store.read()?;
+        let config = tx.key_config()?;
+        let (state, detail) = match &config {
+            None => (
+                "not initialised".to_string(),
+                Some("the first `aivault secrets create` creates a key file".to_string()),
+            ),
+            Some(c) => match keys::KeyProvider::parse(&c.provider) {
+                Some(KeyProvider::File) if !keys::key_file(&dir, &c.kek_id).exists() => (
+                    "locked".to_string(),
+                    Some(format!("key file {} is missing", keys::key_file(&dir, &c.kek_id).display())),
+                ),
+                _ if !keys::unlockable_without_prompt(c) => {
+                    let var = if c.provider == "env" { "AIVAULT_KEY" } else { "AIVAULT_PASSPHRASE" };
+                    ("locked".to_string(), Some(format!("set {var} to unlock it")))
+                }
+                _ => match keys::unlock(&dir, c) {
+                    Ok(_) => ("unlocked".to_string(), None),
+                    Err(e) => ("locked".to_string(), Some(e.to_string())),
+                },
+            },
+        };
+        Ok(Status {
+            database: Store::path_in(&dir),
+            schema_version,
+            key_provider: config.as_ref().map(|c| c.provider.clone()),
+            key_file: config
+                .as_ref()
+                .filter(|c| c.provider == "file")
+                .map(|c| keys::key_file(&dir, &c.kek_id)),
+            state,
+            state_detail: detail,
+            secrets: tx.count_secrets()?,
+            credentials: tx.credentials()?.len(),
+            audit_events: tx.count_audit()?,
+            master_key_rotated_at_ms: config.and_then(|c| c.rotated_at_ms),
+            dir,
+        })
+    }
+
+    /// Creates `secrets` in one transaction, as if each were created alone:
+    /// names checked, values checked by their provider, then stored, pinned,
+    /// and provisioned. Nothing is written unless every entry is valid.
+    /// `progress` is called after each entry is checked.
+    pub fn create(
+        &mut self,
+        registry: &Registry,
+        secrets: Vec<NewSecret>,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<Vec<Created>> {
+        let total = secrets.len();
+        let mut seen = std::collections::HashSet::new();
+        for (i, s) in secrets.iter().enumerate() {
+            names::check_name(&s.name)?;
+            for alias in &s.aliases {
+                names::check_alias(alias)?;
+                if let Some(p) = registry.provider_for_secret(alias) {
+                    return Err(NameError::AliasIsProviderName {
+                        alias: alias.clone(),
+                        provider: p.id().to_string(),
+                    }
+                    .into());
+                }
+            }
+            for label in std::iter::once(&s.name).chain(&s.aliases) {
+                if !seen.insert((s.scope.clone(), label.clone())) {
+                    return Err(VaultError::DuplicateInImport { label: label.clone() });
+                }
+            }
+            check_value(&s.name, &s.value)?;
+            if let Some(provider) = registry.provider_for_secret(&s.name) {
+                provider.validate_secret(&s.name, &s.value)?;
+            }
+            progress(i + 1, total);
+        }
+
+        let dir = self.dir.clone();
+        let tx = self.store.write()?;
+        let (kek, kek_id) = current_key(&tx, &dir)?;
+        let now = now_ms();
+        let mut created = Vec::with_capacity(secrets.len());
+        for s in secrets {
+            for label in std::iter::once(&s.name).chain(&s.aliases) {
+                ensure_label_free(&tx, &s.scope, label, None)?;
+            }
+            let id = uuid::Uuid::new_v4().to_string();
+            let pinned = registry.provider_for_secret(&s.name).map(|p| p.id().to_string());
+            let binding = Binding {
+                secret_id: &id,
+                scope: &s.scope,
+                pinned_provider: pinned.as_deref(),
+                value_version: 1,
+            };
+            let row = SecretRow {
+                id: id.clone(),
+                name: s.name.clone(),
+                scope: s.scope.clone(),
+                pinned_provider: pinned.clone(),
+                value_version: 1,
+                sealed: crypto::seal(&kek, &binding, s.value.as_bytes()),
+                kek_id: kek_id.clone(),
+                created_at_ms: now,
+                updated_at_ms: now,
+                aliases: s.aliases.clone(),
+                attachments: Vec::new(),
+            };
+            tx.insert_secret(&row)?;
+            let details = json!({"id": id, "scope": s.scope.to_string(), "aliases": s.aliases});
+            audit::append(&tx, &Event::new("secret.create", &s.name, details), now)?;
+            let outcome = match &pinned {
+                Some(provider) => {
+                    audit::append(
+                        &tx,
+                        &Event::new("secret.pin", &s.name, json!({"id": id, "provider": provider})),
+                        now,
+                    )?;
+                    provision::after_create(&tx, registry, provider, &s.name, &s.scope, now)?
+                }
+                None => provision::Outcome::default(),
+            };
+            created.push(Created {
+                id,
+                name: s.name,
+                pinned_provider: pinned,
+                provisioned: outcome.provisioned,
+                waiting: outcome.waiting,
+            });
+        }
+        tx.commit()?;
+        Ok(created)
+    }
+
+    /// Secrets matching `filter`, metadata only.
+    pub fn list(&mut self, filter: &SecretFilter) -> Result<Vec<SecretRow>> {
+        let tx = self.store.read()?;
+        Ok(tx.secrets(filter)?)
+    }
+
+    /// Finds a secret by id, or by a name or alias that is unique.
+    pub fn find(&mut self, label: &str) -> Result<SecretRow> {
+        let tx = self.store.read()?;
+        resolve_secret(&tx, label)
+    }
+
+    /// Renames and/or changes aliases (`add` appended; `clear` first removes all).
+    pub fn update(
+        &mut self,
+        registry: &Registry,
+        label: &str,
+        new_name: Option<&str>,
+        add_aliases: &[String],
+        clear_aliases: bool,
+    ) -> Result<SecretRow> {
+        if new_name.is_none() && add_aliases.is_empty() && !clear_aliases {
+            return Err(VaultError::NothingToUpdate);
+        }
+        if let Some(name) = new_name {
+            names::check_name(name)?;
+        }
+        for alias in add_aliases {
+            names::check_alias(alias)?;
+            if let Some(p) = registry.provider_for_secret(alias) {
+                return Err(NameError::AliasIsProviderName {
+                    alias: alias.clone(),
+                    provider: p.id().to_string(),
+                }
+                .into());
+            }
+        }
+        let tx = self.store.write()?;
+        let secret = resolve_secret(&tx, label)?;
+        let now = now_ms();
+        let mut details = serde_json::Map::new();
+        details.insert("id".into(), json!(secret.id));
+        if let Some(name) = new_name.filter(|n| *n != secret.name) {
+            if let Some(provider) = &secret.pinned_provider {
+                return Err(VaultError::PinnedName { name: secret.name, provider: provider.clone() });
+            }
+            if let Some(p) = registry.provider_for_secret(name) {
+                return Err(VaultError::ProviderName {
+                    name: name.to_string(),
+                    provider: p.id().to_string(),
+                });
+            }
+            ensure_label_free(&tx, &secret.scope, name, Some(&secret.id))?;
+            tx.rename_secret(&secret.id, name, now)?;
+            details.insert("renamedFrom".into(), json!(secret.name));
+        }
+        let mut aliases = if clear_aliases { Vec::new() } else { secret.aliases.clone() };
+        for alias in add_aliases {
+            if !aliases.contains(alias) {
+                ensure_label_free(&tx, &secret.scope, alias, Some(&secret.id))?;
+                aliases.push(alias.clone());
+            }
+        }
+        if aliases != secret.aliases {
+            tx.set_aliases(&secret.id, &secret.scope, &aliases)?;
+            tx.touch_secret(&secret.id, now)?;
+            details.insert("aliases".into(), json!(aliases));
+        }
+        let name = new_name.unwrap_or(&secret.name).to_string();
+        audit::append(&tx, &Event::new("secret.update", &name, details.into()), now)?;
+        let updated = tx.secret(&secret.id)?.expect("the secret was just updated in this transaction");
+        tx.commit()?;
+        Ok(updated)
+    }
+
+    /// Replaces the value (checked by the pinned provider) under a fresh DEK
+    /// and bumps the value version.
+    pub fn rotate(
+        &mut self,
+        registry: &Registry,
+        label: &str,
+        value: Zeroizing<String>,
+    ) -> Result<SecretRow> {
+        let secret = self.find(label)?;
+        check_value(&secret.name, &value)?;
+        if let Some(provider) = &secret.pinned_provider {
+            let plugin = registry.provider(provider).map_err(|_| VaultError::ProviderMissing {
+                name: secret.name.clone(),
+                provider: provider.clone(),
+            })?;
+            plugin.validate_secret(&secret.name, &value)?;
+        }
+        let dir = self.dir.clone();
+        let tx = self.store.write()?;
+        // Re-read inside the write lock: another process may have rotated it.
+        let secret = resolve_secret(&tx, &secret.id)?;
+        let (kek, kek_id) = current_key(&tx, &dir)?;
+        let version = secret.value_version + 1;
+        let binding = Binding {
+            secret_id: &secret.id,
+            scope: &secret.scope,
+            pinned_provider: secret.pinned_provider.as_deref(),
+            value_version: version,
+        };
+        let sealed = crypto::seal(&kek, &binding, value.as_bytes());
+        let now = now_ms();
+        tx.replace_value(&secret.id, version, &sealed, &kek_id, now)?;
+        let details = json!({"id": secret.id, "fromVersion": secret.value_version, "toVersion": version});
+        audit::append(&tx, &Event::new("secret.rotate", &secret.name, details), now)?;
+        let updated = tx.secret(&secret.id)?.expect("the secret was just rotated in this transaction");
+        tx.commit()?;
+        Ok(updated)
+    }
+
+    /// Deletes a secret and every credential (with its capabilities) that used it.
+    pub fn delete(&mut self, label: &str) -> Result<Deleted> {
+        let tx = self.store.write()?;
+        let secret = resolve_secret(&tx, label)?;
+        let now = now_ms();
+        let mut credentials = Vec::new();
+        for credential in tx.credentials_using(&secret.id)? {
+            tx.delete_credential(&credential.id)?;
+            let details =
+                json!({"provider": credential.provider, "reason": format!("secret {} deleted", secret.name)});
+            audit::append(&tx, &Event::new("credential.delete", &credential.id, details), now)?;
+            credentials.push(credential.id);
+        }
+        tx.delete_secret(&secret.id)?;
+        let details = json!({"id": secret.id, "scope": secret.scope.to_string()});
+        audit::append(&tx, &Event::new("secret.delete", &secret.name, details), now)?;
+        tx.commit()?;
+        Ok(Deleted { name: secret.name, credentials })
+    }
+
+    /// Shares a secret with one group.
+    pub fn attach_group(&mut self, label: &str, workspace: &str, group: &str) -> Result<SecretRow> {
+        self.change_attachment(label, workspace, group, true)
+    }
+
+    /// Stops sharing a secret with one group.
+    pub fn detach_group(&mut self, label: &str, workspace: &str, group: &str) -> Result<SecretRow> {
+        self.change_attachment(label, workspace, group, false)
+    }
+
+    fn change_attachment(
+        &mut self,
+        label: &str,
+        workspace: &str,
+        group: &str,
+        attach: bool,
+    ) -> Result<SecretRow> {
+        let workspace = scope::check_id("workspace id", workspace)?;
+        let group = scope::check_id("group id", group)?;
+        let tx = self.store.write()?;
+        let secret = resolve_secret(&tx, label)?;
+        let now = now_ms();
+        let changed = if attach {
+            tx.attach(&secret.id, &workspace, &group, now)?
+        } else {
+            tx.detach(&secret.id, &workspace, &group)?
+        };
+        if !changed {
+            let (name, workspace, group) = (secret.name, workspace, group);
+            return Err(if attach {
+                VaultError::AlreadyAttached { name, workspace, group }
+            } else {
+                VaultError::NotAttached { name, workspace, group }
+            });
+        }
+        tx.touch_secret(&secret.id, now)?;
+        let kind = if attach { "secret.attach_group" } else { "secret.detach_group" };
+        let details = json!({"id": secret.id, "workspaceId": workspace, "groupId": group});
+        audit::append(&tx, &Event::new(kind, &secret.name, details), now)?;
+        let updated = tx.secret(&secret.id)?.expect("the secret was just changed in this transaction");
+        tx.commit()?;
+        Ok(updated)
+    }
+
+    /// Every credential.
+    pub fn credentials(&mut self) -> Result<Vec<CredentialRow>> {
+        Ok(self.store.read()?.credentials()?)
+    }
+
+    /// Newest audit events first.
+    pub fn audit(&mut self, limit: i64, before_ts_ms: Option<i64>) -> Result<Vec<AuditRow>> {
+        Ok(self.store.read()?.audit_page(limit, before_ts_ms)?)
+    }
+
+    /// Checks the audit hash chain.
+    pub fn verify_audit(&mut self) -> Result<Verification> {
+        Ok(audit::verify(&self.store.read()?)?)
+    }
+
+    /// Re-wraps every DEK under a new master key (optionally from another
+    /// provider), verifying each before anything is committed. Value
+    /// ciphertexts are untouched. Returns how many secrets were re-wrapped.
+    pub fn rotate_master(&mut self, provider: Option<KeyProvider>) -> Result<usize> {
+        let dir = self.dir.clone();
+        let tx = self.store.write()?;
+        let (old_kek, old_config) = match tx.key_config()? {
+            Some(config) => (keys::unlock(&dir, &config)?, config),
+            None => {
+                let (kek, _) = init_key(&tx, &dir, KeyProvider::File)?;
+                (kek, tx.key_config()?.expect("just initialised"))
+            }
+        };
+        let old_provider = KeyProvider::parse(&old_config.provider)
+            .ok_or_else(|| KeyError::BadParams(old_config.provider.clone()))?;
+        let new_provider = provider.unwrap_or(old_provider);
+        let new_id = uuid::Uuid::new_v4().to_string();
+        let (new_kek, params) = keys::create(&dir, new_provider, &new_id, Purpose::Rotate)?;
+        let result = rewrap_all(&tx, &old_kek, &new_kek, &new_id).and_then(|count| {
+            let now = now_ms();
+            tx.put_key_config(&KeyConfigRow {
+                provider: new_provider.as_str().to_string(),
+                kek_id: new_id.clone(),
+                params: serde_json::to_string(&params).expect("key params serialise"),
+                key_check: new_kek.key_check(),
+                created_at_ms: old_config.created_at_ms,
+                rotated_at_ms: Some(now),
+            })?;
+            let details = json!({"from": old_config.provider, "to": new_provider.as_str(), "secrets": count, "kekId": new_id});
+            audit::append(&tx, &Event::new("master.rotate", "master-key", details), now)?;
+            Ok(count)
+        });
+        let new_file = keys::key_file(&dir, &new_id);
+        match result.and_then(|count| tx.commit().map(|()| count).map_err(VaultError::from)) {
+            Ok(count) => {
+                if old_provider == KeyProvider::File {
+                    let _ = std::fs::remove_file(keys::key_file(&dir, &old_config.kek_id));
+                }
+                Ok(count)
+            }
+            Err(e) => {
+                if new_provider == KeyProvider::File {
+                    let _ = std::fs::remove_file(new_file);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The plaintext of `secret`, for the broker to hand to its provider.
+    /// Never printed, logged or returned to a caller.
+    pub fn reveal_for_injection(&mut self, secret: &SecretRow) -> Result<Zeroizing<String>> {
+        let dir = self.dir.clone();
+        let tx = self.store.read()?;
+        let (kek, _) = current_key(&tx, &dir)?;
+        let binding = Binding {
+            secret_id: &secret.id,
+            scope: &secret.scope,
+            pinned_provider: secret.pinned_provider.as_deref(),
+            value_version: secret.value_version,
+        };
+        let plain = crypto::open(&kek, &binding, &secret.sealed)
+            .map_err(|_| VaultError::Tampered { name: secret.name.clone() })?;
+        let text =
+            std::str::from_utf8(&plain).map_err(|_| VaultError::Tampered { name: secret.name.clone() })?;
+        Ok(Zeroizing::new(text.to_string()))
+    }
+}
+
+fn rewrap_all(tx: &Tx<'_>, old: &Kek, new: &Kek, new_id: &str) -> Result<usize> {
+    let secrets = tx.all_secrets()?;
+    for s in &secrets {
+        let binding = Binding {
+            secret_id: &s.id,
+            scope: &s.scope,
+            pinned_provider: s.pinned_provider.as_deref(),
+            value_version: s.value_version,
+        };
+        let wrapped = crypto::rewrap(old, new, &binding, &s.sealed.wrapped_dek)
+            .map_err(|_| VaultError::Tampered { name: s.name.clone() })?;
+        // Verify before commit: the new wrapping must open with the new key
+        // and still open the untouched value ciphertext.
+        let check = crypto::Sealed { ciphertext: s.sealed.ciphertext.clone(), wrapped_dek: wrapped.clone() };
+        if !crypto::can_unwrap(new, &binding, &wrapped) || crypto::open(new, &binding, &check).is_err() {
+            return Err(VaultError::Tampered { name: s.name.clone() });
+        }
+        tx.replace_wrapped_dek(&s.id, &wrapped, new_id)?;
+    }
+    Ok(secrets.len())
+}
+
+/// The master key, initialising the default file provider on first use.
+fn current_key(tx: &Tx<'_>, dir: &Path) -> Result<(Kek, String)> {
+    match tx.key_config()? {
+        Some(config) => Ok((keys::unlock(dir, &config)?, config.kek_id)),
+        None => init_key(tx, dir, KeyProvider::File),
+    }
+}
+
+fn init_key(tx: &Tx<'_>, dir: &Path, provider: KeyProvider) -> Result<(Kek, String)> {
+    let kek_id = uuid::Uuid::new_v4().to_string();
+    let (kek, params) = keys::create(dir, provider, &kek_id, Purpose::Init)?;
+    let now = now_ms();
+    tx.put_key_config(&KeyConfigRow {
+        provider: provider.as_str().to_string(),
+        kek_id: kek_id.clone(),
+        params: serde_json::to_string(&params).expect("key params serialise"),
+        key_check: kek.key_check(),
+        created_at_ms: now,
+        rotated_at_ms: None,
+    })?;
+    audit::append(tx, &Event::new("vault.init", "master-key", json!({"provider": provider.as_str()})), now)?;
+    Ok((kek, kek_id))
+}
+
+fn check_value(name: &str, value: &str) -> Result<()> {
+    if value.is_empty() {
+        return Err(VaultError::EmptyValue { name: name.to_string() });
+    }
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(VaultError::ValueTooLarge { name: name.to_string() });
+    }
+    Ok(())
+}
+
+fn ensure_label_free(tx: &Tx<'_>, scope: &Scope, label: &str, except: Option<&str>) -> Result<()> {
+    if let Some((other, is_name)) = tx.label_taken(scope, label, except)? {
+        let other_name =
+            if is_name { None } else { tx.secret(&other)?.map(|s| format!("an alias of {}", s.name)) };
+        return Err(VaultError::Duplicate {
+            label: label.to_string(),
+            scope: scope.clone(),
+            relation: if is_name { "named" } else { "aliased" },
+            other_name,
+        });
+    }
+    Ok(())
+}
+
+/// By id first, then by a name or alias that matches exactly one secret.
+fn resolve_secret(tx: &Tx<'_>, label: &str) -> Result<SecretRow> {
+    if let Some(secret) = tx.secret(label)? {
+        return Ok(secret);
+    }
+    let mut matches = tx.secrets_named(label)?;
+    match matches.len() {
+        1 => Ok(matches.remove(0)),
+        0 => {
+            let all = tx.all_secrets()?;
+            let labels: Vec<&str> = all
+                .iter()
+                .flat_map(|s| std::iter::once(s.name.as_str()).chain(s.aliases.iter().map(String::as_str)))
+                .collect();
+            Err(VaultError::UnknownSecret {
+                label: label.to_string(),
+                suggestion: closest(label, labels.into_iter()),
+            })
+        }
+        count => Err(VaultError::AmbiguousSecret {
+            label: label.to_string(),
+            count,
+            scopes: matches.iter().map(|s| s.scope.to_string()).collect::<Vec<_>>().join(", "),
+        }),
+    }
+}

@@ -1,0 +1,96 @@
+//! The database schema, as an append-only list of migrations. The number of
+//! migrations applied is kept in SQLite's `user_version`.
+
+/// Migration `i` takes the schema from version `i` to `i + 1`. Never edit a
+/// shipped entry; append a new one.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema.
+    r#"
+    CREATE TABLE key_config (
+        singleton      INTEGER PRIMARY KEY CHECK (singleton = 1),
+        provider       TEXT NOT NULL CHECK (provider IN ('file', 'env', 'passphrase')),
+        kek_id         TEXT NOT NULL,
+        params         TEXT NOT NULL,
+        key_check      BLOB NOT NULL,
+        created_at_ms  INTEGER NOT NULL,
+        rotated_at_ms  INTEGER
+    );
+
+    -- Ids are '' when the scope has none, so UNIQUE sees them (NULLs never collide).
+    CREATE TABLE secrets (
+        id               TEXT PRIMARY KEY,
+        name             TEXT NOT NULL,
+        scope            TEXT NOT NULL CHECK (scope IN ('global', 'workspace', 'group')),
+        workspace_id     TEXT NOT NULL,
+        group_id         TEXT NOT NULL,
+        pinned_provider  TEXT,
+        value_version    INTEGER NOT NULL,
+        ciphertext       BLOB NOT NULL,
+        wrapped_dek      BLOB NOT NULL,
+        kek_id           TEXT NOT NULL,
+        created_at_ms    INTEGER NOT NULL,
+        updated_at_ms    INTEGER NOT NULL,
+        UNIQUE (scope, workspace_id, group_id, name)
+    );
+
+    CREATE TABLE secret_aliases (
+        secret_id     TEXT NOT NULL REFERENCES secrets(id) ON DELETE CASCADE,
+        alias         TEXT NOT NULL,
+        scope         TEXT NOT NULL,
+        workspace_id  TEXT NOT NULL,
+        group_id      TEXT NOT NULL,
+        PRIMARY KEY (secret_id, alias),
+        UNIQUE (scope, workspace_id, group_id, alias)
+    );
+
+    CREATE TABLE group_attachments (
+        secret_id      TEXT NOT NULL REFERENCES secrets(id) ON DELETE CASCADE,
+        workspace_id   TEXT NOT NULL,
+        group_id       TEXT NOT NULL,
+        created_at_ms  INTEGER NOT NULL,
+        PRIMARY KEY (secret_id, workspace_id, group_id)
+    );
+
+    CREATE TABLE credentials (
+        id                TEXT PRIMARY KEY,
+        provider          TEXT NOT NULL,
+        kind              TEXT NOT NULL,
+        scope             TEXT NOT NULL CHECK (scope IN ('global', 'workspace', 'group')),
+        workspace_id      TEXT NOT NULL,
+        group_id          TEXT NOT NULL,
+        host              TEXT,
+        auto_provisioned  INTEGER NOT NULL,
+        created_at_ms     INTEGER NOT NULL
+    );
+    CREATE INDEX credentials_by_provider ON credentials (provider, kind, scope, workspace_id, group_id);
+
+    CREATE TABLE credential_secrets (
+        credential_id  TEXT NOT NULL REFERENCES credentials(id) ON DELETE CASCADE,
+        secret_name    TEXT NOT NULL,
+        secret_id      TEXT NOT NULL REFERENCES secrets(id),
+        PRIMARY KEY (credential_id, secret_name)
+    );
+    CREATE INDEX credential_secrets_by_secret ON credential_secrets (secret_id);
+
+    CREATE TABLE credential_capabilities (
+        credential_id  TEXT NOT NULL REFERENCES credentials(id) ON DELETE CASCADE,
+        capability_id  TEXT NOT NULL,
+        PRIMARY KEY (credential_id, capability_id)
+    );
+
+    CREATE TABLE audit (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts_ms      INTEGER NOT NULL,
+        event      TEXT NOT NULL,
+        subject    TEXT NOT NULL,
+        details    TEXT NOT NULL,
+        prev_hash  TEXT NOT NULL,
+        hash       TEXT NOT NULL
+    );
+    CREATE INDEX audit_by_time ON audit (ts_ms);
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    "#,
+];
