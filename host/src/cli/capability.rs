@@ -1,6 +1,7 @@
 //! `aivault capability …`: what callers may invoke, from the providers'
 //! manifests.
 
+use std::collections::HashMap;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
@@ -63,6 +64,8 @@ struct CapabilityView<'a> {
     /// Each way to enable it: a credential kind and the secrets it needs.
     credential_kinds: Vec<KindView<'a>>,
     ready: bool,
+    /// Ids of the credentials that enable it.
+    credentials: Vec<String>,
     example: String,
 }
 
@@ -75,7 +78,7 @@ struct KindView<'a> {
 }
 
 impl<'a> CapabilityView<'a> {
-    fn new(c: CapabilityRef<'a>, ready: bool) -> Self {
+    fn new(c: CapabilityRef<'a>, credentials: Vec<String>) -> Self {
         let manifest = c.provider.manifest();
         CapabilityView {
             id: &c.capability.id,
@@ -89,7 +92,8 @@ impl<'a> CapabilityView<'a> {
                 .kinds()
                 .map(|k| KindView { id: &k.id, secrets: &k.secrets, auth: &k.auth_summary })
                 .collect(),
-            ready,
+            ready: !credentials.is_empty(),
+            credentials,
             example: example_invoke(c),
         }
     }
@@ -100,16 +104,26 @@ impl<'a> CapabilityView<'a> {
     }
 }
 
-/// Whether a credential exists for the capability. Until the vault holds
-/// credentials, nothing is ready.
-fn is_ready(_c: &CapabilityRef<'_>) -> bool {
-    false
+/// Capability id -> ids of the credentials that enable it.
+fn enabled_by(ctx: &Context) -> anyhow::Result<HashMap<String, Vec<String>>> {
+    let mut map: HashMap<String, Vec<String>> = HashMap::new();
+    if ctx.vault_exists() {
+        for credential in ctx.vault()?.credentials()? {
+            for capability in credential.capabilities {
+                map.entry(capability).or_default().push(credential.id.clone());
+            }
+        }
+    }
+    Ok(map)
 }
 
 fn list(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
     let registry = ctx.registry()?;
-    let views: Vec<CapabilityView<'_>> =
-        registry.capabilities().map(|c| CapabilityView::new(c, is_ready(&c))).collect();
+    let mut enabled = enabled_by(ctx)?;
+    let views: Vec<CapabilityView<'_>> = registry
+        .capabilities()
+        .map(|c| CapabilityView::new(c, enabled.remove(&c.capability.id).unwrap_or_default()))
+        .collect();
     let (ready, available): (Vec<_>, Vec<_>) = views.into_iter().partition(|v| v.ready);
     if args.verbose {
         #[derive(Serialize)]
@@ -148,7 +162,7 @@ fn print_group(views: &[CapabilityView<'_>], (id_width, method_width): (usize, u
         let header = if show_secrets {
             format!("{} (needs {})", view.provider, view.secrets_needed())
         } else {
-            view.provider.to_string()
+            format!("{} (via {})", view.provider, view.credentials.join(", "))
         };
         if header != last_header {
             anstream::println!("  {}", styled(HEADING, &header));
@@ -167,7 +181,7 @@ fn print_group(views: &[CapabilityView<'_>], (id_width, method_width): (usize, u
 fn describe(ctx: &Context, args: DescribeArgs) -> anyhow::Result<()> {
     let registry: &Registry = ctx.registry()?;
     let c = registry.capability(&args.id)?;
-    let view = CapabilityView::new(c, is_ready(&c));
+    let view = CapabilityView::new(c, enabled_by(ctx)?.remove(&c.capability.id).unwrap_or_default());
     if args.verbose {
         return print_json(&view);
     }
@@ -190,7 +204,7 @@ fn describe(ctx: &Context, args: DescribeArgs) -> anyhow::Result<()> {
         );
     }
     let status = if view.ready {
-        styled(OK, "ready")
+        styled(OK, format!("ready (credentials: {})", view.credentials.join(", ")))
     } else {
         styled(WARN, format!("available: store {} to enable", view.secrets_needed()))
     };

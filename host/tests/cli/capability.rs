@@ -83,3 +83,30 @@ fn completions_generate() {
         assert!(vault.ok(&["completions", shell]).contains("capability"));
     }
 }
+
+// Storing a provider's secrets moves its capabilities from Available to
+// Ready, naming the credentials that enable them.
+#[test]
+fn provisioned_capabilities_become_ready() {
+    let vault = Vault::new();
+    vault.ok(&["secrets", "create", "--name", "GITHUB_TOKEN", "--value", crate::support::GITHUB_TOKEN]);
+    vault.ok(&[
+        "secrets",
+        "create",
+        "--name",
+        "GITHUB_TOKEN",
+        "--value",
+        crate::support::GITHUB_TOKEN,
+        "--scope",
+        "workspace",
+        "--workspace-id",
+        "w1",
+    ]);
+    let out = vault.ok(&["capability", "list"]);
+    assert!(out.starts_with("Ready (9)\n  github (via github, github@w1)\n"), "{out}");
+    assert!(out.contains("Available (37)"), "{out}");
+    let json: Value = serde_json::from_str(&vault.ok(&["capability", "list", "-v"])).unwrap();
+    assert_eq!(json["ready"][0]["credentials"], serde_json::json!(["github", "github@w1"]));
+    let out = vault.ok(&["capability", "describe", "github/repos"]);
+    assert!(out.contains("ready (credentials: github, github@w1)"), "{out}");
+}
