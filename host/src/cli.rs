@@ -6,6 +6,7 @@ mod admin;
 mod capability;
 mod context;
 mod credential;
+mod invoke;
 mod output;
 mod secrets;
 
@@ -43,6 +44,17 @@ enum Command {
     /// Credentials: a provider's secrets in one scope, ready to inject.
     #[command(subcommand, visible_alias = "credentials")]
     Credential(credential::CredentialCommand),
+
+    /// Invoke a capability: aivault injects the credential and sends the
+    /// request; the body goes to stdout, the status to stderr.
+    Invoke(invoke::InvokeArgs),
+
+    /// Invoke a capability and pretty-print its JSON response.
+    Json(invoke::InvokeArgs),
+
+    /// Invoke a capability and render its JSON response as Markdown.
+    #[command(visible_alias = "md")]
+    Markdown(invoke::InvokeArgs),
 
     /// List, describe and invoke capabilities.
     #[command(subcommand, visible_alias = "capabilities")]
@@ -117,6 +129,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Secrets(cmd) => secrets::run(&ctx, cmd).map(|()| ExitCode::SUCCESS),
         Command::Credential(cmd) => credential::run(&ctx, cmd).map(|()| ExitCode::SUCCESS),
         Command::Capability(cmd) => capability::run(&ctx, cmd),
+        Command::Invoke(args) => invoke::run(&ctx, args, invoke::Render::Raw),
+        Command::Json(args) => invoke::run(&ctx, args, invoke::Render::Json),
+        Command::Markdown(args) => invoke::run(&ctx, args, invoke::Render::Markdown),
+
         Command::Init(args) => admin::init(&ctx, args).map(|()| ExitCode::SUCCESS),
         Command::Status(args) => admin::status(&ctx, args).map(|()| ExitCode::SUCCESS),
         Command::RotateMaster(args) => admin::rotate_master(&ctx, args).map(|()| ExitCode::SUCCESS),

@@ -5,10 +5,13 @@
 //! Modules follow the data flow: [`plugins`] runs provider components,
 //! [`registry`] catalogues their manifests, and [`cli`] is the command line.
 
+pub mod broker;
 pub mod cli;
 pub mod dotenv;
 mod fsutil;
+pub mod markdown;
 pub mod plugins;
+
 pub mod redact;
 pub mod registry;
 pub mod vault;

@@ -16,7 +16,9 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub use builtin::builtin_components;
-pub use manifest::{Capability, CredentialKind, HostPattern, ProviderManifest, VaultSecret};
+pub use manifest::{
+    Capability, CredentialKind, HostPattern, ProviderManifest, VaultSecret, check_path_prefix,
+};
 pub use request::OutgoingRequest;
 pub use runtime::{Plugin, Runtime, SandboxLimits};
 pub use version::SUPPORTED_WIT_VERSIONS;

@@ -5,7 +5,9 @@
 
 pub mod audit;
 mod crypto;
+mod invocation;
 pub mod keys;
+mod management;
 mod names;
 mod provision;
 mod schema;
@@ -20,11 +22,15 @@ use zeroize::Zeroizing;
 
 pub use audit::Verification;
 pub use crypto::DecryptError;
+pub use invocation::InvocationData;
 pub use keys::{KeyError, KeyProvider};
+pub use management::{ManageError, NewCapability, NewCredential, PolicyChange};
 pub use names::NameError;
 pub use provision::{Provisioned, Waiting};
 pub use scope::{Scope, ScopeError, ScopeKind};
-pub use store::{AuditRow, CredentialRow, SecretFilter, SecretRow, StoreError};
+pub use store::{
+    AuditRow, BindingRow, CredentialRow, CustomCapabilityRow, PolicyRow, SecretFilter, SecretRow, StoreError,
+};
 
 use crate::plugins::PluginError;
 use crate::registry::{Registry, closest};
@@ -50,6 +56,11 @@ pub enum VaultError {
     Name(#[from] NameError),
     #[error(transparent)]
     Plugin(#[from] PluginError),
+    #[error(transparent)]
+    Manage(#[from] ManageError),
+    #[error(transparent)]
+    Registry(Box<crate::registry::RegistryError>),
+
     #[error(
         "no secret with id, name or alias `{label}`{}; `aivault secrets list` shows them",
         suggest(suggestion)
@@ -436,10 +447,12 @@ impl Vault {
         let now = now_ms();
         let mut credentials = Vec::new();
         for credential in tx.credentials_using(&secret.id)? {
-            tx.delete_credential(&credential.id)?;
-            let details =
-                json!({"provider": credential.provider, "reason": format!("secret {} deleted", secret.name)});
-            audit::append(&tx, &Event::new("credential.delete", &credential.id, details), now)?;
+            management::delete_credential_in(
+                &tx,
+                &credential,
+                &format!("secret {} deleted", secret.name),
+                now,
+            )?;
             credentials.push(credential.id);
         }
         tx.delete_secret(&secret.id)?;
@@ -555,25 +568,6 @@ impl Vault {
                 Err(e)
             }
         }
-    }
-
-    /// The plaintext of `secret`, for the broker to hand to its provider.
-    /// Never printed, logged or returned to a caller.
-    pub fn reveal_for_injection(&mut self, secret: &SecretRow) -> Result<Zeroizing<String>> {
-        let dir = self.dir.clone();
-        let tx = self.store.read()?;
-        let (kek, _) = current_key(&tx, &dir)?;
-        let binding = Binding {
-            secret_id: &secret.id,
-            scope: &secret.scope,
-            pinned_provider: secret.pinned_provider.as_deref(),
-            value_version: secret.value_version,
-        };
-        let plain = crypto::open(&kek, &binding, &secret.sealed)
-            .map_err(|_| VaultError::Tampered { name: secret.name.clone() })?;
-        let text =
-            std::str::from_utf8(&plain).map_err(|_| VaultError::Tampered { name: secret.name.clone() })?;
-        Ok(Zeroizing::new(text.to_string()))
     }
 }
 

@@ -1,5 +1,6 @@
-//! `aivault capability …`: what callers may invoke, from the providers'
-//! manifests.
+//! `aivault capability …`: what callers may invoke (from the providers'
+//! manifests and the operator's custom capabilities), and the policies and
+//! consumer bindings around them.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -8,9 +9,12 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::Context;
-use super::output::{DIM, HEADING, ID, OK, WARN, print_json, styled};
+use super::invoke::{self, InvokeArgs, Render};
+use super::output::{DIM, HEADING, ID, OK, WARN, print_json, styled, table};
+use super::secrets::ScopeArgs;
 use crate::plugins::Origin;
-use crate::registry::{CapabilityRef, Registry};
+use crate::registry::CapabilityRef;
+use crate::vault::{CustomCapabilityRow, NewCapability, PolicyChange};
 
 #[derive(Debug, Subcommand)]
 pub enum CapabilityCommand {
@@ -23,6 +27,41 @@ pub enum CapabilityCommand {
     /// needs and an example invoke.
     #[command(visible_aliases = ["args", "shape", "inspect"])]
     Describe(DescribeArgs),
+
+    /// Invoke a capability (same as `aivault invoke`).
+    #[command(visible_alias = "call")]
+    Invoke(InvokeArgs),
+
+    /// Define a custom capability for one credential: methods, path
+    /// prefixes and optionally a host, within its provider's hosts.
+    Create(CreateArgs),
+
+    /// Delete a custom capability.
+    #[command(visible_alias = "rm")]
+    Delete(IdArg),
+
+    /// Allow a consumer to invoke a capability. Once a capability has any
+    /// binding, only bound consumers (`--consumer` / AIVAULT_CONSUMER) may call it.
+    Bind(BindArgs),
+
+    /// Remove a consumer's binding.
+    Unbind(BindArgs),
+
+    /// List consumer bindings.
+    Bindings(ListArgs),
+
+    /// Limits enforced on every invocation.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Set (merge) a capability's policy.
+    Set(PolicySetArgs),
+    /// List every policy.
+    #[command(visible_alias = "ls")]
+    List(ListArgs),
 }
 
 #[derive(Debug, Args)]
@@ -36,16 +75,100 @@ pub struct ListArgs {
 pub struct DescribeArgs {
     /// Capability id, e.g. `openai/chat-completions`.
     id: String,
-
     /// JSON instead of text.
     #[arg(short, long)]
     verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct IdArg {
+    /// Capability id.
+    id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// New capability id, `<provider>/<name>`.
+    id: String,
+    /// The credential it uses.
+    #[arg(long)]
+    credential: String,
+    /// An allowed method (repeatable).
+    #[arg(long = "method", required = true)]
+    methods: Vec<String>,
+    /// An allowed path prefix (repeatable).
+    #[arg(long = "path-prefix", required = true)]
+    path_prefixes: Vec<String>,
+    /// The host it talks to (default: the credential's).
+    #[arg(long)]
+    host: Option<String>,
+    /// One line for people.
+    #[arg(long, default_value = "")]
+    description: String,
+}
+
+#[derive(Debug, Args)]
+pub struct BindArgs {
+    /// Capability id.
+    capability: String,
+    /// Who may call it, e.g. an agent's name.
+    #[arg(long)]
+    consumer: String,
+    #[command(flatten)]
+    scope: ScopeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicySetArgs {
+    /// Capability id.
+    #[arg(long)]
+    capability: String,
+    /// At most this many calls per minute.
+    #[arg(long, value_name = "N")]
+    rate_limit_per_minute: Option<i64>,
+    /// Refuse request bodies larger than this.
+    #[arg(long, value_name = "BYTES")]
+    max_request_body_bytes: Option<i64>,
+    /// Refuse responses larger than this.
+    #[arg(long, value_name = "BYTES")]
+    max_response_body_bytes: Option<i64>,
+    /// Strip this JSON field (dot path, e.g. `data.token`) from responses
+    /// (repeatable; replaces the list).
+    #[arg(long = "response-block", value_name = "FIELD")]
+    response_block: Vec<String>,
 }
 
 pub fn run(ctx: &Context, cmd: CapabilityCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         CapabilityCommand::List(args) => list(ctx, args),
         CapabilityCommand::Describe(args) => describe(ctx, args),
+        CapabilityCommand::Invoke(args) => return invoke::run(ctx, args, Render::Raw),
+        CapabilityCommand::Create(args) => create(ctx, args),
+        CapabilityCommand::Delete(args) => {
+            ctx.vault()?.delete_capability(&args.id)?;
+            anstream::println!("Capability deleted: {}", args.id);
+            Ok(())
+        }
+        CapabilityCommand::Bind(args) => {
+            let binding =
+                ctx.vault()?.bind(ctx.registry()?, &args.capability, &args.consumer, args.scope.scope()?)?;
+            anstream::println!(
+                "Bound: {} may invoke {} ({})",
+                binding.consumer,
+                binding.capability_id,
+                binding.scope
+            );
+            Ok(())
+        }
+        CapabilityCommand::Unbind(args) => {
+            let scope = args.scope.scope()?;
+            ctx.vault()?.unbind(&args.capability, &args.consumer, scope.clone())?;
+            anstream::println!("Unbound: {} from {} ({scope})", args.consumer, args.capability);
+            Ok(())
+        }
+        CapabilityCommand::Bindings(args) => bindings(ctx, args),
+        CapabilityCommand::Policy(PolicyCommand::Set(args)) => set_policy(ctx, args),
+        CapabilityCommand::Policy(PolicyCommand::List(args)) => policies(ctx, args),
     }
     .map(|()| ExitCode::SUCCESS)
 }
@@ -53,16 +176,18 @@ pub fn run(ctx: &Context, cmd: CapabilityCommand) -> anyhow::Result<ExitCode> {
 /// A capability as shown by `list -v` and `describe -v`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct CapabilityView<'a> {
-    id: &'a str,
-    provider: &'a str,
-    provider_version: &'a str,
-    description: &'a str,
-    methods: &'a [String],
-    path_prefixes: &'a [String],
-    hosts: Vec<&'a str>,
+struct CapabilityView {
+    id: String,
+    provider: String,
+    provider_version: String,
+    /// `built-in`, a component path, or `custom`.
+    origin: String,
+    description: String,
+    methods: Vec<String>,
+    path_prefixes: Vec<String>,
+    hosts: Vec<String>,
     /// Each way to enable it: a credential kind and the secrets it needs.
-    credential_kinds: Vec<KindView<'a>>,
+    credential_kinds: Vec<KindView>,
     ready: bool,
     /// Ids of the credentials that enable it.
     credentials: Vec<String>,
@@ -71,31 +196,68 @@ struct CapabilityView<'a> {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct KindView<'a> {
-    id: &'a str,
-    secrets: &'a [String],
-    auth: &'a str,
+struct KindView {
+    id: String,
+    secrets: Vec<String>,
+    auth: String,
 }
 
-impl<'a> CapabilityView<'a> {
-    fn new(c: CapabilityRef<'a>, credentials: Vec<String>) -> Self {
+impl CapabilityView {
+    fn builtin(c: CapabilityRef<'_>, credentials: Vec<String>) -> Self {
         let manifest = c.provider.manifest();
+        let origin = match c.provider.origin() {
+            Origin::BuiltIn(_) => "built-in".to_string(),
+            Origin::File(path) => path.display().to_string(),
+        };
         CapabilityView {
-            id: &c.capability.id,
-            provider: &manifest.id,
-            provider_version: &manifest.version,
-            description: &c.capability.description,
-            methods: &c.capability.methods,
-            path_prefixes: &c.capability.path_prefixes,
-            hosts: c.capability.hosts.iter().map(|h| h.as_str()).collect(),
+            id: c.capability.id.clone(),
+            provider: manifest.id.clone(),
+            provider_version: manifest.version.clone(),
+            origin,
+            description: c.capability.description.clone(),
+            methods: c.capability.methods.clone(),
+            path_prefixes: c.capability.path_prefixes.clone(),
+            hosts: c.capability.hosts.iter().map(ToString::to_string).collect(),
             credential_kinds: c
                 .kinds()
-                .map(|k| KindView { id: &k.id, secrets: &k.secrets, auth: &k.auth_summary })
+                .map(|k| KindView {
+                    id: k.id.clone(),
+                    secrets: k.secrets.clone(),
+                    auth: k.auth_summary.clone(),
+                })
                 .collect(),
             ready: !credentials.is_empty(),
             credentials,
-            example: example_invoke(c),
+            example: example_invoke(&c.capability.id, &c.capability.methods, &c.capability.path_prefixes),
         }
+    }
+
+    fn custom(c: &CustomCapabilityRow, ctx: &Context) -> anyhow::Result<Self> {
+        let credential = ctx.vault()?.credentials()?.into_iter().find(|cr| cr.id == c.credential_id);
+        let (provider, kind) = credential.map(|cr| (cr.provider, cr.kind)).unwrap_or_default();
+        let manifest = ctx.registry()?.provider(&provider).ok().map(|p| p.manifest().clone());
+        let hosts = match (&c.host, &manifest) {
+            (Some(host), _) => vec![host.clone()],
+            (None, Some(m)) => m
+                .credential_kind(&kind)
+                .map(|k| k.hosts.iter().map(ToString::to_string).collect())
+                .unwrap_or_default(),
+            (None, None) => Vec::new(),
+        };
+        Ok(CapabilityView {
+            id: c.id.clone(),
+            provider: provider.clone(),
+            provider_version: manifest.map(|m| m.version).unwrap_or_default(),
+            origin: "custom".to_string(),
+            description: c.description.clone(),
+            methods: c.methods.clone(),
+            path_prefixes: c.path_prefixes.clone(),
+            hosts,
+            credential_kinds: Vec::new(),
+            ready: true,
+            credentials: vec![c.credential_id.clone()],
+            example: example_invoke(&c.id, &c.methods, &c.path_prefixes),
+        })
     }
 
     fn secrets_needed(&self) -> String {
@@ -117,19 +279,30 @@ fn enabled_by(ctx: &Context) -> anyhow::Result<HashMap<String, Vec<String>>> {
     Ok(map)
 }
 
-fn list(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
+fn custom_capabilities(ctx: &Context) -> anyhow::Result<Vec<CustomCapabilityRow>> {
+    if ctx.vault_exists() { Ok(ctx.vault()?.custom_capabilities()?) } else { Ok(Vec::new()) }
+}
+
+fn all_views(ctx: &Context) -> anyhow::Result<Vec<CapabilityView>> {
     let registry = ctx.registry()?;
     let mut enabled = enabled_by(ctx)?;
-    let views: Vec<CapabilityView<'_>> = registry
+    let mut views: Vec<CapabilityView> = registry
         .capabilities()
-        .map(|c| CapabilityView::new(c, enabled.remove(&c.capability.id).unwrap_or_default()))
+        .map(|c| CapabilityView::builtin(c, enabled.remove(&c.capability.id).unwrap_or_default()))
         .collect();
-    let (ready, available): (Vec<_>, Vec<_>) = views.into_iter().partition(|v| v.ready);
+    for custom in custom_capabilities(ctx)? {
+        views.push(CapabilityView::custom(&custom, ctx)?);
+    }
+    Ok(views)
+}
+
+fn list(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
+    let (ready, available): (Vec<_>, Vec<_>) = all_views(ctx)?.into_iter().partition(|v| v.ready);
     if args.verbose {
         #[derive(Serialize)]
-        struct Listing<'a> {
-            ready: Vec<CapabilityView<'a>>,
-            available: Vec<CapabilityView<'a>>,
+        struct Listing {
+            ready: Vec<CapabilityView>,
+            available: Vec<CapabilityView>,
         }
         return print_json(&Listing { ready, available });
     }
@@ -156,7 +329,7 @@ fn list(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
 }
 
 /// One line per capability, under a line per provider and set of secrets.
-fn print_group(views: &[CapabilityView<'_>], (id_width, method_width): (usize, usize), show_secrets: bool) {
+fn print_group(views: &[CapabilityView], (id_width, method_width): (usize, usize), show_secrets: bool) {
     let mut last_header = String::new();
     for view in views {
         let header = if show_secrets {
@@ -179,21 +352,21 @@ fn print_group(views: &[CapabilityView<'_>], (id_width, method_width): (usize, u
 }
 
 fn describe(ctx: &Context, args: DescribeArgs) -> anyhow::Result<()> {
-    let registry: &Registry = ctx.registry()?;
-    let c = registry.capability(&args.id)?;
-    let view = CapabilityView::new(c, enabled_by(ctx)?.remove(&c.capability.id).unwrap_or_default());
+    let view = match custom_capabilities(ctx)?.into_iter().find(|c| c.id == args.id) {
+        Some(custom) => CapabilityView::custom(&custom, ctx)?,
+        None => {
+            let c = ctx.registry()?.capability(&args.id)?;
+            CapabilityView::builtin(c, enabled_by(ctx)?.remove(&c.capability.id).unwrap_or_default())
+        }
+    };
     if args.verbose {
         return print_json(&view);
     }
-    let origin = match c.provider.origin() {
-        Origin::BuiltIn(_) => "built-in".to_string(),
-        Origin::File(path) => path.display().to_string(),
-    };
     let field = |name: &str, value: String| {
         anstream::println!("  {}{value}", styled(DIM, format!("{:15}", format!("{name}:"))))
     };
-    anstream::println!("{} — {}", styled(ID, view.id), view.description);
-    field("provider", format!("{} {} ({origin})", view.provider, view.provider_version));
+    anstream::println!("{} — {}", styled(ID, &view.id), view.description);
+    field("provider", format!("{} {} ({})", view.provider, view.provider_version, view.origin));
     field("hosts", view.hosts.join(", "));
     field("methods", view.methods.join(", "));
     field("path prefixes", view.path_prefixes.join(", "));
@@ -215,14 +388,130 @@ fn describe(ctx: &Context, args: DescribeArgs) -> anyhow::Result<()> {
 }
 
 /// A command that would invoke the capability: its first path prefix, POST
-/// with a JSON body when allowed (the usual case for APIs), else GET.
-fn example_invoke(c: CapabilityRef<'_>) -> String {
-    let cap = c.capability;
-    let path = cap.path_prefixes.first().map(String::as_str).unwrap_or("/");
-    let method = if cap.methods.iter().any(|m| m == "POST") { "POST" } else { cap.methods[0].as_str() };
-    let mut cmd = format!("aivault invoke {} --method {method} --path {path}", cap.id);
+/// with a JSON body when allowed (the usual case for APIs), else the first method.
+fn example_invoke(id: &str, methods: &[String], prefixes: &[String]) -> String {
+    let path = prefixes.first().map(String::as_str).unwrap_or("/");
+    let method = if methods.iter().any(|m| m == "POST") {
+        "POST"
+    } else {
+        methods.first().map(String::as_str).unwrap_or("GET")
+    };
+    let mut cmd = format!("aivault invoke {id} --method {method} --path {path}");
     if matches!(method, "POST" | "PUT" | "PATCH") {
         cmd.push_str(" --header 'content-type: application/json' --body '{}'");
     }
     cmd
+}
+
+fn create(ctx: &Context, args: CreateArgs) -> anyhow::Result<()> {
+    let row = ctx.vault()?.create_capability(
+        ctx.registry()?,
+        NewCapability {
+            id: args.id,
+            credential: args.credential,
+            description: args.description,
+            methods: args.methods,
+            path_prefixes: args.path_prefixes,
+            host: args.host,
+        },
+    )?;
+    anstream::println!(
+        "Capability created: {} ({} {} via {})",
+        row.id,
+        row.methods.join(","),
+        row.path_prefixes.join(","),
+        row.credential_id
+    );
+    Ok(())
+}
+
+fn bindings(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
+    let rows = if ctx.vault_exists() { ctx.vault()?.bindings()? } else { Vec::new() };
+    if args.verbose {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct View<'a> {
+            capability: &'a str,
+            consumer: &'a str,
+            scope: String,
+            created_at_ms: i64,
+        }
+        let views: Vec<View<'_>> = rows
+            .iter()
+            .map(|b| View {
+                capability: &b.capability_id,
+                consumer: &b.consumer,
+                scope: b.scope.to_string(),
+                created_at_ms: b.created_at_ms,
+            })
+            .collect();
+        return print_json(&views);
+    }
+    if rows.is_empty() {
+        anstream::println!("{}", styled(DIM, "No bindings: every capability is open to any consumer."));
+        return Ok(());
+    }
+    let cells = rows
+        .iter()
+        .map(|b| vec![(ID, b.capability_id.clone()), (DIM, b.consumer.clone()), (DIM, b.scope.to_string())])
+        .collect();
+    table(&["CAPABILITY", "CONSUMER", "SCOPE"], cells);
+    Ok(())
+}
+
+fn set_policy(ctx: &Context, args: PolicySetArgs) -> anyhow::Result<()> {
+    let change = PolicyChange {
+        rate_limit_per_minute: args.rate_limit_per_minute,
+        max_request_body_bytes: args.max_request_body_bytes,
+        max_response_body_bytes: args.max_response_body_bytes,
+        response_block: (!args.response_block.is_empty()).then_some(args.response_block),
+    };
+    let p = ctx.vault()?.set_policy(ctx.registry()?, &args.capability, change)?;
+    anstream::println!("Policy set: {}", describe_policy(&p));
+    Ok(())
+}
+
+fn describe_policy(p: &crate::vault::PolicyRow) -> String {
+    let opt = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+    format!(
+        "{} (rate limit/min: {}, max request bytes: {}, max response bytes: {}, blocked fields: {})",
+        p.capability_id,
+        opt(p.rate_limit_per_minute),
+        opt(p.max_request_body_bytes),
+        opt(p.max_response_body_bytes),
+        if p.response_block.is_empty() { "-".to_string() } else { p.response_block.join(",") }
+    )
+}
+
+fn policies(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
+    let rows = if ctx.vault_exists() { ctx.vault()?.policies()? } else { Vec::new() };
+    if args.verbose {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct View<'a> {
+            capability: &'a str,
+            rate_limit_per_minute: Option<i64>,
+            max_request_body_bytes: Option<i64>,
+            max_response_body_bytes: Option<i64>,
+            response_block: &'a [String],
+        }
+        let views: Vec<View<'_>> = rows
+            .iter()
+            .map(|p| View {
+                capability: &p.capability_id,
+                rate_limit_per_minute: p.rate_limit_per_minute,
+                max_request_body_bytes: p.max_request_body_bytes,
+                max_response_body_bytes: p.max_response_body_bytes,
+                response_block: &p.response_block,
+            })
+            .collect();
+        return print_json(&views);
+    }
+    if rows.is_empty() {
+        anstream::println!("{}", styled(DIM, "No policies."));
+    }
+    for p in &rows {
+        anstream::println!("{}", describe_policy(p));
+    }
+    Ok(())
 }

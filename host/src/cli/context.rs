@@ -6,13 +6,16 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
+use crate::broker::devmode::{self, DevOverrides};
 use crate::plugins::{Runtime, SandboxLimits};
+
 use crate::registry::Registry;
 use crate::vault::Vault;
 
 /// Per-invocation state.
 pub struct Context {
     dir: PathBuf,
+    dev: DevOverrides,
     runtime: OnceCell<Runtime>,
     registry: OnceCell<Registry>,
 }
@@ -26,7 +29,9 @@ impl Context {
                 .context("cannot find the home directory; set AIVAULT_DIR or pass --dir")?
                 .join(".aivault"),
         };
-        Ok(Context { dir, runtime: OnceCell::new(), registry: OnceCell::new() })
+        // Refused in release builds before anything else happens.
+        let dev = devmode::from_env(|var| std::env::var(var).ok(), cfg!(debug_assertions))?;
+        Ok(Context { dir, dev, runtime: OnceCell::new(), registry: OnceCell::new() })
     }
 
     /// Opens (creating if needed) the vault.
@@ -37,6 +42,11 @@ impl Context {
     /// Whether a vault exists yet (read-only commands do not create one).
     pub fn vault_exists(&self) -> bool {
         Vault::exists(&self.dir)
+    }
+
+    /// Test-build upstream overrides (empty otherwise).
+    pub fn dev(&self) -> &DevOverrides {
+        &self.dev
     }
 
     /// The vault directory.

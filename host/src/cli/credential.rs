@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::Context;
 use super::output::{DIM, ID, print_json, styled, table};
-use crate::vault::CredentialRow;
+use crate::vault::{CredentialRow, ManageError, NewCredential, Scope};
 
 #[derive(Debug, Subcommand)]
 pub enum CredentialCommand {
@@ -13,6 +13,46 @@ pub enum CredentialCommand {
     /// (names only, never values).
     #[command(visible_alias = "ls")]
     List(ListArgs),
+
+    /// Create a credential by hand, e.g. a second GitHub account: the
+    /// provider checks each secret, and all its capabilities are enabled.
+    Create(CreateArgs),
+
+    /// Delete a credential with its custom capabilities (its secrets stay).
+    #[command(visible_alias = "rm")]
+    Delete(DeleteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// New credential id, e.g. `github-work`.
+    id: String,
+    /// The provider, e.g. `github`.
+    #[arg(long)]
+    provider: String,
+    /// The provider's credential kind (needed when it has several).
+    #[arg(long)]
+    kind: Option<String>,
+    /// A secret, `vault:secret:<id>` (or `NAME=vault:secret:<id>` to say
+    /// which of the kind's secrets it is); one per secret the kind needs.
+    #[arg(long = "secret-ref", value_name = "REF", required = true)]
+    secret_refs: Vec<String>,
+    /// The host to reach, within the provider's hosts (needed for
+    /// wildcard tenant hosts).
+    #[arg(long)]
+    host: Option<String>,
+    /// Workspace the credential belongs to.
+    #[arg(long, value_name = "ID")]
+    workspace_id: Option<String>,
+    /// Group the credential belongs to (needs --workspace-id).
+    #[arg(long, value_name = "ID")]
+    group_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Credential id.
+    id: String,
 }
 
 #[derive(Debug, Args)]
@@ -48,7 +88,50 @@ struct SecretRef<'a> {
 pub fn run(ctx: &Context, cmd: CredentialCommand) -> anyhow::Result<()> {
     match cmd {
         CredentialCommand::List(args) => list(ctx, args),
+        CredentialCommand::Create(args) => create(ctx, args),
+        CredentialCommand::Delete(args) => {
+            let deleted = ctx.vault()?.delete_credential(&args.id)?;
+            anstream::println!("Credential deleted: {} ({})", deleted.id, deleted.provider);
+            Ok(())
+        }
     }
+}
+
+/// `vault:secret:<id>` or `NAME=vault:secret:<id>`.
+fn parse_secret_ref(raw: &str) -> anyhow::Result<(Option<String>, String)> {
+    let (name, reference) = match raw.split_once('=') {
+        Some((name, reference)) => (Some(name.to_string()), reference),
+        None => (None, raw),
+    };
+    let id = reference.strip_prefix("vault:secret:").filter(|id| !id.is_empty());
+    match id {
+        Some(id) => Ok((name, id.to_string())),
+        None => Err(ManageError::BadSecretRef(raw.to_string()).into()),
+    }
+}
+
+fn create(ctx: &Context, args: CreateArgs) -> anyhow::Result<()> {
+    let scope = Scope::context(args.workspace_id.as_deref(), args.group_id.as_deref())?;
+    let secret_refs =
+        args.secret_refs.iter().map(|r| parse_secret_ref(r)).collect::<anyhow::Result<Vec<_>>>()?;
+    let credential = ctx.vault()?.create_credential(
+        ctx.registry()?,
+        NewCredential {
+            id: args.id,
+            provider: args.provider,
+            kind: args.kind,
+            secret_refs,
+            host: args.host,
+            scope,
+        },
+    )?;
+    anstream::println!(
+        "Credential created: {} ({}, {} capabilities enabled)",
+        credential.id,
+        credential.provider,
+        credential.capabilities.len()
+    );
+    Ok(())
 }
 
 fn list(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {

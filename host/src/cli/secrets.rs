@@ -53,7 +53,7 @@ pub struct ScopeArgs {
 }
 
 impl ScopeArgs {
-    fn scope(&self) -> anyhow::Result<Scope> {
+    pub fn scope(&self) -> anyhow::Result<Scope> {
         Ok(Scope::parse(self.scope, self.workspace_id.as_deref(), self.group_id.as_deref())?)
     }
 }

@@ -364,7 +364,7 @@ fn check_count(n: usize, what: &str) -> Result<(), String> {
 /// A prefix is an absolute path of plain segments: no `.`/`..`, no query,
 /// fragment, percent-encoding or whitespace, so prefix checks in the broker
 /// compare like with like.
-fn check_path_prefix(prefix: &str) -> Result<(), String> {
+pub fn check_path_prefix(prefix: &str) -> Result<(), String> {
     let plain = |c: char| c.is_ascii_graphic() && !"?#%\\".contains(c);
     if !prefix.starts_with('/') || !prefix.chars().all(plain) || prefix.contains("//") {
         return Err(format!(

@@ -27,7 +27,7 @@ pub struct Binding<'a> {
 }
 
 /// A sealed value and its wrapped data key, each `nonce || ciphertext+tag`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sealed {
     pub ciphertext: Vec<u8>,
     pub wrapped_dek: Vec<u8>,

@@ -93,4 +93,42 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     "#,
+    // 2: the broker: custom capabilities, policies, consumer bindings and
+    // the invocation log rate limits count from.
+    r#"
+    CREATE TABLE custom_capabilities (
+        id             TEXT PRIMARY KEY,
+        credential_id  TEXT NOT NULL REFERENCES credentials(id) ON DELETE CASCADE,
+        description    TEXT NOT NULL,
+        methods        TEXT NOT NULL,
+        path_prefixes  TEXT NOT NULL,
+        host           TEXT,
+        created_at_ms  INTEGER NOT NULL
+    );
+
+    CREATE TABLE capability_policies (
+        capability_id            TEXT PRIMARY KEY,
+        rate_limit_per_minute    INTEGER,
+        max_request_body_bytes   INTEGER,
+        max_response_body_bytes  INTEGER,
+        response_block           TEXT NOT NULL,
+        updated_at_ms            INTEGER NOT NULL
+    );
+
+    CREATE TABLE capability_bindings (
+        capability_id  TEXT NOT NULL,
+        consumer       TEXT NOT NULL,
+        scope          TEXT NOT NULL CHECK (scope IN ('global', 'workspace', 'group')),
+        workspace_id   TEXT NOT NULL,
+        group_id       TEXT NOT NULL,
+        created_at_ms  INTEGER NOT NULL,
+        PRIMARY KEY (capability_id, consumer, scope, workspace_id, group_id)
+    );
+
+    CREATE TABLE invocations (
+        capability_id  TEXT NOT NULL,
+        ts_ms          INTEGER NOT NULL
+    );
+    CREATE INDEX invocations_by_capability ON invocations (capability_id, ts_ms);
+    "#,
 ];

@@ -9,6 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod capabilities;
+
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::crypto::Sealed;
@@ -32,6 +34,8 @@ pub enum StoreError {
     #[error("the vault database holds a row this aivault cannot read: {0}")]
     Corrupt(String),
 }
+
+pub use capabilities::{BindingRow, CustomCapabilityRow, PolicyRow};
 
 type Result<T> = std::result::Result<T, StoreError>;
 

@@ -1,6 +1,8 @@
 //! End-to-end tests of the real `aivault` binary.
 
+mod broker;
 mod capability;
 mod secrets;
 mod support;
+mod upstream;
 mod vault;

@@ -203,7 +203,7 @@ fn tampered_rows_fail_to_decrypt() {
 
         let mut library = aivault::vault::Vault::open(vault.path()).unwrap();
         let secret = library.find("OPENAI_API_KEY").unwrap();
-        let err = library.reveal_for_injection(&secret).unwrap_err().to_string();
+        let err = library.reveal(&[&secret]).unwrap_err().to_string();
         assert!(err.contains("OPENAI_API_KEY could not be decrypted"), "{sql}: {err}");
 
         let err = vault.fails_unchanged(&["rotate-master"]);

@@ -1,0 +1,465 @@
+//! The broker: serves one capability invocation end to end.
+//!
+//! find capability -> resolve credential (group -> workspace -> global, or
+//! `--credential`) -> consumer bindings -> method and normalised path prefix
+//! -> caller headers (no auth-class, no framing) -> host from the
+//! credential/capability, never the caller -> policy (body size, rate) ->
+//! decrypt -> the provider component's `inject` -> host checks on its result
+//! (and that it left the caller's headers and query alone) -> HTTPS -> the
+//! body, with echoed secrets and blocked fields removed.
+//!
+//! Every call is audited, refusals included; nothing in an error or audit
+//! entry carries a value or the injected URL.
+
+pub mod devmode;
+pub mod multipart;
+mod path;
+mod resolve;
+mod response;
+mod upstream;
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use zeroize::Zeroizing;
+
+pub use devmode::DevOverrides;
+pub use path::{NormalPath, PathError};
+pub use resolve::ResolveError;
+pub use upstream::UpstreamError;
+
+use crate::plugins::{HostPattern, OutgoingRequest, Plugin, PluginError};
+use crate::registry::{Registry, RegistryError};
+use crate::vault::{CredentialRow, InvocationData, Scope, ScopeError, Vault, VaultError};
+
+/// Default cap on a response body when no policy sets one.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 << 20;
+
+/// Headers a caller may never send: credentials of any kind, and what the
+/// HTTP client itself owns.
+const AUTH_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie", "x-api-key"];
+const CLIENT_HEADERS: &[&str] = &[
+    "host",
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "content-length",
+    "expect",
+];
+
+/// One invocation, as the caller describes it.
+#[derive(Debug, Clone, Default)]
+pub struct Invocation {
+    pub capability: String,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+    pub credential: Option<String>,
+    pub workspace_id: Option<String>,
+    pub group_id: Option<String>,
+    pub consumer: Option<String>,
+    pub timeout: Duration,
+}
+
+/// What upstream answered, made safe for the caller.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub reason: String,
+    pub content_type: Option<String>,
+    /// A redirect's target (redacted), which was not followed.
+    pub redirect: Option<String>,
+    pub body: Vec<u8>,
+    /// Whether a secret echoed by upstream was removed from the body.
+    pub redacted: bool,
+    pub credential: String,
+}
+
+/// Why an invocation was refused or failed. No variant carries a value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BrokerError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Scope(#[from] ScopeError),
+    #[error(transparent)]
+    Resolve(Box<ResolveError>),
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error("{capability} allows {methods}; pass --method")]
+    MethodRequired { capability: String, methods: String },
+    #[error("{capability} does not allow {method} (it allows {methods})")]
+    MethodNotAllowed { capability: String, method: String, methods: String },
+    #[error("{capability} covers several paths ({prefixes}); pass --path")]
+    PathRequired { capability: String, prefixes: String },
+    #[error("path {path} is outside {capability} (allowed prefixes: {prefixes})")]
+    PathNotAllowed { capability: String, path: String, prefixes: String },
+    #[error("{0}")]
+    Path(#[from] PathError),
+    #[error(
+        "header `{0}` carries credentials; aivault adds authentication itself, so callers may not send it"
+    )]
+    AuthHeader(String),
+    #[error("header `{0}` is set by the HTTP client; callers may not send it")]
+    ClientHeader(String),
+    #[error("header `{0}` is not a valid HTTP header")]
+    BadHeader(String),
+    #[error("{provider} sets `{name}` itself; remove it from the request")]
+    ProviderOwned { provider: String, name: String },
+    #[error(
+        "{capability} needs a credential with a concrete host (its hosts are {hosts}); create one with --host"
+    )]
+    NoHost { capability: String, hosts: String },
+    #[error("consumer {consumer} is not bound to {capability} here; `aivault capability bind` grants it")]
+    NotBound { consumer: String, capability: String },
+    #[error("{capability} is limited to {limit} calls per minute; try again shortly")]
+    RateLimited { capability: String, limit: i64 },
+    #[error("the request body is {size} bytes; {capability} allows at most {limit}")]
+    RequestTooLarge { capability: String, size: usize, limit: i64 },
+    #[error("the response is larger than {limit} bytes, the limit for {capability}; it was discarded")]
+    ResponseTooLarge { capability: String, limit: u64 },
+    #[error("{0}")]
+    Upstream(String),
+}
+
+impl From<ResolveError> for BrokerError {
+    fn from(e: ResolveError) -> Self {
+        BrokerError::Resolve(Box::new(e))
+    }
+}
+
+impl BrokerError {
+    /// Whether this is a refusal by policy (audited as `invoke.denied`) as
+    /// opposed to a failure (`invoke.failed`).
+    fn is_refusal(&self) -> bool {
+        !matches!(self, BrokerError::Upstream(_) | BrokerError::Vault(_) | BrokerError::Plugin(_))
+    }
+}
+
+/// The capability being invoked, whether a provider's or a custom one.
+struct Target<'a> {
+    id: String,
+    provider: &'a Plugin,
+    methods: Vec<String>,
+    prefixes: Vec<String>,
+    hosts: Vec<HostPattern>,
+    /// What enabling it takes, for messages.
+    needs: String,
+}
+
+/// Serves invocations against one vault and registry.
+pub struct Broker<'a> {
+    vault: &'a mut Vault,
+    registry: &'a Registry,
+    dev: &'a DevOverrides,
+}
+
+impl<'a> Broker<'a> {
+    pub fn new(vault: &'a mut Vault, registry: &'a Registry, dev: &'a DevOverrides) -> Self {
+        Broker { vault, registry, dev }
+    }
+
+    /// Serves `call`, auditing the outcome either way.
+    pub fn invoke(&mut self, call: &Invocation) -> Result<Answer, BrokerError> {
+        let started = Instant::now();
+        let mut facts = AuditFacts::default();
+        let result = self.serve(call, &mut facts);
+        let context = Scope::context(call.workspace_id.as_deref(), call.group_id.as_deref())
+            .map(|s| s.to_string())
+            .unwrap_or_else(|_| "invalid".into());
+        let mut details = json!({
+            "capability": call.capability,
+            "credential": facts.credential,
+            "context": context,
+            "consumer": call.consumer,
+            "method": facts.method,
+            "path": facts.path,
+            "durationMs": started.elapsed().as_millis() as u64,
+        });
+        let kind = match &result {
+            Ok(answer) => {
+                details["status"] = json!(answer.status);
+                details["redacted"] = json!(answer.redacted);
+                "invoke"
+            }
+            Err(e) => {
+                details["reason"] = json!(e.to_string());
+                if e.is_refusal() { "invoke.denied" } else { "invoke.failed" }
+            }
+        };
+        // An audit failure must not hide the call's own outcome, but a call
+        // that succeeded without its record is reported.
+        let audited = self.vault.record(kind, &call.capability, details);
+        match (result, audited) {
+            (Ok(_), Err(e)) => Err(e.into()),
+            (result, _) => result,
+        }
+    }
+
+    fn serve(&mut self, call: &Invocation, facts: &mut AuditFacts) -> Result<Answer, BrokerError> {
+        let context = Scope::context(call.workspace_id.as_deref(), call.group_id.as_deref())?;
+        let data = self.vault.invocation_data(&call.capability)?;
+        let target = self.target(&call.capability, &data)?;
+
+        let credential = resolve::choose(
+            &target.id,
+            &data.credentials,
+            &data.secrets,
+            &context,
+            call.credential.as_deref(),
+            &target.needs,
+        )?;
+        facts.credential = Some(credential.id.clone());
+        check_binding(&data, &context, call.consumer.as_deref(), &target.id)?;
+
+        let method = choose_method(&target, call.method.as_deref())?;
+        facts.method = Some(method.clone());
+        let path = choose_path(&target, call.path.as_deref())?;
+        facts.path = Some(path.decoded.clone());
+        check_caller_headers(&call.headers)?;
+        let host = choose_host(&target, credential)?;
+
+        let policy = data.policy.clone().unwrap_or_default();
+        if let (Some(limit), Some(body)) = (policy.max_request_body_bytes, &call.body)
+            && body.len() as i64 > limit
+        {
+            return Err(BrokerError::RequestTooLarge { capability: target.id, size: body.len(), limit });
+        }
+        if let Err(_recent) = self.vault.admit(&target.id, policy.rate_limit_per_minute)? {
+            return Err(BrokerError::RateLimited {
+                capability: target.id,
+                limit: policy.rate_limit_per_minute.unwrap_or_default(),
+            });
+        }
+
+        let manifest = target.provider.manifest();
+        let rows: Vec<_> = credential.secrets.iter().filter_map(|(_, id)| data.secrets.get(id)).collect();
+        let values = self.vault.reveal(&rows)?;
+        let secrets: Vec<(String, Zeroizing<String>)> = credential
+            .secrets
+            .iter()
+            .zip(values)
+            .map(|((name, _), value)| {
+                let placeholder =
+                    manifest.vault_secret(name).map(|s| s.placeholder.clone()).unwrap_or_default();
+                (placeholder, value)
+            })
+            .collect();
+        let plain: Vec<&str> = secrets.iter().map(|(_, v)| v.as_str()).collect();
+
+        let request = OutgoingRequest {
+            capability: target.id.clone(),
+            credential_kind: credential.kind.clone(),
+            method,
+            host: host.clone(),
+            path: path.encoded.clone(),
+            query: path.query.clone(),
+            headers: call.headers.iter().map(|(n, v)| (n.to_ascii_lowercase(), v.clone())).collect(),
+            body: call.body.clone(),
+        };
+        let allowed = [HostPattern::parse(&host).map_err(BrokerError::Upstream)?];
+        let injected = target.provider.inject(&request, &secrets, &allowed)?;
+        check_untouched(&request, &injected, target.provider.id())?;
+
+        let max_response =
+            policy.max_response_body_bytes.map(|v| v as u64).unwrap_or(DEFAULT_MAX_RESPONSE_BYTES);
+        let reply = upstream::send(&injected, call.timeout, max_response, self.dev)
+            .map_err(|e| BrokerError::Upstream(crate::redact::text(&e.to_string(), &plain)))?;
+        drop(injected);
+        if reply.truncated {
+            return Err(BrokerError::ResponseTooLarge { capability: target.id, limit: max_response });
+        }
+        let body = response::redact_body(&reply.body, &plain);
+        let redacted = body != reply.body;
+        let (body, _) = response::block_fields(body, &policy.response_block);
+        Ok(Answer {
+            status: reply.status,
+            reason: reply.reason,
+            content_type: reply.content_type,
+            redirect: reply.location.map(|l| crate::redact::text(&l, &plain)),
+            body,
+            redacted,
+            credential: credential.id.clone(),
+        })
+    }
+
+    /// A provider capability, or a custom one defined for a credential.
+    fn target(&self, id: &str, data: &InvocationData) -> Result<Target<'a>, BrokerError> {
+        if let Some(custom) = data.custom_capabilities.iter().find(|c| c.id == id) {
+            let credential = data.credentials.iter().find(|c| c.id == custom.credential_id);
+            let provider = self.registry.provider(credential.map(|c| c.provider.as_str()).unwrap_or(""))?;
+            let hosts = match &custom.host {
+                Some(host) => vec![HostPattern::parse(host).map_err(BrokerError::Upstream)?],
+                None => provider
+                    .manifest()
+                    .credential_kind(credential.map(|c| c.kind.as_str()).unwrap_or(""))
+                    .map(|k| k.hosts.clone())
+                    .unwrap_or_default(),
+            };
+            return Ok(Target {
+                id: custom.id.clone(),
+                provider,
+                methods: custom.methods.clone(),
+                prefixes: custom.path_prefixes.clone(),
+                hosts,
+                needs: format!("credential {}", custom.credential_id),
+            });
+        }
+        let c = self.registry.capability(id)?;
+        let needs = c.kinds().map(|k| k.secrets.join(" + ")).collect::<Vec<_>>().join(" or ");
+        Ok(Target {
+            id: c.capability.id.clone(),
+            provider: c.provider,
+            methods: c.capability.methods.clone(),
+            prefixes: c.capability.path_prefixes.clone(),
+            hosts: c.capability.hosts.clone(),
+            needs,
+        })
+    }
+}
+
+/// What the audit entry of a call records beyond the request itself.
+#[derive(Default)]
+struct AuditFacts {
+    credential: Option<String>,
+    method: Option<String>,
+    /// The normalised path, never the query (which may carry secrets).
+    path: Option<String>,
+}
+
+fn choose_method(target: &Target<'_>, requested: Option<&str>) -> Result<String, BrokerError> {
+    let methods = || target.methods.join(", ");
+    match requested {
+        Some(m) => {
+            let m = m.to_ascii_uppercase();
+            if target.methods.contains(&m) {
+                Ok(m)
+            } else {
+                Err(BrokerError::MethodNotAllowed {
+                    capability: target.id.clone(),
+                    method: m,
+                    methods: methods(),
+                })
+            }
+        }
+        None if target.methods.len() == 1 => Ok(target.methods[0].clone()),
+        None => Err(BrokerError::MethodRequired { capability: target.id.clone(), methods: methods() }),
+    }
+}
+
+fn choose_path(target: &Target<'_>, requested: Option<&str>) -> Result<NormalPath, BrokerError> {
+    let prefixes = || target.prefixes.join(", ");
+    let raw = match requested {
+        Some(p) => p.to_string(),
+        None if target.prefixes.len() == 1 => target.prefixes[0].clone(),
+        None => {
+            return Err(BrokerError::PathRequired { capability: target.id.clone(), prefixes: prefixes() });
+        }
+    };
+    let path = path::normalise(&raw)?;
+    if !target.prefixes.iter().any(|p| path::under_prefix(&path.decoded, p)) {
+        return Err(BrokerError::PathNotAllowed {
+            capability: target.id.clone(),
+            path: path.decoded,
+            prefixes: prefixes(),
+        });
+    }
+    Ok(path)
+}
+
+fn check_caller_headers(headers: &[(String, String)]) -> Result<(), BrokerError> {
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    for (name, value) in headers {
+        let lower = name.to_ascii_lowercase();
+        if name.is_empty()
+            || !name.chars().all(token)
+            || value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
+        {
+            return Err(BrokerError::BadHeader(name.clone()));
+        }
+        if AUTH_HEADERS.contains(&lower.as_str()) || lower.starts_with("proxy-") {
+            return Err(BrokerError::AuthHeader(lower));
+        }
+        if CLIENT_HEADERS.contains(&lower.as_str()) {
+            return Err(BrokerError::ClientHeader(lower));
+        }
+    }
+    Ok(())
+}
+
+/// The provider may add headers and query parameters, but a caller's own
+/// must reach upstream as sent: if injection replaced one, the caller was
+/// trying to set something the provider owns (e.g. a `key` parameter).
+fn check_untouched(
+    before: &OutgoingRequest,
+    after: &OutgoingRequest,
+    provider: &str,
+) -> Result<(), BrokerError> {
+    for (name, value) in &before.headers {
+        let kept = after.headers.iter().any(|(n, v)| n.eq_ignore_ascii_case(name) && v == value);
+        if !kept {
+            return Err(BrokerError::ProviderOwned {
+                provider: provider.to_string(),
+                name: format!("header {name}"),
+            });
+        }
+    }
+    for pair in &before.query {
+        if !after.query.contains(pair) {
+            return Err(BrokerError::ProviderOwned {
+                provider: provider.to_string(),
+                name: format!("query parameter {}", pair.0),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The credential's host if it has one (within the capability's), else the
+/// capability's only concrete host. Never the caller's.
+fn choose_host(target: &Target<'_>, credential: &CredentialRow) -> Result<String, BrokerError> {
+    let hosts = || target.hosts.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    if let Some(host) = &credential.host {
+        return if target.hosts.iter().any(|h| h.matches(host)) {
+            Ok(host.clone())
+        } else {
+            Err(BrokerError::NoHost { capability: target.id.clone(), hosts: hosts() })
+        };
+    }
+    let concrete: Vec<&HostPattern> = target.hosts.iter().filter(|h| !h.is_wildcard()).collect();
+    match concrete.as_slice() {
+        [only] => Ok(only.to_string()),
+        _ => Err(BrokerError::NoHost { capability: target.id.clone(), hosts: hosts() }),
+    }
+}
+
+/// Once a capability has bindings, only a bound consumer may call it, in
+/// the binding's scope or one below it.
+fn check_binding(
+    data: &InvocationData,
+    context: &Scope,
+    consumer: Option<&str>,
+    capability: &str,
+) -> Result<(), BrokerError> {
+    if data.bindings.is_empty() {
+        return Ok(());
+    }
+    let scopes = context.resolution_order();
+    let bound =
+        consumer.is_some_and(|c| data.bindings.iter().any(|b| b.consumer == c && scopes.contains(&b.scope)));
+    if bound {
+        Ok(())
+    } else {
+        Err(BrokerError::NotBound {
+            consumer: consumer.unwrap_or("(none: pass --consumer)").to_string(),
+            capability: capability.to_string(),
+        })
+    }
+}

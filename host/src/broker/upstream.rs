@@ -1,0 +1,130 @@
+//! The one place a request leaves the machine: HTTPS only, rustls with the
+//! bundled web PKI roots, no proxies from the environment, no redirects
+//! followed, a timeout, and a cap on how much of the response is read.
+
+use std::io::Read as _;
+use std::time::Duration;
+
+use reqwest::blocking::Client;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use super::devmode::DevOverrides;
+use crate::plugins::OutgoingRequest;
+
+/// What came back.
+#[derive(Debug, Clone)]
+pub struct UpstreamResponse {
+    pub status: u16,
+    pub reason: String,
+    pub content_type: Option<String>,
+    /// The `location` of a redirect, which is never followed.
+    pub location: Option<String>,
+    pub body: Vec<u8>,
+    /// Whether the body was cut at the size limit.
+    pub truncated: bool,
+}
+
+/// Why the request could not be completed. Carries no URL (it may hold
+/// query-string secrets) and is redacted again by the broker.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpstreamError {
+    #[error("{host} did not answer within {}s", timeout.as_secs_f64())]
+    Timeout { host: String, timeout: Duration },
+    #[error("could not reach {host}: {reason}")]
+    Connect { host: String, reason: String },
+    #[error("invalid request header `{0}`")]
+    Header(String),
+    #[error("TLS setup failed: {0}")]
+    Tls(String),
+}
+
+/// Sends `req`, reading at most `max_body` bytes of the response.
+pub fn send(
+    req: &OutgoingRequest,
+    timeout: Duration,
+    max_body: u64,
+    dev: &DevOverrides,
+) -> Result<UpstreamResponse, UpstreamError> {
+    let mut builder = Client::builder()
+        .use_rustls_tls()
+        .https_only(true)
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(15)));
+    if let Some(pem) = &dev.ca_cert_pem {
+        let cert = reqwest::Certificate::from_pem(pem).map_err(|e| UpstreamError::Tls(describe(&e)))?;
+        builder = builder.add_root_certificate(cert);
+    }
+    for (host, addr) in &dev.resolve {
+        builder = builder.resolve(host, *addr);
+    }
+    let client = builder.build().map_err(|e| UpstreamError::Tls(describe(&e)))?;
+
+    let mut headers = HeaderMap::new();
+    for (name, value) in &req.headers {
+        let name =
+            HeaderName::from_bytes(name.as_bytes()).map_err(|_| UpstreamError::Header(name.clone()))?;
+        let mut value = HeaderValue::from_str(value).map_err(|_| UpstreamError::Header(name.to_string()))?;
+        value.set_sensitive(true);
+        headers.append(name, value);
+    }
+    let method = reqwest::Method::from_bytes(req.method.as_bytes())
+        .map_err(|_| UpstreamError::Header(req.method.clone()))?;
+    let url = format!("https://{}{}", req.host, req.path);
+    let mut request = client.request(method, url).headers(headers);
+    if !req.query.is_empty() {
+        request = request.query(&req.query);
+    }
+    if let Some(body) = &req.body {
+        request = request.body(body.clone());
+    }
+    let host = req.host.clone();
+    let response = request.send().map_err(|e| {
+        if e.is_timeout() {
+            UpstreamError::Timeout { host: host.clone(), timeout }
+        } else {
+            UpstreamError::Connect { host: host.clone(), reason: describe(&e) }
+        }
+    })?;
+
+    let status = response.status();
+    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let content_type = header("content-type");
+    let location = if status.is_redirection() { header("location") } else { None };
+    let mut body = Vec::new();
+    response.take(max_body.saturating_add(1)).read_to_end(&mut body).map_err(|e| UpstreamError::Connect {
+        host: host.clone(),
+        reason: format!("reading the response failed: {e}"),
+    })?;
+    let truncated = body.len() as u64 > max_body;
+    body.truncate(max_body as usize);
+    Ok(UpstreamResponse {
+        status: status.as_u16(),
+        reason: status.canonical_reason().unwrap_or("").to_string(),
+        content_type,
+        location,
+        body,
+        truncated,
+    })
+}
+
+/// The error chain of a reqwest error without its URL.
+fn describe(err: &reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut parts = Vec::new();
+    let mut source = err.source();
+    while let Some(e) = source {
+        parts.push(e.to_string());
+        source = e.source();
+    }
+    if parts.is_empty() {
+        parts.push(if err.is_connect() {
+            "connection failed".to_string()
+        } else {
+            "request failed".to_string()
+        });
+    }
+    parts.join(": ")
+}

@@ -1,0 +1,219 @@
+//! `aivault invoke`, `json` and `markdown`: call a capability through the
+//! broker. The raw upstream body goes to stdout, the status to stderr, and
+//! the exit code is non-zero for HTTP errors.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use serde_json::Value;
+
+use super::Context;
+use super::output::{DIM, WARN, styled};
+use crate::broker::{Answer, Broker, Invocation, multipart};
+
+#[derive(Debug, Args)]
+pub struct InvokeArgs {
+    /// Capability id, e.g. `openai/chat-completions`.
+    capability: String,
+    /// HTTP method (default: the capability's only method).
+    #[arg(long)]
+    method: Option<String>,
+    /// Path and query, e.g. `/v1/models?limit=5` (default: the capability's
+    /// only path prefix).
+    #[arg(long)]
+    path: Option<String>,
+    /// A request header, `name: value` (repeatable). Authentication headers
+    /// are refused: aivault adds them.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+    /// The request body.
+    #[arg(long, conflicts_with_all = ["body_file_path"])]
+    body: Option<String>,
+    /// Read the request body from a file.
+    #[arg(long, value_name = "PATH")]
+    body_file_path: Option<PathBuf>,
+    /// A JSON request envelope: {"method", "path", "headers", "body"}; flags
+    /// take precedence over its fields.
+    #[arg(long, value_name = "JSON", conflicts_with = "request_file")]
+    request: Option<String>,
+    /// Read the JSON request envelope from a file.
+    #[arg(long, value_name = "PATH")]
+    request_file: Option<PathBuf>,
+    /// A multipart form field, `name=value` (repeatable).
+    #[arg(long = "multipart-field", value_name = "NAME=VALUE")]
+    multipart_fields: Vec<String>,
+    /// A multipart file, `name=/path[;type=mime]` (repeatable).
+    #[arg(long = "multipart-file", value_name = "NAME=PATH")]
+    multipart_files: Vec<String>,
+    /// Use this credential instead of resolving one from the context.
+    #[arg(long)]
+    credential: Option<String>,
+    /// Call in this workspace's context.
+    #[arg(long, value_name = "ID")]
+    workspace_id: Option<String>,
+    /// Call in this group's context (needs --workspace-id).
+    #[arg(long, value_name = "ID")]
+    group_id: Option<String>,
+    /// Who is calling, for capabilities with consumer bindings.
+    #[arg(long, env = "AIVAULT_CONSUMER")]
+    consumer: Option<String>,
+    /// Give up after this many milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 60_000)]
+    timeout_ms: u64,
+}
+
+/// How the response body is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Render {
+    Raw,
+    Json,
+    Markdown,
+}
+
+pub fn run(ctx: &Context, args: InvokeArgs, render: Render) -> anyhow::Result<ExitCode> {
+    let call = build_invocation(args)?;
+    let registry = ctx.registry()?;
+    let mut vault = ctx.vault()?;
+    let answer = Broker::new(&mut vault, registry, ctx.dev()).invoke(&call)?;
+    print_answer(&answer, render)?;
+    Ok(if answer.status >= 400 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn print_answer(answer: &Answer, render: Render) -> anyhow::Result<()> {
+    let status = format!("HTTP {} {}", answer.status, answer.reason);
+    let status = if answer.status >= 400 { styled(WARN, status) } else { styled(DIM, status) };
+    match &answer.redirect {
+        Some(location) => anstream::eprintln!("{status} (redirect to {location} not followed)"),
+        None => anstream::eprintln!("{status}"),
+    }
+    if answer.redacted {
+        anstream::eprintln!(
+            "{}",
+            styled(WARN, "note: upstream echoed a secret; it was removed from the response")
+        );
+    }
+    let mut stdout = std::io::stdout().lock();
+    let json = || serde_json::from_slice::<Value>(&answer.body).ok();
+    match (render, json()) {
+        (Render::Json, Some(value)) => writeln!(stdout, "{}", serde_json::to_string_pretty(&value)?)?,
+        (Render::Markdown, Some(value)) => write!(stdout, "{}", crate::markdown::render(&value))?,
+        (Render::Raw, _) | (_, None) => {
+            if render != Render::Raw && !answer.body.is_empty() {
+                anstream::eprintln!("{}", styled(DIM, "note: the response is not JSON; shown as is"));
+            }
+            stdout.write_all(&answer.body)?;
+        }
+    }
+    stdout.flush()?;
+    Ok(())
+}
+
+/// Flags first, then the JSON envelope for whatever the flags left open.
+fn build_invocation(args: InvokeArgs) -> anyhow::Result<Invocation> {
+    let envelope: Option<Value> = match (&args.request, &args.request_file) {
+        (Some(text), _) => Some(serde_json::from_str(text).context("--request is not valid JSON")?),
+        (None, Some(path)) => {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            Some(
+                serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not valid JSON", path.display()))?,
+            )
+        }
+        (None, None) => None,
+    };
+    let field = |name: &str| envelope.as_ref().and_then(|e| e.get(name));
+    let text_field = |name: &str| -> anyhow::Result<Option<String>> {
+        match field(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => bail!("the request envelope's `{name}` must be a string"),
+        }
+    };
+
+    let mut headers = Vec::new();
+    match field("headers") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(map)) => {
+            for (name, value) in map {
+                let value =
+                    value.as_str().with_context(|| format!("envelope header `{name}` must be a string"))?;
+                headers.push((name.clone(), value.to_string()));
+            }
+        }
+        Some(Value::Array(pairs)) => {
+            for pair in pairs {
+                let (Some(name), Some(value)) =
+                    (pair.get(0).and_then(Value::as_str), pair.get(1).and_then(Value::as_str))
+                else {
+                    bail!("envelope headers must be [name, value] pairs of strings");
+                };
+                headers.push((name.to_string(), value.to_string()));
+            }
+        }
+        Some(_) => {
+            bail!("the request envelope's `headers` must be an object or a list of [name, value] pairs")
+        }
+    }
+    for raw in &args.headers {
+        let (name, value) =
+            raw.split_once(':').with_context(|| format!("header `{raw}` must be `name: value`"))?;
+        let name = name.trim().to_string();
+        headers.retain(|(n, _): &(String, String)| !n.eq_ignore_ascii_case(&name));
+        headers.push((name, value.trim().to_string()));
+    }
+
+    let mut body = match (&args.body, &args.body_file_path) {
+        (Some(text), _) => Some(text.clone().into_bytes()),
+        (None, Some(path)) => {
+            Some(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?)
+        }
+        (None, None) => match field("body") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone().into_bytes()),
+            Some(json) => {
+                if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type")) {
+                    headers.push(("content-type".into(), "application/json".into()));
+                }
+                Some(serde_json::to_vec(json)?)
+            }
+        },
+    };
+
+    if !args.multipart_fields.is_empty() || !args.multipart_files.is_empty() {
+        if body.is_some() {
+            bail!("--multipart-field/--multipart-file build the body; do not also pass a body");
+        }
+        if headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type")) {
+            bail!("a multipart request sets its own content-type header; remove --header content-type");
+        }
+        let mut parts = Vec::new();
+        for raw in &args.multipart_fields {
+            parts.push(multipart::field(raw)?);
+        }
+        for raw in &args.multipart_files {
+            parts.push(multipart::file(raw)?);
+        }
+        let boundary = format!("aivault-{}", uuid::Uuid::new_v4().simple());
+        let (encoded, content_type) = multipart::encode(&parts, &boundary)?;
+        headers.push(("content-type".into(), content_type));
+        body = Some(encoded);
+    }
+
+    Ok(Invocation {
+        capability: args.capability,
+        method: args.method.or(text_field("method")?),
+        path: args.path.or(text_field("path")?),
+        headers,
+        body,
+        credential: args.credential,
+        workspace_id: args.workspace_id,
+        group_id: args.group_id,
+        consumer: args.consumer,
+        timeout: Duration::from_millis(args.timeout_ms.max(1)),
+    })
+}

@@ -1,0 +1,87 @@
+//! What the broker reads from and writes to the vault around one
+//! invocation: a consistent snapshot of credentials and policy, rate-limit
+//! admission, decryption of exactly the secrets a credential uses, and the
+//! audit record.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+use super::audit::{self, Event};
+use super::management::open_secret;
+use super::store::{BindingRow, CredentialRow, CustomCapabilityRow, PolicyRow};
+use super::{Result, SecretRow, Vault, current_key, now_ms};
+
+/// Everything needed to decide whether and how to serve a call.
+#[derive(Debug, Clone)]
+pub struct InvocationData {
+    pub credentials: Vec<CredentialRow>,
+    /// Secrets used by those credentials, by id.
+    pub secrets: HashMap<String, SecretRow>,
+    pub custom_capabilities: Vec<CustomCapabilityRow>,
+    pub policy: Option<PolicyRow>,
+    /// Bindings of the capability being invoked.
+    pub bindings: Vec<BindingRow>,
+}
+
+/// The sliding window rate limits count over.
+const RATE_WINDOW_MS: i64 = 60_000;
+
+impl Vault {
+    /// A snapshot for invoking `capability`.
+    pub fn invocation_data(&mut self, capability: &str) -> Result<InvocationData> {
+        let tx = self.store.read()?;
+        let credentials = tx.credentials()?;
+        let mut secrets = HashMap::new();
+        for credential in &credentials {
+            for (_, id) in &credential.secrets {
+                if !secrets.contains_key(id)
+                    && let Some(secret) = tx.secret(id)?
+                {
+                    secrets.insert(id.clone(), secret);
+                }
+            }
+        }
+        Ok(InvocationData {
+            credentials,
+            secrets,
+            custom_capabilities: tx.custom_capabilities()?,
+            policy: tx.policy(capability)?,
+            bindings: tx.bindings()?.into_iter().filter(|b| b.capability_id == capability).collect(),
+        })
+    }
+
+    /// Counts this call against `capability`'s rate limit; `Err(count)`
+    /// when the last minute already holds `limit` calls.
+    pub fn admit(&mut self, capability: &str, limit: Option<i64>) -> Result<std::result::Result<(), i64>> {
+        let tx = self.store.write()?;
+        let now = now_ms();
+        if let Some(limit) = limit {
+            let recent = tx.count_invocations(capability, now - RATE_WINDOW_MS)?;
+            if recent >= limit {
+                return Ok(Err(recent));
+            }
+        }
+        tx.record_invocation(capability, now, now - RATE_WINDOW_MS)?;
+        tx.commit()?;
+        Ok(Ok(()))
+    }
+
+    /// Decrypts `secrets` (in order) for injection. The values go only to
+    /// the provider component.
+    pub fn reveal(&mut self, secrets: &[&SecretRow]) -> Result<Vec<Zeroizing<String>>> {
+        let dir = self.dir.clone();
+        let tx = self.store.read()?;
+        let (kek, _) = current_key(&tx, &dir)?;
+        secrets.iter().map(|s| open_secret(&kek, s)).collect()
+    }
+
+    /// Appends one audit event in its own transaction.
+    pub fn record(&mut self, kind: &'static str, subject: &str, details: Value) -> Result<()> {
+        let tx = self.store.write()?;
+        audit::append(&tx, &Event::new(kind, subject, details), now_ms())?;
+        tx.commit()?;
+        Ok(())
+    }
+}
