@@ -8,6 +8,7 @@ mod context;
 mod credential;
 mod invoke;
 mod output;
+mod provider;
 mod secrets;
 
 use std::io::Write as _;
@@ -59,6 +60,11 @@ enum Command {
     /// List, describe and invoke capabilities.
     #[command(subcommand, visible_alias = "capabilities")]
     Capability(capability::CapabilityCommand),
+
+    /// Built-in and dropped-in provider components: list, install, approve,
+    /// inspect and test them.
+    #[command(subcommand, visible_alias = "providers")]
+    Provider(provider::ProviderCommand),
 
     /// Set up the master key (file, env or passphrase). Optional: the first
     /// `secrets create` sets up a key file by itself.
@@ -129,7 +135,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Secrets(cmd) => secrets::run(&ctx, cmd).map(|()| ExitCode::SUCCESS),
         Command::Credential(cmd) => credential::run(&ctx, cmd).map(|()| ExitCode::SUCCESS),
         Command::Capability(cmd) => capability::run(&ctx, cmd),
+        Command::Provider(cmd) => provider::run(&ctx, cmd),
         Command::Invoke(args) => invoke::run(&ctx, args, invoke::Render::Raw),
+
         Command::Json(args) => invoke::run(&ctx, args, invoke::Render::Json),
         Command::Markdown(args) => invoke::run(&ctx, args, invoke::Render::Markdown),
 

@@ -7,6 +7,8 @@
 
 pub mod broker;
 pub mod cli;
+pub mod config;
+
 pub mod dotenv;
 mod fsutil;
 pub mod markdown;

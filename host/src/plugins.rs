@@ -6,6 +6,8 @@
 mod bindings;
 mod builtin;
 mod cache;
+pub mod conformance;
+
 mod manifest;
 mod request;
 mod runtime;
@@ -20,7 +22,8 @@ pub use manifest::{
     Capability, CredentialKind, HostPattern, ProviderManifest, VaultSecret, check_path_prefix,
 };
 pub use request::OutgoingRequest;
-pub use runtime::{Plugin, Runtime, SandboxLimits};
+pub use runtime::{CallStats, Plugin, Runtime, SandboxLimits};
+
 pub use version::SUPPORTED_WIT_VERSIONS;
 
 /// Where a component came from; named in every error about it.

@@ -2,7 +2,12 @@
 //! look-up with suggestions, and matching of vault secret names to the
 //! provider that declares them.
 
+pub mod dropin;
+
+use std::path::Path;
+
 use crate::plugins::{Capability, CredentialKind, Origin, Plugin, PluginError, Runtime, builtin_components};
+use crate::vault::ApprovalRow;
 
 /// Look-up failures, with a close match where there is one.
 #[derive(Debug, thiserror::Error)]
@@ -13,8 +18,12 @@ pub enum RegistryError {
     UnknownCapability { id: String, suggestion: Option<String> },
 
     /// No loaded provider has this id.
-    #[error("no provider `{id}`{}; `aivault capability list` shows the providers", hint(suggestion))]
+    #[error("no provider `{id}`{}; `aivault provider list` shows the providers", hint(suggestion))]
     UnknownProvider { id: String, suggestion: Option<String> },
+
+    /// A dropped-in provider exists but is not in use.
+    #[error("provider {id} is not in use: {reason}")]
+    NotInUse { id: String, reason: String },
 
     /// A component failed to load.
     #[error(transparent)]
@@ -28,6 +37,8 @@ fn hint(suggestion: &Option<String>) -> String {
 /// The loaded providers, built-in first, each id unique.
 pub struct Registry {
     providers: Vec<Plugin>,
+    /// Approved drop-ins that were not loaded, with the reason.
+    refused: Vec<(String, String)>,
 }
 
 /// A capability together with the provider that declares it.
@@ -52,7 +63,59 @@ impl Registry {
             .iter()
             .map(|c| runtime.load(Origin::BuiltIn(c.name), c.bytes))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Registry { providers })
+        Ok(Registry { providers, refused: Vec::new() })
+    }
+
+    /// The built-ins plus every enabled drop-in in `dir` whose file still has
+    /// its approved digest, does not ask for more than was approved, and
+    /// claims nothing another provider claims. Unapproved files are not
+    /// compiled; refused ones are remembered to explain look-up failures.
+    pub fn load(runtime: &Runtime, dir: &Path, approvals: &[ApprovalRow]) -> Result<Self, RegistryError> {
+        let mut registry = Self::load_builtin(runtime)?;
+        let builtin_count = registry.providers.len();
+        for approval in approvals.iter().filter(|a| a.enabled) {
+            let refuse = |registry: &mut Registry, reason: String| {
+                registry.refused.push((approval.provider_id.clone(), reason));
+            };
+            let file = match dropin::read(&dir.join(&approval.file_name)) {
+                Ok(file) => file,
+                Err(e) => {
+                    refuse(&mut registry, format!("its file {} cannot be read ({e})", approval.file_name));
+                    continue;
+                }
+            };
+            if file.sha256 != approval.sha256 {
+                let more = dropin::load(runtime, &file)
+                    .map(|p| dropin::asks_for_more(&approval.manifest, p.manifest()))
+                    .unwrap_or_default();
+                refuse(&mut registry, dropin::changed_reason(approval, &file, &more));
+                continue;
+            }
+            let plugin = match dropin::load(runtime, &file) {
+                Ok(plugin) => plugin,
+                Err(reason) => {
+                    refuse(&mut registry, reason);
+                    continue;
+                }
+            };
+            let others: Vec<_> = registry
+                .providers
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.manifest(), i < builtin_count))
+                .collect();
+            if let Some(reason) = dropin::conflict(plugin.manifest(), &others) {
+                refuse(&mut registry, reason);
+                continue;
+            }
+            registry.providers.push(plugin);
+        }
+        Ok(registry)
+    }
+
+    /// Approved drop-ins that were not loaded, with the reason.
+    pub fn refused(&self) -> &[(String, String)] {
+        &self.refused
     }
 
     /// Every loaded provider, sorted by id.
@@ -62,10 +125,17 @@ impl Registry {
 
     /// The provider with `id`.
     pub fn provider(&self, id: &str) -> Result<&Plugin, RegistryError> {
-        self.providers.iter().find(|p| p.id() == id).ok_or_else(|| RegistryError::UnknownProvider {
-            id: id.to_string(),
-            suggestion: closest(id, self.providers.iter().map(Plugin::id)),
-        })
+        self.providers.iter().find(|p| p.id() == id).ok_or_else(|| self.not_loaded(id))
+    }
+
+    fn not_loaded(&self, id: &str) -> RegistryError {
+        match self.refused.iter().find(|(refused, _)| refused == id) {
+            Some((id, reason)) => RegistryError::NotInUse { id: id.clone(), reason: reason.clone() },
+            None => RegistryError::UnknownProvider {
+                id: id.to_string(),
+                suggestion: closest(id, self.providers.iter().map(Plugin::id)),
+            },
+        }
     }
 
     /// Every capability of every provider, in provider then capability order.
@@ -82,6 +152,12 @@ impl Registry {
     /// The capability with `id`, or an error suggesting the closest id.
     pub fn capability(&self, id: &str) -> Result<CapabilityRef<'_>, RegistryError> {
         self.capabilities().find(|c| c.capability.id == id).ok_or_else(|| {
+            // `acme/x` of a refused provider `acme` gets that provider's reason.
+            if let Some((provider, _)) = id.split_once('/')
+                && self.refused.iter().any(|(refused, _)| refused == provider)
+            {
+                return self.not_loaded(provider);
+            }
             let ids: Vec<&str> = self.capabilities().map(|c| c.capability.id.as_str()).collect();
             RegistryError::UnknownCapability { id: id.to_string(), suggestion: closest(id, ids.into_iter()) }
         })

@@ -3,6 +3,7 @@
 //! credentials. Every public operation is one transaction, and either
 //! completes with its audit events or changes nothing.
 
+mod approvals;
 pub mod audit;
 mod crypto;
 mod invocation;
@@ -29,7 +30,8 @@ pub use names::NameError;
 pub use provision::{Provisioned, Waiting};
 pub use scope::{Scope, ScopeError, ScopeKind};
 pub use store::{
-    AuditRow, BindingRow, CredentialRow, CustomCapabilityRow, PolicyRow, SecretFilter, SecretRow, StoreError,
+    ApprovalRow, AuditRow, BindingRow, CredentialRow, CustomCapabilityRow, PolicyRow, SecretFilter,
+    SecretRow, StoreError,
 };
 
 use crate::plugins::PluginError;

@@ -21,7 +21,16 @@ fn main() {
     let package_refs: Vec<&str> = packages.iter().map(String::as_str).collect();
     let built = aivault_wasm_build::build_components(&root, &package_refs);
 
-    let mut consts = String::new();
+    // The third-party example, built out of tree as its author would.
+    let example = root.join("examples/telegram-provider");
+    println!("cargo:rerun-if-changed={}", example.join("src").display());
+    println!("cargo:rerun-if-changed={}", example.join("Cargo.toml").display());
+    let telegram = aivault_wasm_build::build_external(&example.join("Cargo.toml"), "telegram-provider");
+
+    let mut consts = format!(
+        "/// The third-party example provider in `examples/telegram-provider`.\npub const EXAMPLE_TELEGRAM: &str = {:?};\n",
+        telegram.path.display().to_string()
+    );
     let mut all = String::from(
         "/// Every test component, by crate directory name.\npub const ALL: &[(&str, &str)] = &[\n",
     );

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use crate::broker::devmode::{self, DevOverrides};
-use crate::plugins::{Runtime, SandboxLimits};
+use crate::config::Config;
+use crate::plugins::Runtime;
 
 use crate::registry::Registry;
 use crate::vault::Vault;
@@ -16,6 +17,7 @@ use crate::vault::Vault;
 pub struct Context {
     dir: PathBuf,
     dev: DevOverrides,
+    config: OnceCell<Config>,
     runtime: OnceCell<Runtime>,
     registry: OnceCell<Registry>,
 }
@@ -31,7 +33,16 @@ impl Context {
         };
         // Refused in release builds before anything else happens.
         let dev = devmode::from_env(|var| std::env::var(var).ok(), cfg!(debug_assertions))?;
-        Ok(Context { dir, dev, runtime: OnceCell::new(), registry: OnceCell::new() })
+        Ok(Context { dir, dev, config: OnceCell::new(), runtime: OnceCell::new(), registry: OnceCell::new() })
+    }
+
+    /// `<dir>/config.toml`, read once.
+    pub fn config(&self) -> anyhow::Result<&Config> {
+        if let Some(config) = self.config.get() {
+            return Ok(config);
+        }
+        let config = Config::load(&self.dir)?;
+        Ok(self.config.get_or_init(|| config))
     }
 
     /// Opens (creating if needed) the vault.
@@ -59,7 +70,7 @@ impl Context {
         if let Some(runtime) = self.runtime.get() {
             return Ok(runtime);
         }
-        let runtime = Runtime::new(SandboxLimits::default(), Some(self.component_cache_dir()))?;
+        let runtime = Runtime::new(self.config()?.sandbox, Some(self.component_cache_dir()))?;
         Ok(self.runtime.get_or_init(|| runtime))
     }
 
@@ -81,7 +92,8 @@ impl Context {
         if let Some(registry) = self.registry.get() {
             return Ok(registry);
         }
-        let registry = Registry::load_builtin(self.runtime()?)?;
+        let approvals = if self.vault_exists() { self.vault()?.approvals()? } else { Vec::new() };
+        let registry = Registry::load(self.runtime()?, &self.config()?.providers_dir, &approvals)?;
         Ok(self.registry.get_or_init(|| registry))
     }
 }

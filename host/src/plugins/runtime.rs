@@ -61,6 +61,14 @@ struct Sandbox {
 struct StoreState {
     memory_limit: usize,
     memory_refused: bool,
+    peak_memory: usize,
+}
+
+/// What one call used, for the conformance kit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallStats {
+    pub fuel_used: u64,
+    pub peak_memory_bytes: usize,
 }
 
 impl ResourceLimiter for StoreState {
@@ -74,6 +82,7 @@ impl ResourceLimiter for StoreState {
             self.memory_refused = true;
             return Ok(false);
         }
+        self.peak_memory = self.peak_memory.max(desired);
         Ok(true)
     }
 
@@ -175,16 +184,30 @@ impl Sandbox {
         function: &'static str,
         f: impl FnOnce(&ProviderComponent, &mut Store<StoreState>) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
+        self.measured_call(label, function, f).0
+    }
+
+    /// [`Sandbox::call`], also reporting the fuel and memory it used.
+    fn measured_call<R>(
+        &self,
+        label: &str,
+        function: &'static str,
+        f: impl FnOnce(&ProviderComponent, &mut Store<StoreState>) -> wasmtime::Result<R>,
+    ) -> (Result<R, PluginError>, CallStats) {
         let mut store = Store::new(
             &self.engine,
-            StoreState { memory_limit: self.limits.memory_bytes, memory_refused: false },
+            StoreState { memory_limit: self.limits.memory_bytes, memory_refused: false, peak_memory: 0 },
         );
         store.limiter(|state| state);
         let outcome = store
             .set_fuel(self.limits.fuel)
             .and_then(|()| self.pre.instantiate(&mut store))
             .and_then(|instance| f(&instance, &mut store));
-        outcome.map_err(|err| self.classify(&err, store.data(), label, function))
+        let stats = CallStats {
+            fuel_used: self.limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0)),
+            peak_memory_bytes: store.data().peak_memory,
+        };
+        (outcome.map_err(|err| self.classify(&err, store.data(), label, function)), stats)
     }
 
     fn classify(
@@ -238,6 +261,11 @@ impl Plugin {
         &self.wit_version
     }
 
+    /// The limits each call runs under.
+    pub fn limits(&self) -> SandboxLimits {
+        self.sandbox.limits
+    }
+
     /// The validated manifest.
     pub fn manifest(&self) -> &ProviderManifest {
         &self.manifest
@@ -275,6 +303,16 @@ impl Plugin {
         secrets: &[(String, Zeroizing<String>)],
         allowed_hosts: &[HostPattern],
     ) -> Result<OutgoingRequest, PluginError> {
+        self.measured_inject(req, secrets, allowed_hosts).0
+    }
+
+    /// [`Plugin::inject`], also reporting what the call used.
+    pub fn measured_inject(
+        &self,
+        req: &OutgoingRequest,
+        secrets: &[(String, Zeroizing<String>)],
+        allowed_hosts: &[HostPattern],
+    ) -> (Result<OutgoingRequest, PluginError>, CallStats) {
         let arg = req.to_v0_1_0(self.manifest.needs_body);
         let mut values: Vec<api::SecretValue> = secrets
             .iter()
@@ -283,12 +321,22 @@ impl Plugin {
                 value: value.to_string(),
             })
             .collect();
-        let result = self.sandbox.call(&self.label, "inject", |c, store| {
+        let (result, stats) = self.sandbox.measured_call(&self.label, "inject", |c, store| {
             c.aivault_provider_provider().call_inject(store, &arg, &values)
         });
         for v in &mut values {
             v.value.zeroize();
         }
+        (self.check_injection(req, secrets, allowed_hosts, result), stats)
+    }
+
+    fn check_injection(
+        &self,
+        req: &OutgoingRequest,
+        secrets: &[(String, Zeroizing<String>)],
+        allowed_hosts: &[HostPattern],
+        result: Result<Result<api::Request, api::InjectError>, PluginError>,
+    ) -> Result<OutgoingRequest, PluginError> {
         let plain: Vec<&str> = secrets.iter().map(|(_, v)| v.as_str()).collect();
         let mut returned = match result? {
             Ok(r) => OutgoingRequest::from_v0_1_0(r),

@@ -131,4 +131,15 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX invocations_by_capability ON invocations (capability_id, ts_ms);
     "#,
+    // 3: operator approvals of dropped-in provider components.
+    r#"
+    CREATE TABLE provider_approvals (
+        provider_id     TEXT PRIMARY KEY,
+        file_name       TEXT NOT NULL,
+        sha256          TEXT NOT NULL,
+        manifest        TEXT NOT NULL,
+        enabled         INTEGER NOT NULL,
+        approved_at_ms  INTEGER NOT NULL
+    );
+    "#,
 ];

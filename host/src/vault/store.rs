@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod approvals;
 mod capabilities;
 
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
@@ -35,6 +36,7 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+pub use approvals::ApprovalRow;
 pub use capabilities::{BindingRow, CustomCapabilityRow, PolicyRow};
 
 type Result<T> = std::result::Result<T, StoreError>;

@@ -2,6 +2,8 @@
 
 mod broker;
 mod capability;
+mod dropin;
+
 mod secrets;
 mod support;
 mod upstream;

@@ -26,16 +26,41 @@ pub struct Built {
 /// `workspace_root` and returns where each component landed. Panics with an
 /// actionable message on failure: this runs only inside build scripts.
 pub fn build_components(workspace_root: &Path, packages: &[&str]) -> Vec<Built> {
+    let mut args: Vec<String> = Vec::new();
+    for package in packages {
+        args.extend(["-p".to_string(), package.to_string()]);
+    }
+    let target_dir = run_cargo_build(workspace_root, &args, &format!("{packages:?}"));
+    packages.iter().map(|package| built(&target_dir, package)).collect()
+}
+
+/// Builds the crate at `manifest` that is not part of the workspace (its own
+/// `[workspace]` and lock file), like a third party's provider.
+pub fn build_external(manifest: &Path, package: &str) -> Built {
+    let dir = manifest.parent().expect("a manifest sits in a directory");
+    let args = vec!["--locked".to_string(), "--manifest-path".to_string(), manifest.display().to_string()];
+    let target_dir = run_cargo_build(dir, &args, package);
+    built(&target_dir, package)
+}
+
+fn built(target_dir: &Path, package: &str) -> Built {
+    let file = format!("{}.wasm", package.replace('-', "_"));
+    let path = target_dir.join(TARGET).join("release").join(file);
+    assert!(path.exists(), "cargo built {package} but {} is missing", path.display());
+    Built { package: package.to_string(), path }
+}
+
+/// Runs `cargo build --release --target wasm32-wasip2 <args>` in `dir` with
+/// the host build's flags removed; returns the target directory used.
+fn run_cargo_build(dir: &Path, args: &[String], what: &str) -> PathBuf {
     ensure_target_installed();
     let target_dir = guest_target_dir();
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(workspace_root)
+    cmd.current_dir(dir)
         .args(["build", "--release", "--quiet", "--target", TARGET, "--target-dir"])
-        .arg(&target_dir);
-    for package in packages {
-        cmd.args(["-p", package]);
-    }
+        .arg(&target_dir)
+        .args(args);
     // Flags meant for the host build (coverage, clippy, sanitizers, profile
     // overrides) must not leak into the guest build.
     for var in [
@@ -55,24 +80,15 @@ pub fn build_components(workspace_root: &Path, packages: &[&str]) -> Vec<Built> 
             cmd.env_remove(var);
         }
     }
-    let output =
-        cmd.output().unwrap_or_else(|e| panic!("could not run cargo to build provider components: {e}"));
+    let output = cmd.output().unwrap_or_else(|e| panic!("could not run cargo to build {what}: {e}"));
     if !output.status.success() {
         panic!(
-            "building the WebAssembly components {packages:?} failed:\n{}{}",
+            "building the WebAssembly component(s) {what} failed:\n{}{}",
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    packages
-        .iter()
-        .map(|package| {
-            let file = format!("{}.wasm", package.replace('-', "_"));
-            let path = target_dir.join(TARGET).join("release").join(file);
-            assert!(path.exists(), "cargo built {package} but {} is missing", path.display());
-            Built { package: package.to_string(), path }
-        })
-        .collect()
+    target_dir
 }
 
 /// Tells cargo to rerun the build script when anything under `dirs` (and the

@@ -1,0 +1,422 @@
+//! `aivault provider …`: the built-in providers and the components an
+//! operator drops into the providers directory, which are used only once
+//! approved (`install` or `enable`) and only while unchanged.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use super::Context;
+use super::output::{DIM, ID, OK, WARN, print_json, styled, table};
+use crate::plugins::{Origin, Plugin, conformance};
+use crate::registry::dropin::{self, DropFile, Status};
+
+#[derive(Debug, Subcommand)]
+pub enum ProviderCommand {
+    /// List built-in and dropped-in providers with their digest, claims and
+    /// status (enabled, disabled, pending, changed, invalid, missing).
+    #[command(visible_alias = "ls")]
+    List(ListArgs),
+    /// Copy a component into the providers directory and approve it.
+    Install(PathArg),
+    /// Approve the component a provider's file now holds, and use it.
+    Enable(IdArg),
+    /// Stop using a dropped-in provider (its approval is kept).
+    Disable(IdArg),
+    /// Delete a dropped-in provider's file and approval.
+    #[command(visible_alias = "rm")]
+    Remove(IdArg),
+    /// Show what a component declares, without installing it.
+    Inspect(InspectArgs),
+    /// Run the conformance checks against a component.
+    Test(TestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Full JSON.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PathArg {
+    /// Path to a `.wasm` component.
+    path: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct IdArg {
+    /// Provider id.
+    id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Path to a `.wasm` component.
+    path: PathBuf,
+    /// JSON instead of text.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Path to a `.wasm` component.
+    path: PathBuf,
+    /// A realistic value for a secret, used only for the test (repeatable).
+    #[arg(long = "secret", value_name = "NAME=VALUE")]
+    secrets: Vec<String>,
+}
+
+/// One row of `provider list`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Row {
+    id: String,
+    version: Option<String>,
+    wit_version: Option<String>,
+    sha256: Option<String>,
+    origin: String,
+    secrets: Vec<String>,
+    hosts: Vec<String>,
+    capabilities: usize,
+    status: String,
+    reason: Option<String>,
+}
+
+impl Row {
+    fn from_plugin(plugin: &Plugin, origin: String, status: &Status) -> Self {
+        let m = plugin.manifest();
+        Row {
+            id: m.id.clone(),
+            version: Some(m.version.clone()),
+            wit_version: Some(plugin.wit_version().to_string()),
+            sha256: Some(plugin.digest().to_string()),
+            origin,
+            secrets: m.vault_secrets.iter().map(|s| s.name.clone()).collect(),
+            hosts: m.hosts.iter().map(ToString::to_string).collect(),
+            capabilities: m.capabilities.len(),
+            status: status.label().to_string(),
+            reason: status.reason().map(str::to_string),
+        }
+    }
+}
+
+pub fn run(ctx: &Context, cmd: ProviderCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        ProviderCommand::List(args) => list(ctx, args),
+        ProviderCommand::Install(args) => install(ctx, args),
+        ProviderCommand::Enable(args) => enable(ctx, &args.id),
+        ProviderCommand::Disable(args) => disable(ctx, &args.id),
+        ProviderCommand::Remove(args) => remove(ctx, &args.id),
+        ProviderCommand::Inspect(args) => inspect(ctx, args),
+        ProviderCommand::Test(args) => return test(ctx, args),
+    }
+    .map(|()| ExitCode::SUCCESS)
+}
+
+fn approvals(ctx: &Context) -> anyhow::Result<Vec<crate::vault::ApprovalRow>> {
+    Ok(if ctx.vault_exists() { ctx.vault()?.approvals()? } else { Vec::new() })
+}
+
+fn scan(ctx: &Context) -> anyhow::Result<Vec<DropFile>> {
+    let dir = &ctx.config()?.providers_dir;
+    dropin::scan(dir).with_context(|| format!("cannot read the providers directory {}", dir.display()))
+}
+
+/// Every provider with its status, built-ins first.
+fn survey(ctx: &Context) -> anyhow::Result<Vec<Row>> {
+    let registry = ctx.registry()?;
+    let runtime = ctx.runtime()?;
+    let approvals = approvals(ctx)?;
+    let mut rows: Vec<Row> = registry
+        .providers()
+        .iter()
+        .filter(|p| matches!(p.origin(), Origin::BuiltIn(_)))
+        .map(|p| Row::from_plugin(p, "built-in".into(), &Status::Enabled))
+        .collect();
+    let mut seen_ids = Vec::new();
+    for file in scan(ctx)? {
+        let origin = file.path.display().to_string();
+        let plugin = match dropin::load(runtime, &file) {
+            Ok(plugin) => plugin,
+            Err(reason) => {
+                let id = approvals
+                    .iter()
+                    .find(|a| a.file_name == file.file_name)
+                    .map(|a| a.provider_id.clone())
+                    .unwrap_or_else(|| file.file_name.trim_end_matches(".wasm").to_string());
+                seen_ids.push(id.clone());
+                rows.push(Row {
+                    id,
+                    version: None,
+                    wit_version: None,
+                    sha256: Some(file.sha256.clone()),
+                    origin,
+                    secrets: Vec::new(),
+                    hosts: Vec::new(),
+                    capabilities: 0,
+                    status: "invalid".into(),
+                    reason: Some(reason),
+                });
+                continue;
+            }
+        };
+        let id = plugin.id().to_string();
+        seen_ids.push(id.clone());
+        let status = match approvals.iter().find(|a| a.provider_id == id) {
+            Some(a) if a.sha256 != file.sha256 => Status::Changed(dropin::changed_reason(
+                a,
+                &file,
+                &dropin::asks_for_more(&a.manifest, plugin.manifest()),
+            )),
+            Some(a) if !a.enabled => Status::Disabled,
+            Some(_) => match registry.refused().iter().find(|(r, _)| *r == id) {
+                Some((_, reason)) => Status::Invalid(reason.clone()),
+                None => Status::Enabled,
+            },
+            None => match conflict_with_loaded(ctx, &plugin)? {
+                Some(reason) => Status::Invalid(reason),
+                None => Status::Pending,
+            },
+        };
+        rows.push(Row::from_plugin(&plugin, origin, &status));
+    }
+    for a in approvals.iter().filter(|a| !seen_ids.contains(&a.provider_id)) {
+        rows.push(Row {
+            id: a.provider_id.clone(),
+            version: None,
+            wit_version: None,
+            sha256: Some(a.sha256.clone()),
+            origin: ctx.config()?.providers_dir.join(&a.file_name).display().to_string(),
+            secrets: Vec::new(),
+            hosts: Vec::new(),
+            capabilities: 0,
+            status: Status::Missing.label().into(),
+            reason: Some("its approved file is gone".into()),
+        });
+    }
+    Ok(rows)
+}
+
+/// Why `plugin` may not join the loaded providers (other than a previous
+/// version of itself).
+fn conflict_with_loaded(ctx: &Context, plugin: &Plugin) -> anyhow::Result<Option<String>> {
+    let registry = ctx.registry()?;
+    let others: Vec<_> = registry
+        .providers()
+        .iter()
+        .filter(|p| p.id() != plugin.id() || matches!(p.origin(), Origin::BuiltIn(_)))
+        .map(|p| (p.manifest(), matches!(p.origin(), Origin::BuiltIn(_))))
+        .collect();
+    Ok(dropin::conflict(plugin.manifest(), &others))
+}
+
+fn list(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
+    let rows = survey(ctx)?;
+    if args.verbose {
+        return print_json(&rows);
+    }
+    let cells = rows
+        .iter()
+        .map(|r| {
+            let status_style = match r.status.as_str() {
+                "enabled" => OK,
+                "disabled" => DIM,
+                _ => WARN,
+            };
+            vec![
+                (ID, r.id.clone()),
+                (DIM, r.version.clone().unwrap_or_else(|| "-".into())),
+                (DIM, r.wit_version.clone().unwrap_or_else(|| "-".into())),
+                (DIM, r.sha256.as_deref().map(|s| s[..12].to_string()).unwrap_or_else(|| "-".into())),
+                (DIM, if r.secrets.is_empty() { "-".into() } else { r.secrets.join(",") }),
+                (DIM, if r.hosts.is_empty() { "-".into() } else { r.hosts.join(",") }),
+                (DIM, r.capabilities.to_string()),
+                (status_style, r.status.clone()),
+            ]
+        })
+        .collect();
+    table(&["ID", "VERSION", "WIT", "SHA256", "SECRETS", "HOSTS", "CAPS", "STATUS"], cells);
+    for r in rows.iter().filter(|r| r.reason.is_some()) {
+        anstream::println!("{} {}: {}", styled(WARN, "note:"), r.id, r.reason.as_deref().unwrap_or_default());
+    }
+    Ok(())
+}
+
+fn install(ctx: &Context, args: PathArg) -> anyhow::Result<()> {
+    let file = dropin::read(&args.path).with_context(|| format!("cannot read {}", args.path.display()))?;
+    let plugin = dropin::load(ctx.runtime()?, &file).map_err(anyhow::Error::msg)?;
+    if let Some(reason) = conflict_with_loaded(ctx, &plugin)? {
+        bail!("{} cannot be installed: {reason}", plugin.id());
+    }
+    let dir = ctx.config()?.providers_dir.clone();
+    let approvals = approvals(ctx)?;
+    let file_name = approvals
+        .iter()
+        .find(|a| a.provider_id == plugin.id())
+        .map(|a| a.file_name.clone())
+        .unwrap_or_else(|| format!("{}.wasm", plugin.id()));
+    let dest = dir.join(&file_name);
+    if let Ok(existing) = dropin::read(&dest)
+        && existing.sha256 != file.sha256
+        && dropin::load(ctx.runtime()?, &existing).is_ok_and(|p| p.id() != plugin.id())
+    {
+        bail!("{} already holds another provider; remove it first", dest.display());
+    }
+    crate::fsutil::create_private_dir(&dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
+    std::io::Write::write_all(&mut tmp, &file.bytes)?;
+    tmp.persist(&dest).map_err(|e| e.error).with_context(|| format!("cannot write {}", dest.display()))?;
+    let installed = DropFile { path: dest, file_name, ..file };
+    ctx.vault()?.approve(dropin::approval_for(&installed, plugin.manifest(), true))?;
+    print_approved("installed", &plugin);
+    Ok(())
+}
+
+fn print_approved(what: &str, plugin: &Plugin) {
+    let m = plugin.manifest();
+    anstream::println!(
+        "Provider {what}: {} {} (sha256 {}) — secrets {}; hosts {}; {} capabilities",
+        m.id,
+        m.version,
+        &plugin.digest()[..12],
+        m.vault_secrets.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "),
+        m.hosts.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+        m.capabilities.len()
+    );
+}
+
+/// The dropped-in file that currently holds provider `id`.
+fn find_file(ctx: &Context, id: &str) -> anyhow::Result<(DropFile, Plugin)> {
+    if ctx.registry()?.providers().iter().any(|p| p.id() == id && matches!(p.origin(), Origin::BuiltIn(_))) {
+        bail!("{id} is a built-in provider; it is always enabled and cannot be changed");
+    }
+    let runtime = ctx.runtime()?;
+    for file in scan(ctx)? {
+        if let Ok(plugin) = dropin::load(runtime, &file)
+            && plugin.id() == id
+        {
+            return Ok((file, plugin));
+        }
+    }
+    bail!(
+        "no component in {} declares provider `{id}`; `aivault provider list` shows them",
+        ctx.config()?.providers_dir.display()
+    )
+}
+
+fn enable(ctx: &Context, id: &str) -> anyhow::Result<()> {
+    let (file, plugin) = find_file(ctx, id)?;
+    if let Some(reason) = conflict_with_loaded(ctx, &plugin)? {
+        bail!("{id} cannot be enabled: {reason}");
+    }
+    ctx.vault()?.approve(dropin::approval_for(&file, plugin.manifest(), true))?;
+    print_approved("enabled", &plugin);
+    Ok(())
+}
+
+fn disable(ctx: &Context, id: &str) -> anyhow::Result<()> {
+    let approval = approvals(ctx)?.into_iter().find(|a| a.provider_id == id);
+    let approval = match approval {
+        Some(a) => crate::vault::ApprovalRow { enabled: false, ..a },
+        None => {
+            let (file, plugin) = find_file(ctx, id)?;
+            dropin::approval_for(&file, plugin.manifest(), false)
+        }
+    };
+    ctx.vault()?.approve(approval)?;
+    anstream::println!("Provider disabled: {id}");
+    Ok(())
+}
+
+fn remove(ctx: &Context, id: &str) -> anyhow::Result<()> {
+    let approval = approvals(ctx)?.into_iter().find(|a| a.provider_id == id);
+    let path = match &approval {
+        Some(a) => Some(ctx.config()?.providers_dir.join(&a.file_name)),
+        None => Some(find_file(ctx, id)?.0.path),
+    };
+    if let Some(path) = path.filter(|p| p.exists()) {
+        std::fs::remove_file(&path).with_context(|| format!("cannot delete {}", path.display()))?;
+    }
+    if approval.is_some() {
+        ctx.vault()?.forget_approval(id)?;
+    }
+    anstream::println!("Provider removed: {id} (its secrets and credentials stay in the vault)");
+    Ok(())
+}
+
+fn inspect(ctx: &Context, args: InspectArgs) -> anyhow::Result<()> {
+    let file = dropin::read(&args.path).with_context(|| format!("cannot read {}", args.path.display()))?;
+    let plugin = dropin::load(ctx.runtime()?, &file).map_err(anyhow::Error::msg)?;
+    let conflict = conflict_with_loaded(ctx, &plugin)?;
+    if args.verbose {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Inspection<'a> {
+            sha256: &'a str,
+            wit_version: &'a str,
+            manifest: &'a crate::plugins::ProviderManifest,
+            conflict: Option<String>,
+        }
+        return print_json(&Inspection {
+            sha256: &file.sha256,
+            wit_version: plugin.wit_version(),
+            manifest: plugin.manifest(),
+            conflict,
+        });
+    }
+    let m = plugin.manifest();
+    let field = |name: &str, value: String| {
+        anstream::println!("{}{value}", styled(DIM, format!("{:<14}", format!("{name}:"))))
+    };
+    field("provider", format!("{} {} — {}", m.id, m.version, m.description));
+    field("contract", format!("aivault:provider@{}", plugin.wit_version()));
+    field("sha256", file.sha256.clone());
+    field("hosts", m.hosts.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "));
+    for s in &m.vault_secrets {
+        field("secret", format!("{} ({}) {}", s.name, s.placeholder, styled(DIM, &s.description)));
+    }
+    for k in &m.credential_kinds {
+        field("credential", format!("{}: {} -> {}", k.id, k.secrets.join(" + "), k.auth_summary));
+    }
+    for c in &m.capabilities {
+        field("capability", format!("{}  {}  {}", c.id, c.methods.join(","), c.path_prefixes.join(", ")));
+    }
+    if let Some(reason) = conflict {
+        anstream::println!("{} it cannot be enabled here: {reason}", styled(WARN, "note:"));
+    }
+    Ok(())
+}
+
+fn test(ctx: &Context, args: TestArgs) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(&args.path).with_context(|| format!("cannot read {}", args.path.display()))?;
+    let mut secrets = HashMap::new();
+    for raw in &args.secrets {
+        let (name, value) = raw
+            .split_once('=')
+            .with_context(|| format!("--secret #{} must be NAME=VALUE", secrets.len() + 1))?;
+        secrets.insert(name.to_string(), value.to_string());
+    }
+    let values: Vec<&str> = secrets.values().map(String::as_str).collect();
+    let checks = conformance::run(ctx.runtime()?, Origin::File(args.path.clone()), &bytes, &secrets);
+    let failed = checks.iter().filter(|c| c.failure.is_some()).count();
+    for check in &checks {
+        match &check.failure {
+            None => anstream::println!("{} {}", styled(OK, "pass"), check.name),
+            Some(why) => anstream::println!(
+                "{} {}: {}",
+                styled(WARN, "FAIL"),
+                check.name,
+                crate::redact::text(why, &values)
+            ),
+        }
+    }
+    anstream::println!("{} checks, {} failed", checks.len(), failed);
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
