@@ -28,27 +28,17 @@ pub use path::{NormalPath, PathError};
 pub use resolve::ResolveError;
 pub use upstream::UpstreamError;
 
-use crate::plugins::{HostPattern, OutgoingRequest, Plugin, PluginError};
+use crate::plugins::{HostPattern, OutgoingRequest, Plugin, PluginError, verify};
 use crate::registry::{Registry, RegistryError};
 use crate::vault::{CredentialRow, InvocationData, Scope, ScopeError, Vault, VaultError};
 
 /// Default cap on a response body when no policy sets one.
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 << 20;
 
-/// Headers a caller may never send: credentials of any kind, and what the
-/// HTTP client itself owns.
+/// Headers that carry credentials: a caller may never send them (aivault
+/// authenticates). Those only the HTTP client sets are refused too
+/// ([`verify::is_client_owned`]).
 const AUTH_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie", "x-api-key"];
-const CLIENT_HEADERS: &[&str] = &[
-    "host",
-    "connection",
-    "keep-alive",
-    "transfer-encoding",
-    "te",
-    "trailer",
-    "upgrade",
-    "content-length",
-    "expect",
-];
 
 /// One invocation, as the caller describes it.
 #[derive(Debug, Clone, Default)]
@@ -375,19 +365,15 @@ fn choose_path(target: &Target<'_>, requested: Option<&str>) -> Result<NormalPat
 }
 
 fn check_caller_headers(headers: &[(String, String)]) -> Result<(), BrokerError> {
-    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
     for (name, value) in headers {
-        let lower = name.to_ascii_lowercase();
-        if name.is_empty()
-            || !name.chars().all(token)
-            || value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
-        {
+        if !verify::is_header_name(name) || !verify::is_header_value(value) {
             return Err(BrokerError::BadHeader(name.clone()));
         }
+        let lower = name.to_ascii_lowercase();
         if AUTH_HEADERS.contains(&lower.as_str()) || lower.starts_with("proxy-") {
             return Err(BrokerError::AuthHeader(lower));
         }
-        if CLIENT_HEADERS.contains(&lower.as_str()) {
+        if verify::is_client_owned(&lower) {
             return Err(BrokerError::ClientHeader(lower));
         }
     }

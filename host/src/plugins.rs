@@ -11,7 +11,7 @@ pub mod conformance;
 mod manifest;
 mod request;
 mod runtime;
-mod verify;
+pub mod verify;
 mod version;
 
 use std::fmt;

@@ -4,9 +4,10 @@
 use super::OutgoingRequest;
 use super::manifest::HostPattern;
 
-/// Headers a provider may never set: the host and connection-level ones the
-/// HTTP client owns, and framing ones that could desynchronise a proxy.
-const FORBIDDEN_HEADERS: &[&str] = &[
+/// Headers only the HTTP client may set (neither a provider nor a caller):
+/// the host and connection-level ones, and framing ones that could
+/// desynchronise a proxy. `proxy-*` headers count too.
+pub const CLIENT_OWNED_HEADERS: &[&str] = &[
     "host",
     "connection",
     "keep-alive",
@@ -83,16 +84,30 @@ fn check_path(before: &str, after: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether `lower` (a lower-case header name) is one only the client sets.
+pub fn is_client_owned(lower: &str) -> bool {
+    CLIENT_OWNED_HEADERS.contains(&lower) || lower.starts_with("proxy-")
+}
+
+/// Whether `name` is an HTTP token.
+pub fn is_header_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
+}
+
+/// Whether `value` is free of CR, LF and NUL (header smuggling).
+pub fn is_header_value(value: &str) -> bool {
+    !value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
+}
+
 fn check_header(name: &str, value: &str) -> Result<(), String> {
-    let token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-    if name.is_empty() || !name.chars().all(token_char) {
+    if !is_header_name(name) {
         return Err("it set a header whose name is not a valid HTTP token".into());
     }
     let lower = name.to_ascii_lowercase();
-    if FORBIDDEN_HEADERS.contains(&lower.as_str()) || lower.starts_with("proxy-") {
+    if is_client_owned(&lower) {
         return Err(format!("it set the `{lower}` header, which only the HTTP client may set"));
     }
-    if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+    if !is_header_value(value) {
         return Err(format!("it set header `{lower}` to a value containing CR, LF or NUL"));
     }
     if name.len() + value.len() > MAX_HEADER_BYTES {

@@ -8,15 +8,6 @@ use crate::upstream::{Seen, Upstream};
 
 const HOSTS: &[&str] = &["api.openai.com", "api.trello.com", "api.github.com", "chatgpt.com"];
 
-/// Runs `aivault <args>` with the upstream overrides set.
-fn call(vault: &Vault, upstream: &Upstream, args: &[&str]) -> (bool, String, String) {
-    let mut cmd = vault.cmd(args);
-    for (var, value) in upstream.env() {
-        cmd.env(var, value);
-    }
-    vault.run_cmd(cmd)
-}
-
 fn openai_vault() -> (Vault, Upstream) {
     let vault = Vault::new();
     vault.ok(&["secrets", "create", "--name", "OPENAI_API_KEY", "--value", OPENAI_KEY]);
@@ -34,11 +25,8 @@ fn only_request(upstream: &Upstream) -> Seen {
 #[test]
 fn openai_invoke_injects_bearer() {
     let (vault, upstream) = openai_vault();
-    let (ok, out, err) = call(
-        &vault,
-        &upstream,
-        &["invoke", "openai/models", "--method", "get", "--path", "/v1/models?limit=2"],
-    );
+    let (ok, out, err) = vault
+        .call(&upstream, &["invoke", "openai/models", "--method", "get", "--path", "/v1/models?limit=2"]);
     assert!(ok, "{err}");
     assert_eq!(err.trim(), "HTTP 200 OK");
     assert!(out.contains("\"gpt-4o\""), "{out}");
@@ -58,8 +46,7 @@ fn trello_invoke_injects_query() {
     vault.ok(&["secrets", "create", "--name", "TRELLO_API_KEY", "--value", TRELLO_KEY]);
     vault.ok(&["secrets", "create", "--name", "TRELLO_TOKEN", "--value", TRELLO_TOKEN]);
     let upstream = Upstream::start(HOSTS);
-    let (ok, _, err) = call(
-        &vault,
+    let (ok, _, err) = vault.call(
         &upstream,
         &["invoke", "trello/members", "--method", "GET", "--path", "/1/members/me?fields=fullName"],
     );
@@ -81,7 +68,7 @@ fn github_invoke_injects_bearer_and_client_headers() {
     let vault = Vault::new();
     vault.ok(&["secrets", "create", "--name", "GITHUB_TOKEN", "--value", GITHUB_TOKEN]);
     let upstream = Upstream::start(HOSTS);
-    let (ok, _, err) = call(&vault, &upstream, &["invoke", "github/users", "--path", "/user"]);
+    let (ok, _, err) = vault.call(&upstream, &["invoke", "github/users", "--path", "/user"]);
     assert!(ok, "{err}");
     let seen = only_request(&upstream);
     assert_eq!(seen.sni.as_deref(), Some("api.github.com"));
@@ -188,7 +175,7 @@ fn refusals_never_reach_upstream() {
         ),
     ];
     for (args, why) in cases {
-        let (ok, out, err) = call(&vault, &upstream, args);
+        let (ok, out, err) = vault.call(&upstream, args);
         assert!(!ok, "{args:?} succeeded: {out}");
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
         assert!(err.contains(why), "{args:?}: {err}");
@@ -223,7 +210,7 @@ fn scopes_resolve_most_specific_first() {
     let get = |extra: &[&str]| {
         let mut args = vec!["invoke", "openai/models", "--method", "GET", "--path", "/v1/models"];
         args.extend_from_slice(extra);
-        call(&vault, &upstream, &args)
+        vault.call(&upstream, &args)
     };
     assert!(get(&["--workspace-id", "w1"]).0);
     assert!(get(&["--workspace-id", "w1", "--group-id", "g1"]).0);
@@ -267,8 +254,7 @@ fn provider_owned_query_refused() {
         &format!("TRELLO_TOKEN={TRELLO_TOKEN}"),
     ]);
     let upstream = Upstream::start(HOSTS);
-    let (ok, _, err) = call(
-        &vault,
+    let (ok, _, err) = vault.call(
         &upstream,
         &["invoke", "trello/boards", "--method", "GET", "--path", "/1/boards/b1?key=attacker"],
     );
@@ -311,20 +297,20 @@ fn policies_are_enforced() {
         "100",
     ]);
     let models = ["invoke", "openai/models", "--method", "GET", "--path", "/v1/models"];
-    let (ok, out, _) = call(&vault, &upstream, &models);
+    let (ok, out, _) = vault.call(&upstream, &models);
     assert!(ok && out.contains("gpt-4o") && !out.contains("should-be-blocked"), "{out}");
-    assert!(call(&vault, &upstream, &models).0);
-    let (ok, _, err) = call(&vault, &upstream, &models);
+    assert!(vault.call(&upstream, &models).0);
+    let (ok, _, err) = vault.call(&upstream, &models);
     assert!(!ok && err.contains("limited to 2 calls per minute"), "{err}");
     assert_eq!(upstream.seen().len(), 2);
 
     let (ok, _, err) =
-        call(&vault, &upstream, &["invoke", "openai/embeddings", "--body", "{\"input\":\"a long text\"}"]);
+        vault.call(&upstream, &["invoke", "openai/embeddings", "--body", "{\"input\":\"a long text\"}"]);
     assert!(!ok && err.contains("allows at most 10"), "{err}");
     assert_eq!(upstream.seen().len(), 2);
 
     let (ok, out, err) =
-        call(&vault, &upstream, &["invoke", "openai/files", "--method", "GET", "--path", "/v1/files/large"]);
+        vault.call(&upstream, &["invoke", "openai/files", "--method", "GET", "--path", "/v1/files/large"]);
     assert!(!ok && err.contains("larger than 100 bytes") && out.is_empty(), "{err}");
     let policies = vault.ok(&["capability", "policy", "list"]);
     assert!(policies.contains("openai/models (rate limit/min: 2"), "{policies}");
@@ -334,11 +320,8 @@ fn policies_are_enforced() {
 #[test]
 fn redirect_is_not_followed() {
     let (vault, upstream) = openai_vault();
-    let (ok, _, err) = call(
-        &vault,
-        &upstream,
-        &["invoke", "openai/models", "--method", "GET", "--path", "/v1/models/redirect"],
-    );
+    let (ok, _, err) = vault
+        .call(&upstream, &["invoke", "openai/models", "--method", "GET", "--path", "/v1/models/redirect"]);
     assert!(ok, "{err}");
     assert!(
         err.contains("HTTP 302 Found (redirect to https://evil.example.com/steal not followed)"),
@@ -354,7 +337,7 @@ fn redirect_is_not_followed() {
 fn echoed_secret_is_redacted() {
     let (vault, upstream) = openai_vault();
     let (ok, out, err) =
-        call(&vault, &upstream, &["invoke", "openai/models", "--method", "GET", "--path", "/v1/models/echo"]);
+        vault.call(&upstream, &["invoke", "openai/models", "--method", "GET", "--path", "/v1/models/echo"]);
     assert!(ok, "{err}");
     assert!(out.contains("[REDACTED]"), "{out}");
     assert!(err.contains("upstream echoed a secret"), "{err}");
@@ -368,11 +351,8 @@ fn echoed_secret_is_redacted() {
 #[test]
 fn http_error_exits_non_zero() {
     let (vault, upstream) = openai_vault();
-    let (ok, out, err) = call(
-        &vault,
-        &upstream,
-        &["invoke", "openai/models", "--method", "GET", "--path", "/v1/models/not-found"],
-    );
+    let (ok, out, err) = vault
+        .call(&upstream, &["invoke", "openai/models", "--method", "GET", "--path", "/v1/models/not-found"]);
     assert!(!ok);
     assert_eq!(err.trim(), "HTTP 404 Not Found");
     assert_eq!(out, r#"{"error":"not found"}"#);
@@ -385,11 +365,11 @@ fn http_error_exits_non_zero() {
 fn json_and_markdown_rendering() {
     let (vault, upstream) = openai_vault();
     let (ok, out, _) =
-        call(&vault, &upstream, &["json", "openai/models", "--method", "GET", "--path", "/v1/models"]);
+        vault.call(&upstream, &["json", "openai/models", "--method", "GET", "--path", "/v1/models"]);
     assert!(ok);
     assert!(out.starts_with("{\n  \""), "{out}");
     let (ok, out, _) =
-        call(&vault, &upstream, &["md", "openai/models", "--method", "GET", "--path", "/v1/models"]);
+        vault.call(&upstream, &["md", "openai/models", "--method", "GET", "--path", "/v1/models"]);
     assert!(ok);
     assert!(out.contains("- **data**\n") && out.contains("- **object**: list"), "{out}");
 }
@@ -401,7 +381,7 @@ fn request_envelope_and_aliases() {
     let envelope =
         r#"{"method":"POST","path":"/v1/chat/completions","body":{"model":"gpt-4o","messages":[]}}"#;
     let (ok, _, err) =
-        call(&vault, &upstream, &["capability", "call", "openai/chat-completions", "--request", envelope]);
+        vault.call(&upstream, &["capability", "call", "openai/chat-completions", "--request", envelope]);
     assert!(ok, "{err}");
     let seen = only_request(&upstream);
     assert_eq!(seen.method, "POST");
@@ -416,8 +396,7 @@ fn multipart_upload() {
     let audio = vault.path().parent().unwrap().join(format!("{}-speech.mp3", std::process::id()));
     std::fs::write(&audio, b"ID3-fake-audio").unwrap();
     let file_arg = format!("file={};type=audio/mpeg", audio.display());
-    let (ok, _, err) = call(
-        &vault,
+    let (ok, _, err) = vault.call(
         &upstream,
         &[
             "invoke",
@@ -458,21 +437,18 @@ fn several_credentials_per_provider() {
     ]);
     assert_eq!(out, "Credential created: github-work (github, 9 capabilities enabled)\n");
     let upstream = Upstream::start(HOSTS);
-    let (ok, _, err) = call(&vault, &upstream, &["invoke", "github/users", "--path", "/user"]);
+    let (ok, _, err) = vault.call(&upstream, &["invoke", "github/users", "--path", "/user"]);
     assert!(
         !ok && err.contains("several credentials enable github/users in global (github, github-work)"),
         "{err}"
     );
     assert!(
-        call(
-            &vault,
-            &upstream,
-            &["invoke", "github/users", "--path", "/user", "--credential", "github-work"]
-        )
-        .0
+        vault
+            .call(&upstream, &["invoke", "github/users", "--path", "/user", "--credential", "github-work"])
+            .0
     );
     assert!(
-        call(&vault, &upstream, &["invoke", "github/users", "--path", "/user", "--credential", "github"]).0
+        vault.call(&upstream, &["invoke", "github/users", "--path", "/user", "--credential", "github"]).0
     );
     let auths: Vec<String> =
         upstream.seen().iter().map(|s| s.header("authorization").unwrap().to_string()).collect();
@@ -502,7 +478,7 @@ fn several_credentials_per_provider() {
     ]);
     assert!(err.contains("not one the credential may reach"), "{err}");
     vault.ok(&["credential", "delete", "github-work"]);
-    assert!(call(&vault, &upstream, &["invoke", "github/users", "--path", "/user"]).0);
+    assert!(vault.call(&upstream, &["invoke", "github/users", "--path", "/user"]).0);
     vault.assert_nowhere(work_token);
 }
 
@@ -536,19 +512,19 @@ fn custom_capability_and_bindings() {
     ]);
     assert!(err.contains("must be `github/<name>`"), "{err}");
     let upstream = Upstream::start(HOSTS);
-    assert!(call(&vault, &upstream, &["invoke", "github/rate-only"]).0);
+    assert!(vault.call(&upstream, &["invoke", "github/rate-only"]).0);
     assert_eq!(only_request(&upstream).target, "/rate_limit");
 
     vault.ok(&["capability", "bind", "github/rate-only", "--consumer", "agent-a"]);
-    let (ok, _, err) = call(&vault, &upstream, &["invoke", "github/rate-only"]);
+    let (ok, _, err) = vault.call(&upstream, &["invoke", "github/rate-only"]);
     assert!(!ok && err.contains("not bound"), "{err}");
-    let (ok, _, err) = call(&vault, &upstream, &["invoke", "github/rate-only", "--consumer", "agent-b"]);
+    let (ok, _, err) = vault.call(&upstream, &["invoke", "github/rate-only", "--consumer", "agent-b"]);
     assert!(!ok && err.contains("agent-b is not bound"), "{err}");
-    assert!(call(&vault, &upstream, &["invoke", "github/rate-only", "--consumer", "agent-a"]).0);
+    assert!(vault.call(&upstream, &["invoke", "github/rate-only", "--consumer", "agent-a"]).0);
     assert!(vault.ok(&["capability", "bindings"]).contains("agent-a"));
     vault.ok(&["capability", "unbind", "github/rate-only", "--consumer", "agent-a"]);
-    assert!(call(&vault, &upstream, &["invoke", "github/rate-only"]).0);
+    assert!(vault.call(&upstream, &["invoke", "github/rate-only"]).0);
     vault.ok(&["capability", "delete", "github/rate-only"]);
-    let (ok, _, err) = call(&vault, &upstream, &["invoke", "github/rate-only"]);
+    let (ok, _, err) = vault.call(&upstream, &["invoke", "github/rate-only"]);
     assert!(!ok && err.contains("no capability `github/rate-only`"), "{err}");
 }

@@ -110,3 +110,15 @@ fn provisioned_capabilities_become_ready() {
     let out = vault.ok(&["capability", "describe", "github/repos"]);
     assert!(out.contains("ready (credentials: github, github@w1)"), "{out}");
 }
+
+// Colour only on a terminal: piped output carries no escape codes, even
+// without NO_COLOR.
+#[test]
+fn no_colour_when_piped() {
+    let vault = Vault::new();
+    let mut cmd = vault.std_cmd(&["capability", "list"]);
+    cmd.env_remove("NO_COLOR");
+    let out = cmd.output().unwrap();
+    assert!(out.status.success());
+    assert!(!out.stdout.contains(&0x1b), "escape codes in piped output");
+}

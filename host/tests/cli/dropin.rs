@@ -31,14 +31,6 @@ fn status_of(vault: &Vault, id: &str) -> (String, Option<String>) {
     (row["status"].as_str().unwrap().to_string(), row["reason"].as_str().map(str::to_string))
 }
 
-fn call(vault: &Vault, upstream: &Upstream, args: &[&str]) -> (bool, String, String) {
-    let mut cmd = vault.cmd(args);
-    for (var, value) in upstream.env() {
-        cmd.env(var, value);
-    }
-    vault.run_cmd(cmd)
-}
-
 /// Appends a custom section: still a valid component, different digest.
 fn tweak(path: &Path) {
     let mut bytes = std::fs::read(path).unwrap();
@@ -73,7 +65,7 @@ fn example_provider_lifecycle() {
     assert!(err.contains("a Telegram bot token looks like"), "{err}");
 
     let upstream = Upstream::start(&["api.telegram.org", "api.openai.com"]);
-    let (ok, _, err) = call(&vault, &upstream, &["invoke", "telegram/bot", "--method", "GET"]);
+    let (ok, _, err) = vault.call(&upstream, &["invoke", "telegram/bot", "--method", "GET"]);
     assert!(ok, "{err}");
     let seen = upstream.seen();
     assert_eq!(seen.len(), 1);
@@ -84,22 +76,20 @@ fn example_provider_lifecycle() {
     let (status, reason) = status_of(&vault, "telegram");
     assert_eq!(status, "changed");
     assert!(reason.unwrap().contains("re-approve with `aivault provider enable telegram`"));
-    let (ok, _, err) = call(&vault, &upstream, &["invoke", "telegram/bot", "--method", "GET"]);
+    let (ok, _, err) = vault.call(&upstream, &["invoke", "telegram/bot", "--method", "GET"]);
     assert!(
         !ok && err.contains("provider telegram is not in use: its contents changed since approval"),
         "{err}"
     );
     assert_eq!(upstream.seen().len(), 1, "nothing was sent with the changed component");
     // The built-ins are unaffected.
-    assert!(
-        call(&vault, &upstream, &["invoke", "openai/models", "--method", "GET", "--path", "/v1/models"]).0
-    );
+    assert!(vault.call(&upstream, &["invoke", "openai/models", "--method", "GET", "--path", "/v1/models"]).0);
 
     vault.ok(&["provider", "enable", "telegram"]);
-    assert!(call(&vault, &upstream, &["invoke", "telegram/bot", "--method", "GET"]).0);
+    assert!(vault.call(&upstream, &["invoke", "telegram/bot", "--method", "GET"]).0);
     vault.ok(&["provider", "disable", "telegram"]);
     assert_eq!(status_of(&vault, "telegram").0, "disabled");
-    assert!(!call(&vault, &upstream, &["invoke", "telegram/bot", "--method", "GET"]).0);
+    assert!(!vault.call(&upstream, &["invoke", "telegram/bot", "--method", "GET"]).0);
     vault.ok(&["provider", "remove", "telegram"]);
     assert!(!file.exists());
     vault.assert_nowhere(TELEGRAM_TOKEN);
@@ -186,13 +176,11 @@ fn hostile_components_are_refused() {
         ("/read-file", "does not grant"),
     ] {
         let (ok, _, err) =
-            call(&vault, &upstream, &["invoke", "hostile/any", "--method", "GET", "--path", path]);
+            vault.call(&upstream, &["invoke", "hostile/any", "--method", "GET", "--path", path]);
         assert!(!ok && err.contains(why), "{path}: {err}");
     }
     assert!(upstream.seen().is_empty());
-    assert!(
-        call(&vault, &upstream, &["invoke", "openai/models", "--method", "GET", "--path", "/v1/models"]).0
-    );
+    assert!(vault.call(&upstream, &["invoke", "openai/models", "--method", "GET", "--path", "/v1/models"]).0);
     vault.assert_nowhere("hostile-secret-value-1");
     vault.assert_nowhere(OPENAI_KEY);
 }
@@ -214,7 +202,7 @@ fn config_sets_directory_and_limits() {
     vault.ok(&["secrets", "create", "--name", "HOSTILE_KEY", "--value", "hostile-secret-value-2"]);
     let upstream = Upstream::start(&["api.hostile.test"]);
     let (_, _, err) =
-        call(&vault, &upstream, &["invoke", "hostile/any", "--method", "GET", "--path", "/memory-bomb"]);
+        vault.call(&upstream, &["invoke", "hostile/any", "--method", "GET", "--path", "/memory-bomb"]);
     assert!(err.contains("more than 16 MiB"), "{err}");
     std::fs::write(vault.path().join("config.toml"), "[sandbox]\nmemory_mb = 16\n").unwrap();
     let err = vault.fails(&["provider", "list"]);

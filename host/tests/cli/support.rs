@@ -58,6 +58,16 @@ impl Vault {
         (out.status.success(), stdout, stderr)
     }
 
+    /// Runs `aivault <args>` with `upstream`'s overrides set, so provider
+    /// hosts resolve to the loopback test server.
+    pub fn call(&self, upstream: &crate::upstream::Upstream, args: &[&str]) -> (bool, String, String) {
+        let mut cmd = self.cmd(args);
+        for (var, value) in upstream.env() {
+            cmd.env(var, value);
+        }
+        self.run_cmd(cmd)
+    }
+
     /// Everything every command run through this vault printed.
     pub fn all_output(&self) -> String {
         self.output.borrow().clone()
