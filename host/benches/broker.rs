@@ -29,15 +29,22 @@ const RUNS: usize = 101;
 fn main() {
     let server = upstream::Upstream::start(&["api.openai.com"]);
     let env: std::collections::HashMap<_, _> = server.env().into_iter().collect();
-    let addr = env["AIVAULT_DEV_RESOLVE"].split(',').next().unwrap().split_once('=').unwrap().1.parse().unwrap();
+    let addr =
+        env["AIVAULT_DEV_RESOLVE"].split(',').next().unwrap().split_once('=').unwrap().1.parse().unwrap();
     let ca_pem = std::fs::read(&env["AIVAULT_DEV_CA_CERT_PATH"]).unwrap();
-    let dev = DevOverrides { resolve: vec![("api.openai.com".into(), addr)], ca_cert_pem: Some(ca_pem.clone()) };
+    let dev =
+        DevOverrides { resolve: vec![("api.openai.com".into(), addr)], ca_cert_pem: Some(ca_pem.clone()) };
 
     let dir = tempfile::tempdir().unwrap();
     let runtime = Runtime::new(SandboxLimits::default(), Some(dir.path().join("cache"))).unwrap();
     let registry = Registry::load_builtin(&runtime).unwrap();
     let mut vault = Vault::open(dir.path()).unwrap();
-    let secret = NewSecret { name: "OPENAI_API_KEY".into(), value: Zeroizing::new(KEY.into()), scope: Scope::Global, aliases: vec![] };
+    let secret = NewSecret {
+        name: "OPENAI_API_KEY".into(),
+        value: Zeroizing::new(KEY.into()),
+        scope: Scope::Global,
+        aliases: vec![],
+    };
     vault.create(&registry, vec![secret], |_, _| {}).unwrap();
 
     let call = Invocation {
@@ -72,7 +79,11 @@ fn main() {
     let (direct, brokered) = (median(direct_times), median(broker_times));
     println!("GET /v1/models over HTTPS to a loopback server (median of {RUNS})");
     println!("  direct request (fresh client)   {:>8.2} ms", ms(direct));
-    println!("  through the broker              {:>8.2} ms   ({:.2}x the direct request)", ms(brokered), ratio(brokered, direct));
+    println!(
+        "  through the broker              {:>8.2} ms   ({:.2}x the direct request)",
+        ms(brokered),
+        ratio(brokered, direct)
+    );
     println!("  broker overhead                 {:>8.2} ms", ms(brokered.saturating_sub(direct)));
 }
 

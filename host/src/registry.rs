@@ -73,6 +73,13 @@ impl Registry {
     pub fn load(runtime: &Runtime, dir: &Path, approvals: &[ApprovalRow]) -> Result<Self, RegistryError> {
         let mut registry = Self::load_builtin(runtime)?;
         let builtin_count = registry.providers.len();
+        for approval in approvals.iter().filter(|a| !a.enabled) {
+            let reason = format!(
+                "it is disabled; `aivault provider enable {}` turns it back on",
+                approval.provider_id
+            );
+            registry.refused.push((approval.provider_id.clone(), reason));
+        }
         for approval in approvals.iter().filter(|a| a.enabled) {
             let refuse = |registry: &mut Registry, reason: String| {
                 registry.refused.push((approval.provider_id.clone(), reason));

@@ -89,7 +89,9 @@ fn example_provider_lifecycle() {
     assert!(vault.call(&upstream, &["invoke", "telegram/bot", "--method", "GET"]).0);
     vault.ok(&["provider", "disable", "telegram"]);
     assert_eq!(status_of(&vault, "telegram").0, "disabled");
-    assert!(!vault.call(&upstream, &["invoke", "telegram/bot", "--method", "GET"]).0);
+    let (ok, _, err) = vault.call(&upstream, &["invoke", "telegram/bot", "--method", "GET"]);
+    assert!(!ok && err.contains("provider telegram is not in use: it is disabled"), "{err}");
+
     vault.ok(&["provider", "remove", "telegram"]);
     assert!(!file.exists());
     vault.assert_nowhere(TELEGRAM_TOKEN);
