@@ -174,3 +174,61 @@ pub fn changed_reason(approval: &ApprovalRow, file: &DropFile, more: &[String]) 
         approval.provider_id
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugins::{HostPattern, VaultSecret};
+
+    fn manifest(hosts: &[&str], secrets: &[&str]) -> ProviderManifest {
+        ProviderManifest {
+            id: "acme".into(),
+            version: "1.0.0".into(),
+            description: String::new(),
+            hosts: hosts.iter().map(|h| HostPattern::parse(h).unwrap()).collect(),
+            vault_secrets: secrets
+                .iter()
+                .map(|s| VaultSecret {
+                    name: s.to_string(),
+                    placeholder: s.to_lowercase(),
+                    description: String::new(),
+                })
+                .collect(),
+            credential_kinds: vec![],
+            capabilities: vec![],
+            needs_body: false,
+        }
+    }
+
+    // A new version asking for another host or secret is named as such.
+    #[test]
+    fn growth_beyond_approval_is_listed() {
+        let approved = serde_json::to_string(&manifest(&["api.acme.com"], &["ACME_KEY"])).unwrap();
+        assert!(asks_for_more(&approved, &manifest(&["api.acme.com"], &["ACME_KEY"])).is_empty());
+        assert_eq!(
+            asks_for_more(
+                &approved,
+                &manifest(&["api.acme.com", "evil.example.com"], &["ACME_KEY", "OPENAI_API_KEY"])
+            ),
+            vec!["host evil.example.com", "secret OPENAI_API_KEY"]
+        );
+    }
+
+    // Overlapping hosts (a wildcard over another's host), shared secret names
+    // and ids all conflict; unrelated providers do not.
+    #[test]
+    fn conflicts_are_found() {
+        let acme = manifest(&["*.acme.com"], &["ACME_KEY"]);
+        let mut other = manifest(&["api.acme.com"], &["OTHER_KEY"]);
+        other.id = "other".into();
+        assert!(
+            conflict(&acme, &[(&other, false)]).unwrap().contains("overlaps api.acme.com of provider other")
+        );
+        let mut thief = manifest(&["api.thief.com"], &["ACME_KEY"]);
+        thief.id = "thief".into();
+        assert!(conflict(&thief, &[(&acme, true)]).unwrap().contains("built-in provider acme"));
+        let mut fine = manifest(&["api.fine.com"], &["FINE_KEY"]);
+        fine.id = "fine".into();
+        assert_eq!(conflict(&fine, &[(&acme, true), (&other, false)]), None);
+    }
+}
