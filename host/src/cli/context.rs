@@ -1,5 +1,5 @@
-//! What commands share: the vault directory and, loaded on first use, the
-//! wasm runtime and provider registry.
+//! What commands share: the vault directory, the test-build overrides and,
+//! loaded on first use, `config.toml`, the wasm runtime and the registry.
 
 use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
@@ -9,7 +9,6 @@ use anyhow::Context as _;
 use crate::broker::devmode::{self, DevOverrides};
 use crate::config::Config;
 use crate::plugins::Runtime;
-
 use crate::registry::Registry;
 use crate::vault::Vault;
 
