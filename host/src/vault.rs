@@ -576,12 +576,7 @@ impl Vault {
 fn rewrap_all(tx: &Tx<'_>, old: &Kek, new: &Kek, new_id: &str) -> Result<usize> {
     let secrets = tx.all_secrets()?;
     for s in &secrets {
-        let binding = Binding {
-            secret_id: &s.id,
-            scope: &s.scope,
-            pinned_provider: s.pinned_provider.as_deref(),
-            value_version: s.value_version,
-        };
+        let binding = Binding::of(s);
         let wrapped = crypto::rewrap(old, new, &binding, &s.sealed.wrapped_dek)
             .map_err(|_| VaultError::Tampered { name: s.name.clone() })?;
         // Verify before commit: the new wrapping must open with the new key

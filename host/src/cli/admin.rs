@@ -125,11 +125,7 @@ pub fn rotate_master(ctx: &Context, args: RotateMasterArgs) -> anyhow::Result<()
 
 pub fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<std::process::ExitCode> {
     if let Some(AuditCommand::Verify(verify_args)) = args.command {
-        let verification = if ctx.vault_exists() {
-            ctx.vault()?.verify_audit()?
-        } else {
-            crate::vault::Verification { events: 0, first_problem: None }
-        };
+        let verification = ctx.read_vault(|v| v.verify_audit())?;
         if verify_args.verbose {
             print_json(&verification)?;
         } else if let Some((seq, what)) = &verification.first_problem {
@@ -150,11 +146,7 @@ pub fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<std::process::Exi
             std::process::ExitCode::SUCCESS
         });
     }
-    let rows = if ctx.vault_exists() {
-        ctx.vault()?.audit(i64::from(args.limit), args.before_ts_ms)?
-    } else {
-        Vec::new()
-    };
+    let rows = ctx.read_vault(|v| v.audit(i64::from(args.limit), args.before_ts_ms))?;
     if args.verbose {
         #[derive(Serialize)]
         #[serde(rename_all = "camelCase")]

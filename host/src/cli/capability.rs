@@ -269,18 +269,16 @@ impl CapabilityView {
 /// Capability id -> ids of the credentials that enable it.
 fn enabled_by(ctx: &Context) -> anyhow::Result<HashMap<String, Vec<String>>> {
     let mut map: HashMap<String, Vec<String>> = HashMap::new();
-    if ctx.vault_exists() {
-        for credential in ctx.vault()?.credentials()? {
-            for capability in credential.capabilities {
-                map.entry(capability).or_default().push(credential.id.clone());
-            }
+    for credential in ctx.read_vault(|v| v.credentials())? {
+        for capability in credential.capabilities {
+            map.entry(capability).or_default().push(credential.id.clone());
         }
     }
     Ok(map)
 }
 
 fn custom_capabilities(ctx: &Context) -> anyhow::Result<Vec<CustomCapabilityRow>> {
-    if ctx.vault_exists() { Ok(ctx.vault()?.custom_capabilities()?) } else { Ok(Vec::new()) }
+    ctx.read_vault(|v| v.custom_capabilities())
 }
 
 fn all_views(ctx: &Context) -> anyhow::Result<Vec<CapabilityView>> {
@@ -426,7 +424,7 @@ fn create(ctx: &Context, args: CreateArgs) -> anyhow::Result<()> {
 }
 
 fn bindings(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
-    let rows = if ctx.vault_exists() { ctx.vault()?.bindings()? } else { Vec::new() };
+    let rows = ctx.read_vault(|v| v.bindings())?;
     if args.verbose {
         #[derive(Serialize)]
         #[serde(rename_all = "camelCase")]
@@ -484,7 +482,7 @@ fn describe_policy(p: &crate::vault::PolicyRow) -> String {
 }
 
 fn policies(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
-    let rows = if ctx.vault_exists() { ctx.vault()?.policies()? } else { Vec::new() };
+    let rows = ctx.read_vault(|v| v.policies())?;
     if args.verbose {
         #[derive(Serialize)]
         #[serde(rename_all = "camelCase")]

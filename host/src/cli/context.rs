@@ -54,6 +54,18 @@ impl Context {
         Vault::exists(&self.dir)
     }
 
+    /// `read(vault)` when a vault exists, else the empty answer: read-only
+    /// commands never create a vault.
+    pub fn read_vault<T: Default>(
+        &self,
+        read: impl FnOnce(&mut Vault) -> Result<T, crate::vault::VaultError>,
+    ) -> anyhow::Result<T> {
+        if !self.vault_exists() {
+            return Ok(T::default());
+        }
+        Ok(read(&mut self.vault()?)?)
+    }
+
     /// Test-build upstream overrides (empty otherwise).
     pub fn dev(&self) -> &DevOverrides {
         &self.dev
@@ -91,7 +103,7 @@ impl Context {
         if let Some(registry) = self.registry.get() {
             return Ok(registry);
         }
-        let approvals = if self.vault_exists() { self.vault()?.approvals()? } else { Vec::new() };
+        let approvals = self.read_vault(|v| v.approvals())?;
         let registry = Registry::load(self.runtime()?, &self.config()?.providers_dir, &approvals)?;
         Ok(self.registry.get_or_init(|| registry))
     }

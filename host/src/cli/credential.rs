@@ -135,7 +135,7 @@ fn create(ctx: &Context, args: CreateArgs) -> anyhow::Result<()> {
 }
 
 fn list(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
-    let credentials = if ctx.vault_exists() { ctx.vault()?.credentials()? } else { Vec::new() };
+    let credentials = ctx.read_vault(|v| v.credentials())?;
     let registry = ctx.registry()?;
     let hosts = |c: &CredentialRow| -> Vec<String> {
         if let Some(host) = &c.host {

@@ -121,7 +121,7 @@ pub fn run(ctx: &Context, cmd: ProviderCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn approvals(ctx: &Context) -> anyhow::Result<Vec<crate::vault::ApprovalRow>> {
-    Ok(if ctx.vault_exists() { ctx.vault()?.approvals()? } else { Vec::new() })
+    ctx.read_vault(|v| v.approvals())
 }
 
 fn scan(ctx: &Context) -> anyhow::Result<Vec<DropFile>> {

@@ -377,7 +377,7 @@ fn list(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
         workspace_id: args.workspace_id,
         group_id: args.group_id,
     };
-    let secrets = if ctx.vault_exists() { ctx.vault()?.list(&filter)? } else { Vec::new() };
+    let secrets = ctx.read_vault(|v| v.list(&filter))?;
     if args.verbose {
         return print_json(&secrets.iter().map(SecretView::new).collect::<Vec<_>>());
     }

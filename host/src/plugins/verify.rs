@@ -2,7 +2,7 @@
 //! add authentication, never redirect, rewrite or smuggle.
 
 use super::OutgoingRequest;
-use super::manifest::HostPattern;
+use super::manifest::{HostPattern, check_path_prefix};
 
 /// Headers only the HTTP client may set (neither a provider nor a caller):
 /// the host and connection-level ones, and framing ones that could
@@ -71,17 +71,16 @@ fn check_path(before: &str, after: &str) -> Result<(), String> {
     if prefix.is_empty() {
         return Ok(());
     }
-    if prefix.len() > MAX_PREFIX_BYTES
-        || !prefix.starts_with('/')
-        || prefix.ends_with('/')
-        || !prefix.chars().all(|c| c.is_ascii_graphic() && !"?#%\\".contains(c))
-    {
+    // The same rule as a manifest's path prefixes, and no trailing `/`
+    // (which would double the slash before the original path).
+    if prefix.len() > MAX_PREFIX_BYTES || prefix.ends_with('/') {
         return Err("it added a path prefix that is not a plain absolute path".into());
     }
-    if prefix.split('/').any(|seg| seg == "." || seg == "..") {
-        return Err("it added a path prefix with a `.` or `..` segment".into());
-    }
-    Ok(())
+    // The prefix may hold a secret (`/bot<token>`), so the message never
+    // quotes it: a truncated quote would also escape redaction.
+    check_path_prefix(prefix).map_err(|_| {
+        "it added a path prefix that is not a plain absolute path without `.` or `..` segments".to_string()
+    })
 }
 
 /// Whether `lower` (a lower-case header name) is one only the client sets.

@@ -58,7 +58,7 @@ fn event_hash(prev: &str, seq: i64, ts_ms: i64, kind: &str, subject: &str, detai
 }
 
 /// What `audit verify` found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Verification {
     pub events: usize,

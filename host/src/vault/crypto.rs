@@ -71,7 +71,17 @@ impl Kek {
     }
 }
 
-impl Binding<'_> {
+impl<'a> Binding<'a> {
+    /// The binding of a stored secret as it is now.
+    pub fn of(secret: &'a super::store::SecretRow) -> Self {
+        Binding {
+            secret_id: &secret.id,
+            scope: &secret.scope,
+            pinned_provider: secret.pinned_provider.as_deref(),
+            value_version: secret.value_version,
+        }
+    }
+
     fn associated_data(&self, purpose: &str) -> Vec<u8> {
         let mut ad = Vec::with_capacity(128);
         let mut field = |bytes: &[u8]| {

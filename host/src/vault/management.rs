@@ -439,12 +439,7 @@ fn check_token(value: &str, extra: &str) -> std::result::Result<(), ()> {
 /// Decrypts one secret for a check by its provider; the plaintext never
 /// leaves this process.
 pub(super) fn open_secret(kek: &crypto::Kek, secret: &SecretRow) -> Result<zeroize::Zeroizing<String>> {
-    let binding = Binding {
-        secret_id: &secret.id,
-        scope: &secret.scope,
-        pinned_provider: secret.pinned_provider.as_deref(),
-        value_version: secret.value_version,
-    };
+    let binding = Binding::of(secret);
     let tampered = || VaultError::Tampered { name: secret.name.clone() };
     let plain = crypto::open(kek, &binding, &secret.sealed).map_err(|_| tampered())?;
     let text = std::str::from_utf8(&plain).map_err(|_| tampered())?;
