@@ -14,6 +14,7 @@
 pub mod devmode;
 pub mod multipart;
 mod path;
+mod rederive;
 mod resolve;
 mod response;
 mod upstream;
@@ -25,12 +26,17 @@ use zeroize::Zeroizing;
 
 pub use devmode::DevOverrides;
 pub use path::{NormalPath, PathError};
+pub use rederive::RederiveError;
 pub use resolve::ResolveError;
 pub use upstream::UpstreamError;
 
 use crate::plugins::{HostPattern, OutgoingRequest, Plugin, PluginError, verify};
 use crate::registry::{Registry, RegistryError};
-use crate::vault::{CredentialRow, InvocationData, Scope, ScopeError, Vault, VaultError};
+use crate::vault::audit::Event;
+use crate::vault::{
+    CredentialRow, CustomCapabilityRow, InvocationData, PolicyRow, Scope, ScopeError, SecretRow, Vault,
+    VaultError,
+};
 
 /// Default cap on a response body when no policy sets one.
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 << 20;
@@ -117,6 +123,18 @@ pub enum BrokerError {
     ResponseTooLarge { capability: String, limit: u64 },
     #[error("{0}")]
     Upstream(String),
+    #[error(transparent)]
+    Rederive(#[from] RederiveError),
+    #[error("custom capability `{capability}` belongs to credential `{credential}`, which no longer exists")]
+    OrphanedCapability { capability: String, credential: String },
+    #[error("custom capability `{capability}` is not in the namespace of provider {provider} (`{provider}/…`)")]
+    ForeignCustomCapability { capability: String, provider: String },
+    #[error("{error} (and this refusal could not be written to the audit log: {audit})")]
+    Unaudited { error: Box<BrokerError>, audit: VaultError },
+    #[error("nothing was sent: the call's audit entry could not be written ({0})")]
+    IntentNotRecorded(VaultError),
+    #[error("the request was sent (HTTP {status}) but its outcome could not be written to the audit log: {audit}")]
+    OutcomeNotRecorded { status: u16, audit: VaultError },
 }
 
 impl From<ResolveError> for BrokerError {
@@ -129,7 +147,19 @@ impl BrokerError {
     /// Whether this is a refusal by policy (audited as `invoke.denied`) as
     /// opposed to a failure (`invoke.failed`).
     fn is_refusal(&self) -> bool {
-        !matches!(self, BrokerError::Upstream(_) | BrokerError::Vault(_) | BrokerError::Plugin(_))
+        !matches!(
+            self,
+            BrokerError::Upstream(_)
+                | BrokerError::Vault(_)
+                | BrokerError::Plugin(_)
+                | BrokerError::ResponseTooLarge { .. }
+        )
+    }
+
+    /// A locked vault: nothing was attempted, and nothing can be audited
+    /// without the key.
+    fn is_locked(&self) -> bool {
+        matches!(self, BrokerError::Vault(VaultError::Key(_)))
     }
 }
 
@@ -140,8 +170,22 @@ struct Target<'a> {
     methods: Vec<String>,
     prefixes: Vec<String>,
     hosts: Vec<HostPattern>,
+    /// The custom capability's row, when it is one.
+    custom: Option<CustomCapabilityRow>,
     /// What enabling it takes, for messages.
     needs: String,
+}
+
+/// A call that passed every check, ready to be admitted and sent.
+struct Plan<'a> {
+    target: Target<'a>,
+    credential: CredentialRow,
+    /// `(placeholder, secret)` as the manifest grants them, in its order.
+    secrets: Vec<(String, SecretRow)>,
+    method: String,
+    path: NormalPath,
+    host: String,
+    policy: PolicyRow,
 }
 
 /// Serves invocations against one vault and registry.
@@ -156,23 +200,30 @@ impl<'a> Broker<'a> {
         Broker { vault, registry, dev }
     }
 
-    /// Serves `call`, auditing the outcome either way.
+    /// Serves `call`. Its intent is written to the audit log before anything
+    /// is sent (if that fails, nothing is), its outcome after; a refusal is
+    /// audited too, and a refusal that cannot be is reported as such.
     pub fn invoke(&mut self, call: &Invocation) -> Result<Answer, BrokerError> {
         let started = Instant::now();
         let mut facts = AuditFacts::default();
-        let result = self.serve(call, &mut facts);
-        let context = Scope::context(call.workspace_id.as_deref(), call.group_id.as_deref())
-            .map(|s| s.to_string())
-            .unwrap_or_else(|_| "invalid".into());
-        let mut details = json!({
-            "capability": call.capability,
-            "credential": facts.credential,
-            "context": context,
-            "consumer": call.consumer,
-            "method": facts.method,
-            "path": facts.path,
-            "durationMs": started.elapsed().as_millis() as u64,
-        });
+        let plan = match self.plan(call, &mut facts) {
+            Ok(plan) => plan,
+            Err(e) if e.is_locked() => return Err(e),
+            Err(e) => return Err(self.refused(call, &facts, started, e)),
+        };
+        let intent = Event::new("invoke.intent", &call.capability, facts.details(call, started));
+        let seq = match self.vault.admit(&plan.target.id, plan.policy.rate_limit_per_minute, &intent) {
+            Ok(Ok(seq)) => seq,
+            Ok(Err(_recent)) => {
+                let limit = plan.policy.rate_limit_per_minute.unwrap_or_default();
+                let e = BrokerError::RateLimited { capability: plan.target.id.clone(), limit };
+                return Err(self.refused(call, &facts, started, e));
+            }
+            Err(e) => return Err(BrokerError::IntentNotRecorded(e)),
+        };
+        let result = self.send(call, &plan);
+        let mut details = facts.details(call, started);
+        details["intent"] = json!(seq);
         let kind = match &result {
             Ok(answer) => {
                 details["status"] = json!(answer.status);
@@ -184,16 +235,27 @@ impl<'a> Broker<'a> {
                 if e.is_refusal() { "invoke.denied" } else { "invoke.failed" }
             }
         };
-        // An audit failure must not hide the call's own outcome, but a call
-        // that succeeded without its record is reported.
-        let audited = self.vault.record(kind, &call.capability, details);
-        match (result, audited) {
-            (Ok(_), Err(e)) => Err(e.into()),
-            (result, _) => result,
+        match (result, self.vault.record(kind, &call.capability, details)) {
+            (Ok(answer), Err(audit)) => Err(BrokerError::OutcomeNotRecorded { status: answer.status, audit }),
+            (Err(error), Err(audit)) => Err(BrokerError::Unaudited { error: Box::new(error), audit }),
+            (result, Ok(())) => result,
         }
     }
 
-    fn serve(&mut self, call: &Invocation, facts: &mut AuditFacts) -> Result<Answer, BrokerError> {
+    /// Audits a refusal; a refusal that cannot be audited says so.
+    fn refused(&mut self, call: &Invocation, facts: &AuditFacts, started: Instant, e: BrokerError) -> BrokerError {
+        let mut details = facts.details(call, started);
+        details["reason"] = json!(e.to_string());
+        match self.vault.record("invoke.denied", &call.capability, details) {
+            Ok(()) => e,
+            Err(audit) => BrokerError::Unaudited { error: Box::new(e), audit },
+        }
+    }
+
+    /// Every check that needs no network: the rows (each authenticated),
+    /// re-derived against the provider's current manifest, and the call
+    /// against the capability and its policy.
+    fn plan(&mut self, call: &Invocation, facts: &mut AuditFacts) -> Result<Plan<'a>, BrokerError> {
         let context = Scope::context(call.workspace_id.as_deref(), call.group_id.as_deref())?;
         let data = self.vault.invocation_data(&call.capability)?;
         let target = self.target(&call.capability, &data)?;
@@ -205,7 +267,8 @@ impl<'a> Broker<'a> {
             &context,
             call.credential.as_deref(),
             &target.needs,
-        )?;
+        )?
+        .clone();
         facts.credential = Some(credential.id.clone());
         check_binding(&data, &context, call.consumer.as_deref(), &target.id)?;
 
@@ -214,7 +277,10 @@ impl<'a> Broker<'a> {
         let path = choose_path(&target, call.path.as_deref())?;
         facts.path = Some(path.decoded.clone());
         check_caller_headers(&call.headers)?;
-        let host = choose_host(&target, credential)?;
+        let grant =
+            rederive::grant(target.provider, &target.id, target.custom.as_ref(), &credential, &data.secrets)?;
+        let host = choose_host(&target, &credential, &grant.kind.hosts)?;
+        let secrets = grant.secrets.iter().map(|(p, secret)| (p.clone(), (*secret).clone())).collect();
 
         let policy = data.policy.clone().unwrap_or_default();
         if let (Some(limit), Some(body)) = (policy.max_request_body_bytes, &call.body)
@@ -222,39 +288,30 @@ impl<'a> Broker<'a> {
         {
             return Err(BrokerError::RequestTooLarge { capability: target.id, size: body.len(), limit });
         }
-        if let Err(_recent) = self.vault.admit(&target.id, policy.rate_limit_per_minute)? {
-            return Err(BrokerError::RateLimited {
-                capability: target.id,
-                limit: policy.rate_limit_per_minute.unwrap_or_default(),
-            });
-        }
+        Ok(Plan { target, credential, secrets, method, path, host, policy })
+    }
 
-        let manifest = target.provider.manifest();
-        let rows: Vec<_> = credential.secrets.iter().filter_map(|(_, id)| data.secrets.get(id)).collect();
+    /// Decrypts, has the provider inject, checks, sends, and makes the
+    /// answer safe for the caller.
+    fn send(&mut self, call: &Invocation, plan: &Plan<'a>) -> Result<Answer, BrokerError> {
+        let Plan { target, credential, secrets, method, path, host, policy } = plan;
+        let rows: Vec<&SecretRow> = secrets.iter().map(|(_, secret)| secret).collect();
         let values = self.vault.reveal(&rows)?;
-        let secrets: Vec<(String, Zeroizing<String>)> = credential
-            .secrets
-            .iter()
-            .zip(values)
-            .map(|((name, _), value)| {
-                let placeholder =
-                    manifest.vault_secret(name).map(|s| s.placeholder.clone()).unwrap_or_default();
-                (placeholder, value)
-            })
-            .collect();
+        let secrets: Vec<(String, Zeroizing<String>)> =
+            secrets.iter().map(|(placeholder, _)| placeholder.clone()).zip(values).collect();
         let plain: Vec<&str> = secrets.iter().map(|(_, v)| v.as_str()).collect();
 
         let request = OutgoingRequest {
             capability: target.id.clone(),
             credential_kind: credential.kind.clone(),
-            method,
+            method: method.clone(),
             host: host.clone(),
             path: path.encoded.clone(),
             query: path.query.clone(),
             headers: call.headers.iter().map(|(n, v)| (n.to_ascii_lowercase(), v.clone())).collect(),
             body: call.body.clone(),
         };
-        let allowed = [HostPattern::parse(&host).map_err(BrokerError::Upstream)?];
+        let allowed = [HostPattern::parse(host).map_err(BrokerError::Upstream)?];
         let injected = target.provider.inject(&request, &secrets, &allowed)?;
         check_untouched(&request, &injected, target.provider.id())?;
 
@@ -264,7 +321,7 @@ impl<'a> Broker<'a> {
             .map_err(|e| BrokerError::Upstream(crate::redact::text(&e.to_string(), &plain)))?;
         drop(injected);
         if reply.truncated {
-            return Err(BrokerError::ResponseTooLarge { capability: target.id, limit: max_response });
+            return Err(BrokerError::ResponseTooLarge { capability: target.id.clone(), limit: max_response });
         }
         let body = response::redact_body(&reply.body, &plain);
         let redacted = body != reply.body;
@@ -280,37 +337,53 @@ impl<'a> Broker<'a> {
         })
     }
 
-    /// A provider capability, or a custom one defined for a credential.
+    /// A provider's capability, else a custom one defined for a credential.
+    /// A custom row can never take a provider capability's id: the
+    /// provider's definition always wins.
     fn target(&self, id: &str, data: &InvocationData) -> Result<Target<'a>, BrokerError> {
-        if let Some(custom) = data.custom_capabilities.iter().find(|c| c.id == id) {
-            let credential = data.credentials.iter().find(|c| c.id == custom.credential_id);
-            let provider = self.registry.provider(credential.map(|c| c.provider.as_str()).unwrap_or(""))?;
-            let hosts = match &custom.host {
-                Some(host) => vec![HostPattern::parse(host).map_err(BrokerError::Upstream)?],
-                None => provider
-                    .manifest()
-                    .credential_kind(credential.map(|c| c.kind.as_str()).unwrap_or(""))
-                    .map(|k| k.hosts.clone())
-                    .unwrap_or_default(),
-            };
-            return Ok(Target {
-                id: custom.id.clone(),
-                provider,
-                methods: custom.methods.clone(),
-                prefixes: custom.path_prefixes.clone(),
-                hosts,
-                needs: format!("credential {}", custom.credential_id),
+        let custom = match self.registry.capability(id) {
+            Ok(c) => {
+                let needs = c.kinds().map(|k| k.secrets.join(" + ")).collect::<Vec<_>>().join(" or ");
+                return Ok(Target {
+                    id: c.capability.id.clone(),
+                    provider: c.provider,
+                    methods: c.capability.methods.clone(),
+                    prefixes: c.capability.path_prefixes.clone(),
+                    hosts: c.capability.hosts.clone(),
+                    custom: None,
+                    needs,
+                });
+            }
+            Err(not_found) => match data.custom_capabilities.iter().find(|c| c.id == id) {
+                Some(custom) => custom.clone(),
+                None => return Err(not_found.into()),
+            },
+        };
+        let credential = data.credentials.iter().find(|c| c.id == custom.credential_id).ok_or_else(|| {
+            BrokerError::OrphanedCapability {
+                capability: custom.id.clone(),
+                credential: custom.credential_id.clone(),
+            }
+        })?;
+        let provider = self.registry.provider(&credential.provider)?;
+        if custom.id.strip_prefix(provider.id()).is_none_or(|rest| !rest.starts_with('/')) {
+            return Err(BrokerError::ForeignCustomCapability {
+                capability: custom.id.clone(),
+                provider: provider.id().to_string(),
             });
         }
-        let c = self.registry.capability(id)?;
-        let needs = c.kinds().map(|k| k.secrets.join(" + ")).collect::<Vec<_>>().join(" or ");
+        let hosts = match &custom.host {
+            Some(host) => vec![HostPattern::parse(host).map_err(BrokerError::Upstream)?],
+            None => provider.manifest().credential_kind(&credential.kind).map(|k| k.hosts.clone()).unwrap_or_default(),
+        };
         Ok(Target {
-            id: c.capability.id.clone(),
-            provider: c.provider,
-            methods: c.capability.methods.clone(),
-            prefixes: c.capability.path_prefixes.clone(),
-            hosts: c.capability.hosts.clone(),
-            needs,
+            id: custom.id.clone(),
+            provider,
+            methods: custom.methods.clone(),
+            prefixes: custom.path_prefixes.clone(),
+            hosts,
+            needs: format!("credential {}", custom.credential_id),
+            custom: Some(custom),
         })
     }
 }
@@ -322,6 +395,23 @@ struct AuditFacts {
     method: Option<String>,
     /// The normalised path, never the query (which may carry secrets).
     path: Option<String>,
+}
+
+impl AuditFacts {
+    fn details(&self, call: &Invocation, started: Instant) -> serde_json::Value {
+        let context = Scope::context(call.workspace_id.as_deref(), call.group_id.as_deref())
+            .map(|s| s.to_string())
+            .unwrap_or_else(|_| "invalid".into());
+        json!({
+            "capability": call.capability,
+            "credential": self.credential,
+            "context": context,
+            "consumer": call.consumer,
+            "method": self.method,
+            "path": self.path,
+            "durationMs": started.elapsed().as_millis() as u64,
+        })
+    }
 }
 
 fn choose_method(target: &Target<'_>, requested: Option<&str>) -> Result<String, BrokerError> {
@@ -408,22 +498,29 @@ fn check_untouched(
     Ok(())
 }
 
-/// The credential's host if it has one (within the capability's), else the
-/// capability's only concrete host. Never the caller's.
-fn choose_host(target: &Target<'_>, credential: &CredentialRow) -> Result<String, BrokerError> {
+/// The credential's host if it has one, else the capability's only concrete
+/// host; never the caller's. Either way it must be in the current manifest's
+/// hosts of both the capability and the credential's kind (and so of the
+/// provider).
+fn choose_host(
+    target: &Target<'_>,
+    credential: &CredentialRow,
+    kind_hosts: &[HostPattern],
+) -> Result<String, BrokerError> {
     let hosts = || target.hosts.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
-    if let Some(host) = &credential.host {
-        return if target.hosts.iter().any(|h| h.matches(host)) {
-            Ok(host.clone())
-        } else {
-            Err(BrokerError::NoHost { capability: target.id.clone(), hosts: hosts() })
-        };
-    }
-    let concrete: Vec<&HostPattern> = target.hosts.iter().filter(|h| !h.is_wildcard()).collect();
-    match concrete.as_slice() {
-        [only] => Ok(only.to_string()),
-        _ => Err(BrokerError::NoHost { capability: target.id.clone(), hosts: hosts() }),
-    }
+    let no_host = || BrokerError::NoHost { capability: target.id.clone(), hosts: hosts() };
+    let host = match &credential.host {
+        Some(host) => host.clone(),
+        None => {
+            let concrete: Vec<&HostPattern> = target.hosts.iter().filter(|h| !h.is_wildcard()).collect();
+            match concrete.as_slice() {
+                [only] => only.to_string(),
+                _ => return Err(no_host()),
+            }
+        }
+    };
+    let provider_hosts = &target.provider.manifest().hosts;
+    if rederive::host_allowed(&host, &[&target.hosts, kind_hosts, provider_hosts]) { Ok(host) } else { Err(no_host()) }
 }
 
 /// Once a capability has bindings, only a bound consumer may call it, in

@@ -76,8 +76,12 @@ enum Command {
     /// Re-wrap every data key under a new master key; values are untouched.
     RotateMaster(admin::RotateMasterArgs),
 
-    /// Show the audit log (newest first), or `audit verify` its hash chain.
+    /// Show the audit log (newest first), or `audit verify` its chain.
     Audit(admin::AuditArgs),
+
+    /// Check the whole vault with its key: every row's integrity, every
+    /// value's decryption, the audit chain. Exits non-zero on any problem.
+    Doctor(admin::DoctorArgs),
 
     /// Print a shell completion script.
     Completions {
@@ -145,6 +149,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => admin::status(&ctx, args).map(|()| ExitCode::SUCCESS),
         Command::RotateMaster(args) => admin::rotate_master(&ctx, args).map(|()| ExitCode::SUCCESS),
         Command::Audit(args) => admin::audit(&ctx, args),
+        Command::Doctor(args) => admin::doctor(&ctx, args),
         Command::Completions { shell } => {
             let mut stdout = std::io::stdout().lock();
             clap_complete::generate(shell, &mut Cli::command(), "aivault", &mut stdout);

@@ -43,3 +43,9 @@ pub fn write_new_private_file(path: &Path, contents: &[u8]) -> io::Result<()> {
     file.write_all(contents)?;
     file.sync_all()
 }
+
+/// Flushes `dir`'s entries (a file created, renamed or removed in it) to
+/// disk, so the change survives a power loss and not only a crash.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    fs::File::open(dir)?.sync_all()
+}

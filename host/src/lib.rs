@@ -16,4 +16,5 @@ pub mod plugins;
 
 pub mod redact;
 pub mod registry;
+pub mod testpoint;
 pub mod vault;

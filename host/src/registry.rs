@@ -120,6 +120,12 @@ impl Registry {
         Ok(registry)
     }
 
+    /// Records that approved provider `id` is not used, and why (e.g. its
+    /// approval failed its integrity check).
+    pub fn refuse(&mut self, id: String, reason: String) {
+        self.refused.push((id, reason));
+    }
+
     /// Approved drop-ins that were not loaded, with the reason.
     pub fn refused(&self) -> &[(String, String)] {
         &self.refused

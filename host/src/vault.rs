@@ -6,14 +6,18 @@
 mod approvals;
 pub mod audit;
 mod crypto;
+mod doctor;
+pub mod integrity;
 mod invocation;
 pub mod keys;
 mod management;
 mod names;
 mod provision;
+mod rotation;
 mod schema;
 pub mod scope;
 mod store;
+mod unlock;
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -21,8 +25,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::json;
 use zeroize::Zeroizing;
 
+pub use approvals::Approvals;
 pub use audit::Verification;
 pub use crypto::DecryptError;
+pub use doctor::Diagnosis;
+pub use integrity::IntegrityError;
 pub use invocation::InvocationData;
 pub use keys::{KeyError, KeyProvider};
 pub use management::{ManageError, NewCapability, NewCredential, PolicyChange};
@@ -34,15 +41,22 @@ pub use store::{
     SecretRow, StoreError,
 };
 
+pub use unlock::KeyCache;
+
 use crate::plugins::PluginError;
 use crate::registry::{Registry, closest};
 use audit::Event;
-use crypto::{Binding, Kek};
-use keys::Purpose;
-use store::{KeyConfigRow, Store, Tx};
+use crypto::Binding;
+use store::{Store, Tx};
+use unlock::KeyUse;
 
 /// Largest value a secret may hold.
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+
+/// Shortest value a secret may hold: anything shorter would match ordinary
+/// text, so it could not be redacted safely from what upstream or a
+/// provider says.
+pub const MIN_VALUE_CHARS: usize = 8;
 
 /// Vault failures: each one line, none carrying a secret value.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +92,10 @@ pub enum VaultError {
     DuplicateInImport { label: String },
     #[error("the value for {name} is empty")]
     EmptyValue { name: String },
+    #[error(
+        "the value for {name} is shorter than {MIN_VALUE_CHARS} characters; a value that short cannot be redacted safely, so it is refused"
+    )]
+    ValueTooShort { name: String },
     #[error("the value for {name} is larger than {MAX_VALUE_BYTES} bytes")]
     ValueTooLarge { name: String },
     #[error("{name} is pinned to provider {provider}; its name is fixed (add an alias instead)")]
@@ -102,6 +120,14 @@ pub enum VaultError {
     AlreadyInitialised(String),
     #[error("nothing to update: pass --name, --alias or --clear-aliases")]
     NothingToUpdate,
+    #[error(
+        "the vault's key check was replaced with one from before its rows were authenticated; the vault may have been edited outside aivault"
+    )]
+    KeyCheckReplaced,
+    #[error(
+        "the vault holds secrets or authenticated rows but its key configuration is missing; restore vault.db from a backup"
+    )]
+    KeyConfigMissing,
 }
 
 fn suggest(suggestion: &Option<String>) -> String {
@@ -152,12 +178,16 @@ pub struct Status {
     pub credentials: usize,
     pub audit_events: i64,
     pub master_key_rotated_at_ms: Option<i64>,
+    /// Rows that failed their integrity check; `None` when the vault is
+    /// locked (rows cannot be checked without the key).
+    pub integrity_problems: Option<Vec<String>>,
 }
 
 /// An open vault directory.
 pub struct Vault {
     dir: PathBuf,
     store: Store,
+    keys: KeyCache,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -173,7 +203,13 @@ impl Vault {
 
     /// Opens the vault in `dir`, creating it (owner-only) if needed.
     pub fn open(dir: &Path) -> Result<Self> {
-        Ok(Vault { dir: dir.to_path_buf(), store: Store::open(dir)? })
+        Self::open_with(dir, KeyCache::default())
+    }
+
+    /// Opens the vault sharing `keys` with other handles, so the master key
+    /// is unlocked once (one passphrase prompt per process).
+    pub fn open_with(dir: &Path, keys: KeyCache) -> Result<Self> {
+        Ok(Vault { dir: dir.to_path_buf(), store: Store::open(dir)?, keys })
     }
 
     pub fn dir(&self) -> &Path {
@@ -182,27 +218,22 @@ impl Vault {
 
     /// Sets up the master key with `provider`. Refused once a key exists.
     pub fn init(&mut self, provider: KeyProvider) -> Result<()> {
-        let dir = self.dir.clone();
-        let tx = self.store.write()?;
-        if let Some(existing) = tx.key_config()? {
-            return Err(VaultError::AlreadyInitialised(existing.provider));
-        }
-        let (_, _) = init_key(&tx, &dir, provider)?;
-        tx.commit()?;
+        self.begin_init(provider)?.commit()?;
         Ok(())
     }
 
-    /// Current state, without unlocking anything.
+    /// Current state, without asking for a passphrase.
     pub fn status(&mut self) -> Result<Status> {
         let schema_version = self.store.schema_version()?;
         let dir = self.dir.clone();
-        let tx = self.store.read()?;
+        let tx = self.begin_read(KeyUse::IfAvailable)?;
         let config = tx.key_config()?;
         let (state, detail) = match &config {
             None => (
                 "not initialised".to_string(),
                 Some("the first `aivault secrets create` creates a key file".to_string()),
             ),
+            Some(_) if tx.keys().is_some() => ("unlocked".to_string(), None),
             Some(c) => match keys::KeyProvider::parse(&c.provider) {
                 Some(KeyProvider::File) if !keys::key_file(&dir, &c.kek_id).exists() => (
                     "locked".to_string(),
@@ -218,6 +249,13 @@ impl Vault {
                 },
             },
         };
+        let integrity_problems = match tx.keys() {
+            Some(keys) if !keys.is_legacy() => {
+                Some(tx.integrity_report()?.iter().map(|p| p.to_string()).collect())
+            }
+            Some(_) => Some(Vec::new()),
+            None => None,
+        };
         Ok(Status {
             database: Store::path_in(&dir),
             schema_version,
@@ -229,9 +267,10 @@ impl Vault {
             state,
             state_detail: detail,
             secrets: tx.count_secrets()?,
-            credentials: tx.credentials()?.len(),
+            credentials: tx.credential_ids()?.len(),
             audit_events: tx.count_audit()?,
             master_key_rotated_at_ms: config.and_then(|c| c.rotated_at_ms),
+            integrity_problems,
             dir,
         })
     }
@@ -272,9 +311,8 @@ impl Vault {
             progress(i + 1, total);
         }
 
-        let dir = self.dir.clone();
-        let tx = self.store.write()?;
-        let (kek, kek_id) = current_key(&tx, &dir)?;
+        let tx = self.begin_write()?;
+        let keys = held_keys(&tx)?;
         let now = now_ms();
         let mut created = Vec::with_capacity(secrets.len());
         for s in secrets {
@@ -295,8 +333,8 @@ impl Vault {
                 scope: s.scope.clone(),
                 pinned_provider: pinned.clone(),
                 value_version: 1,
-                sealed: crypto::seal(&kek, &binding, s.value.as_bytes()),
-                kek_id: kek_id.clone(),
+                sealed: crypto::seal(keys.kek(), &binding, s.value.as_bytes()),
+                kek_id: keys.kek_id().to_string(),
                 created_at_ms: now,
                 updated_at_ms: now,
                 aliases: s.aliases.clone(),
@@ -330,13 +368,13 @@ impl Vault {
 
     /// Secrets matching `filter`, metadata only.
     pub fn list(&mut self, filter: &SecretFilter) -> Result<Vec<SecretRow>> {
-        let tx = self.store.read()?;
+        let tx = self.begin_read(KeyUse::IfAvailable)?;
         Ok(tx.secrets(filter)?)
     }
 
     /// Finds a secret by id, or by a name or alias that is unique.
     pub fn find(&mut self, label: &str) -> Result<SecretRow> {
-        let tx = self.store.read()?;
+        let tx = self.begin_read(KeyUse::IfAvailable)?;
         resolve_secret(&tx, label)
     }
 
@@ -365,7 +403,7 @@ impl Vault {
                 .into());
             }
         }
-        let tx = self.store.write()?;
+        let tx = self.begin_write()?;
         let secret = resolve_secret(&tx, label)?;
         let now = now_ms();
         let mut details = serde_json::Map::new();
@@ -392,8 +430,7 @@ impl Vault {
             }
         }
         if aliases != secret.aliases {
-            tx.set_aliases(&secret.id, &secret.scope, &aliases)?;
-            tx.touch_secret(&secret.id, now)?;
+            tx.set_aliases(&secret.id, &secret.scope, &aliases, now)?;
             details.insert("aliases".into(), json!(aliases));
         }
         let name = new_name.unwrap_or(&secret.name).to_string();
@@ -420,11 +457,10 @@ impl Vault {
             })?;
             plugin.validate_secret(&secret.name, &value)?;
         }
-        let dir = self.dir.clone();
-        let tx = self.store.write()?;
+        let tx = self.begin_write()?;
         // Re-read inside the write lock: another process may have rotated it.
         let secret = resolve_secret(&tx, &secret.id)?;
-        let (kek, kek_id) = current_key(&tx, &dir)?;
+        let keys = held_keys(&tx)?;
         let version = secret.value_version + 1;
         let binding = Binding {
             secret_id: &secret.id,
@@ -432,9 +468,9 @@ impl Vault {
             pinned_provider: secret.pinned_provider.as_deref(),
             value_version: version,
         };
-        let sealed = crypto::seal(&kek, &binding, value.as_bytes());
+        let sealed = crypto::seal(keys.kek(), &binding, value.as_bytes());
         let now = now_ms();
-        tx.replace_value(&secret.id, version, &sealed, &kek_id, now)?;
+        tx.replace_value(&secret.id, version, &sealed, keys.kek_id(), now)?;
         let details = json!({"id": secret.id, "fromVersion": secret.value_version, "toVersion": version});
         audit::append(&tx, &Event::new("secret.rotate", &secret.name, details), now)?;
         let updated = tx.secret(&secret.id)?.expect("the secret was just rotated in this transaction");
@@ -442,9 +478,12 @@ impl Vault {
         Ok(updated)
     }
 
-    /// Deletes a secret and every credential (with its capabilities) that used it.
+    /// Deletes a secret and every credential (with its capabilities) that
+    /// used it. Works on rows that fail their integrity check too: deleting
+    /// one is how it is repaired.
     pub fn delete(&mut self, label: &str) -> Result<Deleted> {
-        let tx = self.store.write()?;
+        let mut tx = self.begin_write()?;
+        tx.skip_checks();
         let secret = resolve_secret(&tx, label)?;
         let now = now_ms();
         let mut credentials = Vec::new();
@@ -483,13 +522,13 @@ impl Vault {
     ) -> Result<SecretRow> {
         let workspace = scope::check_id("workspace id", workspace)?;
         let group = scope::check_id("group id", group)?;
-        let tx = self.store.write()?;
+        let tx = self.begin_write()?;
         let secret = resolve_secret(&tx, label)?;
         let now = now_ms();
         let changed = if attach {
             tx.attach(&secret.id, &workspace, &group, now)?
         } else {
-            tx.detach(&secret.id, &workspace, &group)?
+            tx.detach(&secret.id, &workspace, &group, now)?
         };
         if !changed {
             let (name, workspace, group) = (secret.name, workspace, group);
@@ -499,7 +538,6 @@ impl Vault {
                 VaultError::NotAttached { name, workspace, group }
             });
         }
-        tx.touch_secret(&secret.id, now)?;
         let kind = if attach { "secret.attach_group" } else { "secret.detach_group" };
         let details = json!({"id": secret.id, "workspaceId": workspace, "groupId": group});
         audit::append(&tx, &Event::new(kind, &secret.name, details), now)?;
@@ -510,113 +548,32 @@ impl Vault {
 
     /// Every credential.
     pub fn credentials(&mut self) -> Result<Vec<CredentialRow>> {
-        Ok(self.store.read()?.credentials()?)
+        Ok(self.begin_read(KeyUse::IfAvailable)?.credentials()?)
     }
 
     /// Newest audit events first.
     pub fn audit(&mut self, limit: i64, before_ts_ms: Option<i64>) -> Result<Vec<AuditRow>> {
-        Ok(self.store.read()?.audit_page(limit, before_ts_ms)?)
+        Ok(self.begin_read(KeyUse::Skip)?.audit_page(limit, before_ts_ms)?)
     }
 
-    /// Checks the audit hash chain.
+    /// Checks the audit chain: the hashes, each event's MAC and the sealed
+    /// head (which needs the key).
     pub fn verify_audit(&mut self) -> Result<Verification> {
-        Ok(audit::verify(&self.store.read()?)?)
-    }
-
-    /// Re-wraps every DEK under a new master key (optionally from another
-    /// provider), verifying each before anything is committed. Value
-    /// ciphertexts are untouched. Returns how many secrets were re-wrapped.
-    pub fn rotate_master(&mut self, provider: Option<KeyProvider>) -> Result<usize> {
-        let dir = self.dir.clone();
-        let tx = self.store.write()?;
-        let (old_kek, old_config) = match tx.key_config()? {
-            Some(config) => (keys::unlock(&dir, &config)?, config),
-            None => {
-                let (kek, _) = init_key(&tx, &dir, KeyProvider::File)?;
-                (kek, tx.key_config()?.expect("just initialised"))
-            }
-        };
-        let old_provider = KeyProvider::parse(&old_config.provider)
-            .ok_or_else(|| KeyError::BadParams(old_config.provider.clone()))?;
-        let new_provider = provider.unwrap_or(old_provider);
-        let new_id = uuid::Uuid::new_v4().to_string();
-        let (new_kek, params) = keys::create(&dir, new_provider, &new_id, Purpose::Rotate)?;
-        let result = rewrap_all(&tx, &old_kek, &new_kek, &new_id).and_then(|count| {
-            let now = now_ms();
-            tx.put_key_config(&KeyConfigRow {
-                provider: new_provider.as_str().to_string(),
-                kek_id: new_id.clone(),
-                params: serde_json::to_string(&params).expect("key params serialise"),
-                key_check: new_kek.key_check(),
-                created_at_ms: old_config.created_at_ms,
-                rotated_at_ms: Some(now),
-            })?;
-            let details = json!({"from": old_config.provider, "to": new_provider.as_str(), "secrets": count, "kekId": new_id});
-            audit::append(&tx, &Event::new("master.rotate", "master-key", details), now)?;
-            Ok(count)
-        });
-        let new_file = keys::key_file(&dir, &new_id);
-        match result.and_then(|count| tx.commit().map(|()| count).map_err(VaultError::from)) {
-            Ok(count) => {
-                if old_provider == KeyProvider::File {
-                    let _ = std::fs::remove_file(keys::key_file(&dir, &old_config.kek_id));
-                }
-                Ok(count)
-            }
-            Err(e) => {
-                if new_provider == KeyProvider::File {
-                    let _ = std::fs::remove_file(new_file);
-                }
-                Err(e)
-            }
-        }
+        Ok(audit::verify(&self.begin_read(KeyUse::Required)?)?)
     }
 }
 
-fn rewrap_all(tx: &Tx<'_>, old: &Kek, new: &Kek, new_id: &str) -> Result<usize> {
-    let secrets = tx.all_secrets()?;
-    for s in &secrets {
-        let binding = Binding::of(s);
-        let wrapped = crypto::rewrap(old, new, &binding, &s.sealed.wrapped_dek)
-            .map_err(|_| VaultError::Tampered { name: s.name.clone() })?;
-        // Verify before commit: the new wrapping must open with the new key
-        // and still open the untouched value ciphertext.
-        let check = crypto::Sealed { ciphertext: s.sealed.ciphertext.clone(), wrapped_dek: wrapped.clone() };
-        if !crypto::can_unwrap(new, &binding, &wrapped) || crypto::open(new, &binding, &check).is_err() {
-            return Err(VaultError::Tampered { name: s.name.clone() });
-        }
-        tx.replace_wrapped_dek(&s.id, &wrapped, new_id)?;
-    }
-    Ok(secrets.len())
-}
-
-/// The master key, initialising the default file provider on first use.
-fn current_key(tx: &Tx<'_>, dir: &Path) -> Result<(Kek, String)> {
-    match tx.key_config()? {
-        Some(config) => Ok((keys::unlock(dir, &config)?, config.kek_id)),
-        None => init_key(tx, dir, KeyProvider::File),
-    }
-}
-
-fn init_key(tx: &Tx<'_>, dir: &Path, provider: KeyProvider) -> Result<(Kek, String)> {
-    let kek_id = uuid::Uuid::new_v4().to_string();
-    let (kek, params) = keys::create(dir, provider, &kek_id, Purpose::Init)?;
-    let now = now_ms();
-    tx.put_key_config(&KeyConfigRow {
-        provider: provider.as_str().to_string(),
-        kek_id: kek_id.clone(),
-        params: serde_json::to_string(&params).expect("key params serialise"),
-        key_check: kek.key_check(),
-        created_at_ms: now,
-        rotated_at_ms: None,
-    })?;
-    audit::append(tx, &Event::new("vault.init", "master-key", json!({"provider": provider.as_str()})), now)?;
-    Ok((kek, kek_id))
+/// The keys a write transaction holds.
+fn held_keys(tx: &Tx<'_>) -> Result<std::sync::Arc<integrity::KeySet>> {
+    Ok(tx.keys().cloned().ok_or(StoreError::Unkeyed)?)
 }
 
 fn check_value(name: &str, value: &str) -> Result<()> {
     if value.is_empty() {
         return Err(VaultError::EmptyValue { name: name.to_string() });
+    }
+    if value.chars().count() < MIN_VALUE_CHARS {
+        return Err(VaultError::ValueTooShort { name: name.to_string() });
     }
     if value.len() > MAX_VALUE_BYTES {
         return Err(VaultError::ValueTooLarge { name: name.to_string() });
@@ -647,14 +604,10 @@ fn resolve_secret(tx: &Tx<'_>, label: &str) -> Result<SecretRow> {
     match matches.len() {
         1 => Ok(matches.remove(0)),
         0 => {
-            let all = tx.all_secrets()?;
-            let labels: Vec<&str> = all
-                .iter()
-                .flat_map(|s| std::iter::once(s.name.as_str()).chain(s.aliases.iter().map(String::as_str)))
-                .collect();
+            let labels = tx.secret_labels()?;
             Err(VaultError::UnknownSecret {
                 label: label.to_string(),
-                suggestion: closest(label, labels.into_iter()),
+                suggestion: closest(label, labels.iter().map(String::as_str)),
             })
         }
         count => Err(VaultError::AmbiguousSecret {

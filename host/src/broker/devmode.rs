@@ -9,7 +9,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// Every variable that is honoured only in test builds.
-pub const DEV_VARS: &[&str] = &["AIVAULT_DEV_RESOLVE", "AIVAULT_DEV_CA_CERT_PATH", "AIVAULT_DEV_CACHE_DIR"];
+pub const DEV_VARS: &[&str] =
+    &["AIVAULT_DEV_RESOLVE", "AIVAULT_DEV_CA_CERT_PATH", "AIVAULT_DEV_CACHE_DIR", crate::testpoint::VAR];
 
 /// Parsed overrides (empty in normal use).
 #[derive(Debug, Clone, Default)]

@@ -1,4 +1,4 @@
-//! `aivault init`, `status`, `rotate-master` and `audit`: the vault itself.
+//! `aivault init`, `status`, `rotate-master`, `audit` and `doctor`: the vault itself.
 
 use clap::{Args, Subcommand};
 use serde::Serialize;
@@ -49,8 +49,22 @@ pub struct AuditArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check the hash chain and report the first edited or deleted event.
+    /// Check the chain (hashes, each event's MAC, the sealed newest event)
+    /// and report the first edited, inserted, reordered or deleted event.
     Verify(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Full JSON.
+    #[arg(short, long)]
+    verbose: bool,
+    /// After reviewing `capability bindings` and `capability policy list`,
+    /// accept their current set of rows (a row added or removed outside
+    /// aivault breaks the tables' seal). Rows whose own check fails stay
+    /// refused: delete or re-create them.
+    #[arg(long)]
+    reseal: bool,
 }
 
 pub fn init(ctx: &Context, args: InitArgs) -> anyhow::Result<()> {
@@ -106,6 +120,16 @@ pub fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<()> {
     field("secrets", status.secrets.to_string());
     field("credentials", status.credentials.to_string());
     field("audit events", status.audit_events.to_string());
+    match &status.integrity_problems {
+        None => field("integrity", styled(DIM, "not checked (the vault is locked)")),
+        Some(problems) if problems.is_empty() => field("integrity", styled(OK, "every row authentic")),
+        Some(problems) => {
+            field("integrity", styled(WARN, format!("{} problem(s); see `aivault doctor`", problems.len())));
+            for problem in problems {
+                anstream::println!("  {} {problem}", styled(WARN, "!"));
+            }
+        }
+    }
     if let Some(ms) = status.master_key_rotated_at_ms {
         field("key rotated", timestamp(ms));
     }
@@ -133,9 +157,15 @@ pub fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<std::process::Exi
                 "{} first problem at event #{seq}: {what}",
                 styled(WARN, "audit log damaged:")
             );
+        } else if verification.authenticated {
+            anstream::println!(
+                "{} {} events, chain intact and sealed by the vault's key",
+                styled(OK, "audit log ok:"),
+                verification.events
+            );
         } else {
             anstream::println!(
-                "{} {} events, hash chain intact",
+                "{} {} events, hash chain intact (not yet sealed: the vault predates sealing until its next write)",
                 styled(OK, "audit log ok:"),
                 verification.events
             );
@@ -186,4 +216,54 @@ pub fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<std::process::Exi
         );
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+pub fn doctor(ctx: &Context, args: DoctorArgs) -> anyhow::Result<std::process::ExitCode> {
+    if !Vault::exists(ctx.dir()) {
+        anyhow::bail!("no vault in {} yet; nothing to check", ctx.dir().display());
+    }
+    let mut vault = ctx.vault()?;
+    if args.reseal {
+        vault.reseal_tables()?;
+        anstream::println!("Policy and binding tables re-sealed as they stand.");
+    }
+    let diagnosis = vault.doctor()?;
+    if args.verbose {
+        print_json(&diagnosis)?;
+    } else {
+        let mark = |ok: bool| if ok { styled(OK, "ok  ") } else { styled(WARN, "FAIL") };
+        let rows_ok = diagnosis.integrity_problems.is_empty();
+        if diagnosis.authenticated {
+            anstream::println!("{} rows and table seals authentic", mark(rows_ok));
+        } else {
+            anstream::println!(
+                "{} rows not yet authenticated (a vault made by an older aivault; its next write does it)",
+                styled(DIM, "--  ")
+            );
+        }
+        for problem in &diagnosis.integrity_problems {
+            anstream::println!("     {problem}");
+        }
+        anstream::println!(
+            "{} {} of {} values decrypt",
+            mark(diagnosis.undecryptable.is_empty()),
+            diagnosis.secrets - diagnosis.undecryptable.len(),
+            diagnosis.secrets
+        );
+        for secret in &diagnosis.undecryptable {
+            anstream::println!("     {secret} does not decrypt: its row was altered or moved");
+        }
+        match &diagnosis.audit.first_problem {
+            None => anstream::println!("{} audit log: {} events, chain intact", mark(true), diagnosis.audit.events),
+            Some((seq, what)) => anstream::println!("{} audit log: first problem at event #{seq}: {what}", mark(false)),
+        }
+        for file in &diagnosis.stale_key_files {
+            anstream::println!(
+                "{} key file {} opens no current secret (left by an interrupted rotation?); keep it only for old backups",
+                styled(DIM, "note"),
+                file.display()
+            );
+        }
+    }
+    Ok(if diagnosis.healthy() { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::FAILURE })
 }

@@ -10,7 +10,7 @@ use crate::broker::devmode::{self, DevOverrides};
 use crate::config::Config;
 use crate::plugins::Runtime;
 use crate::registry::Registry;
-use crate::vault::Vault;
+use crate::vault::{KeyCache, Vault};
 
 /// Per-invocation state.
 pub struct Context {
@@ -19,6 +19,8 @@ pub struct Context {
     config: OnceCell<Config>,
     runtime: OnceCell<Runtime>,
     registry: OnceCell<Registry>,
+    /// The master key, unlocked at most once per command.
+    keys: KeyCache,
 }
 
 impl Context {
@@ -32,7 +34,14 @@ impl Context {
         };
         // Refused in release builds before anything else happens.
         let dev = devmode::from_env(|var| std::env::var(var).ok(), cfg!(debug_assertions))?;
-        Ok(Context { dir, dev, config: OnceCell::new(), runtime: OnceCell::new(), registry: OnceCell::new() })
+        Ok(Context {
+            dir,
+            dev,
+            config: OnceCell::new(),
+            runtime: OnceCell::new(),
+            registry: OnceCell::new(),
+            keys: KeyCache::default(),
+        })
     }
 
     /// `<dir>/config.toml`, read once.
@@ -46,7 +55,7 @@ impl Context {
 
     /// Opens (creating if needed) the vault.
     pub fn vault(&self) -> anyhow::Result<Vault> {
-        Ok(Vault::open(&self.dir)?)
+        Ok(Vault::open_with(&self.dir, self.keys.clone())?)
     }
 
     /// Whether a vault exists yet (read-only commands do not create one).
@@ -104,7 +113,10 @@ impl Context {
             return Ok(registry);
         }
         let approvals = self.read_vault(|v| v.approvals())?;
-        let registry = Registry::load(self.runtime()?, &self.config()?.providers_dir, &approvals)?;
+        let mut registry = Registry::load(self.runtime()?, &self.config()?.providers_dir, &approvals.trusted)?;
+        for (id, reason) in approvals.untrusted {
+            registry.refuse(id, reason);
+        }
         Ok(self.registry.get_or_init(|| registry))
     }
 }

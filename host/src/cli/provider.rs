@@ -120,8 +120,10 @@ pub fn run(ctx: &Context, cmd: ProviderCommand) -> anyhow::Result<ExitCode> {
     .map(|()| ExitCode::SUCCESS)
 }
 
+/// The approvals that passed their integrity check (the others are
+/// reported by the registry as not in use, with the reason).
 fn approvals(ctx: &Context) -> anyhow::Result<Vec<crate::vault::ApprovalRow>> {
-    ctx.read_vault(|v| v.approvals())
+    Ok(ctx.read_vault(|v| v.approvals())?.trusted)
 }
 
 fn scan(ctx: &Context) -> anyhow::Result<Vec<DropFile>> {

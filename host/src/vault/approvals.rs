@@ -1,20 +1,60 @@
-//! Recording which dropped-in provider components the operator approved.
+//! Recording which dropped-in provider components the operator approved. An
+//! approval decides which code runs, so one that fails its integrity check
+//! (or cannot be checked, in a locked vault) is not used.
 
 use serde_json::json;
 
 use super::audit::{self, Event};
 use super::store::ApprovalRow;
-use super::{Result, Vault, now_ms};
+use super::unlock::KeyUse;
+use super::{Result, Vault, VaultError, now_ms};
+
+/// The approvals in the vault, split by whether they can be trusted.
+#[derive(Debug, Clone, Default)]
+pub struct Approvals {
+    /// Approvals whose MAC verifies: the components the registry may load.
+    pub trusted: Vec<ApprovalRow>,
+    /// `(provider id, why its approval is not used)`.
+    pub untrusted: Vec<(String, String)>,
+}
 
 impl Vault {
-    /// Every approval.
-    pub fn approvals(&mut self) -> Result<Vec<ApprovalRow>> {
-        Ok(self.store.read()?.approvals()?)
+    /// Every approval, checked. Unlocks the vault only when there is one.
+    pub fn approvals(&mut self) -> Result<Approvals> {
+        let rows = self.begin_read(KeyUse::Skip)?.approvals_raw()?;
+        if rows.is_empty() {
+            return Ok(Approvals::default());
+        }
+        let tx = match self.begin_read(KeyUse::Required) {
+            Ok(tx) => tx,
+            Err(e @ VaultError::Key(_)) => {
+                let untrusted = rows
+                    .into_iter()
+                    .map(|(a, _)| (a.provider_id, format!("its approval cannot be verified while the vault is locked ({e})")))
+                    .collect();
+                return Ok(Approvals { trusted: Vec::new(), untrusted });
+            }
+            Err(e) => return Err(e),
+        };
+        let mut approvals = Approvals::default();
+        for (approval, mac) in tx.approvals_raw()? {
+            if tx.approval_trusted(&approval, mac.as_deref()) {
+                approvals.trusted.push(approval);
+            } else {
+                let reason = format!(
+                    "its approval failed its integrity check (the vault may have been edited outside aivault); \
+                     review it and re-approve with `aivault provider enable {}`",
+                    crate::vault::integrity::shown(&approval.provider_id)
+                );
+                approvals.untrusted.push((approval.provider_id, reason));
+            }
+        }
+        Ok(approvals)
     }
 
     /// Records (or replaces) an approval, audited with its digest.
     pub fn approve(&mut self, approval: ApprovalRow) -> Result<()> {
-        let tx = self.store.write()?;
+        let tx = self.begin_write()?;
         tx.put_approval(&approval)?;
         let kind = if approval.enabled { "provider.approve" } else { "provider.disable" };
         let details = json!({"file": approval.file_name, "sha256": approval.sha256});
@@ -25,7 +65,7 @@ impl Vault {
 
     /// Forgets an approval; `false` if there was none.
     pub fn forget_approval(&mut self, provider_id: &str) -> Result<bool> {
-        let tx = self.store.write()?;
+        let tx = self.begin_write()?;
         let removed = tx.delete_approval(provider_id)?;
         if removed {
             audit::append(&tx, &Event::new("provider.remove", provider_id, json!({})), now_ms())?;

@@ -60,15 +60,37 @@ impl Kek {
     }
 
     /// A token sealed under this key, stored with the key configuration so a
-    /// wrong key or passphrase is reported as such, before any secret is touched.
+    /// wrong key or passphrase is reported as such, before any secret is
+    /// touched. Its label also records that the vault's rows are
+    /// authenticated, which only the key holder can claim.
     pub fn key_check(&self) -> Vec<u8> {
-        seal_with(&self.cipher(), b"aivault key check", b"aivault/v1/key-check")
+        seal_with(&self.cipher(), b"aivault key check", KEY_CHECK_V2)
     }
 
-    /// Whether `check` was made by [`Kek::key_check`] with this key.
-    pub fn verify_key_check(&self, check: &[u8]) -> bool {
-        open_with(&self.cipher(), check, b"aivault/v1/key-check").is_ok()
+    /// Which kind of key check `check` is under this key, if it is one.
+    pub fn verify_key_check(&self, check: &[u8]) -> Option<KeyCheck> {
+        if open_with(&self.cipher(), check, KEY_CHECK_V2).is_ok() {
+            Some(KeyCheck::Authenticated)
+        } else if open_with(&self.cipher(), check, KEY_CHECK_V1).is_ok() {
+            Some(KeyCheck::Legacy)
+        } else {
+            None
+        }
     }
+}
+
+/// The key check of a vault whose rows predate authentication.
+const KEY_CHECK_V1: &[u8] = b"aivault/v1/key-check";
+/// The key check of a vault whose rows carry MACs.
+const KEY_CHECK_V2: &[u8] = b"aivault/v2/key-check";
+
+/// What a verified key check says about the vault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyCheck {
+    /// Made by an aivault that authenticates rows.
+    Authenticated,
+    /// Made before rows were authenticated: migrate on the first write.
+    Legacy,
 }
 
 impl<'a> Binding<'a> {
@@ -228,12 +250,15 @@ mod tests {
         assert_eq!(open(&old, &b, &rewrapped), Err(DecryptError));
     }
 
-    // The key check tells a right key from a wrong one.
+    // The key check tells a right key from a wrong one, and an old vault's
+    // check from a current one.
     #[test]
     fn key_check_detects_wrong_key() {
         let kek = Kek::generate();
         let check = kek.key_check();
-        assert!(kek.verify_key_check(&check));
-        assert!(!Kek::generate().verify_key_check(&check));
+        assert_eq!(kek.verify_key_check(&check), Some(KeyCheck::Authenticated));
+        assert_eq!(Kek::generate().verify_key_check(&check), None);
+        let old = seal_with(&kek.cipher(), b"aivault key check", KEY_CHECK_V1);
+        assert_eq!(kek.verify_key_check(&old), Some(KeyCheck::Legacy));
     }
 }

@@ -1,7 +1,8 @@
 //! What the broker reads from and writes to the vault around one
-//! invocation: a consistent snapshot of credentials and policy, rate-limit
-//! admission, decryption of exactly the secrets a credential uses, and the
-//! audit record.
+//! invocation: a checked snapshot of credentials and policy, rate-limit
+//! admission together with the audit entry of the call's intent, decryption
+//! of exactly the secrets a credential uses, and the audit record of the
+//! outcome.
 
 use std::collections::HashMap;
 
@@ -11,9 +12,11 @@ use zeroize::Zeroizing;
 use super::audit::{self, Event};
 use super::management::open_secret;
 use super::store::{BindingRow, CredentialRow, CustomCapabilityRow, PolicyRow};
-use super::{Result, SecretRow, Vault, current_key, now_ms};
+use super::unlock::KeyUse;
+use super::{Result, SecretRow, Vault, held_keys, now_ms};
 
-/// Everything needed to decide whether and how to serve a call.
+/// Everything needed to decide whether and how to serve a call. Every row
+/// in it passed its integrity check.
 #[derive(Debug, Clone)]
 pub struct InvocationData {
     pub credentials: Vec<CredentialRow>,
@@ -29,9 +32,10 @@ pub struct InvocationData {
 const RATE_WINDOW_MS: i64 = 60_000;
 
 impl Vault {
-    /// A snapshot for invoking `capability`.
+    /// A checked snapshot for invoking `capability`. Needs the key: without
+    /// it no row can be trusted.
     pub fn invocation_data(&mut self, capability: &str) -> Result<InvocationData> {
-        let tx = self.store.read()?;
+        let tx = self.begin_read(KeyUse::Required)?;
         let credentials = tx.credentials()?;
         let mut secrets = HashMap::new();
         for credential in &credentials {
@@ -47,15 +51,24 @@ impl Vault {
             credentials,
             secrets,
             custom_capabilities: tx.custom_capabilities()?,
-            policy: tx.policy(capability)?,
+            // All of them, so the table's seal is checked: a deleted policy
+            // would lift its limits.
+            policy: tx.policies()?.into_iter().find(|p| p.capability_id == capability),
             bindings: tx.bindings()?.into_iter().filter(|b| b.capability_id == capability).collect(),
         })
     }
 
-    /// Counts this call against `capability`'s rate limit; `Err(count)`
-    /// when the last minute already holds `limit` calls.
-    pub fn admit(&mut self, capability: &str, limit: Option<i64>) -> Result<std::result::Result<(), i64>> {
-        let tx = self.store.write()?;
+    /// Counts this call against `capability`'s rate limit and records its
+    /// intent in the audit log, in one transaction: a call is sent only once
+    /// both are committed. Returns the intent's sequence number, or
+    /// `Err(count)` when the last minute already holds `limit` calls.
+    pub fn admit(
+        &mut self,
+        capability: &str,
+        limit: Option<i64>,
+        intent: &Event,
+    ) -> Result<std::result::Result<i64, i64>> {
+        let tx = self.begin_write()?;
         let now = now_ms();
         if let Some(limit) = limit {
             let recent = tx.count_invocations(capability, now - RATE_WINDOW_MS)?;
@@ -64,22 +77,22 @@ impl Vault {
             }
         }
         tx.record_invocation(capability, now, now - RATE_WINDOW_MS)?;
+        let seq = audit::append(&tx, intent, now)?;
         tx.commit()?;
-        Ok(Ok(()))
+        Ok(Ok(seq))
     }
 
     /// Decrypts `secrets` (in order) for injection. The values go only to
     /// the provider component.
     pub fn reveal(&mut self, secrets: &[&SecretRow]) -> Result<Vec<Zeroizing<String>>> {
-        let dir = self.dir.clone();
-        let tx = self.store.read()?;
-        let (kek, _) = current_key(&tx, &dir)?;
-        secrets.iter().map(|s| open_secret(&kek, s)).collect()
+        let tx = self.begin_read(KeyUse::Required)?;
+        let keys = held_keys(&tx)?;
+        secrets.iter().map(|s| open_secret(keys.kek(), s)).collect()
     }
 
     /// Appends one audit event in its own transaction.
     pub fn record(&mut self, kind: &'static str, subject: &str, details: Value) -> Result<()> {
-        let tx = self.store.write()?;
+        let tx = self.begin_write()?;
         audit::append(&tx, &Event::new(kind, subject, details), now_ms())?;
         tx.commit()?;
         Ok(())

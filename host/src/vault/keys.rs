@@ -14,7 +14,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::crypto::Kek;
+use super::crypto::{Kek, KeyCheck};
 use super::store::KeyConfigRow;
 use crate::fsutil;
 
@@ -159,8 +159,9 @@ pub fn create(
 }
 
 /// Recovers the current key described by `config`, checking it against the
-/// stored key check.
-pub fn unlock(dir: &Path, config: &KeyConfigRow) -> Result<Kek, KeyError> {
+/// stored key check (which also says whether the vault's rows are
+/// authenticated yet).
+pub fn unlock(dir: &Path, config: &KeyConfigRow) -> Result<(Kek, KeyCheck), KeyError> {
     let provider =
         KeyProvider::parse(&config.provider).ok_or_else(|| KeyError::BadParams(config.provider.clone()))?;
     let (kek, what) = match provider {
@@ -187,7 +188,10 @@ pub fn unlock(dir: &Path, config: &KeyConfigRow) -> Result<Kek, KeyError> {
             (derive(&passphrase, &argon)?, "passphrase")
         }
     };
-    if kek.verify_key_check(&config.key_check) { Ok(kek) } else { Err(KeyError::WrongKey(what)) }
+    match kek.verify_key_check(&config.key_check) {
+        Some(check) => Ok((kek, check)),
+        None => Err(KeyError::WrongKey(what)),
+    }
 }
 
 /// Whether the current key could be unlocked without asking anyone.

@@ -6,8 +6,9 @@ use serde_json::json;
 use super::audit::{self, Event};
 use super::crypto::Binding;
 use super::scope::Scope;
-use super::store::{BindingRow, CredentialRow, CustomCapabilityRow, PolicyRow, Tx};
-use super::{Result, SecretRow, Vault, VaultError, crypto, current_key, now_ms, resolve_secret};
+use super::store::{BindingRow, CredentialRow, CustomCapabilityRow, PolicyRow, StoreError, Tx};
+use super::unlock::KeyUse;
+use super::{Result, SecretRow, Vault, VaultError, crypto, held_keys, now_ms, resolve_secret};
 use crate::plugins::HostPattern;
 use crate::registry::Registry;
 
@@ -127,12 +128,11 @@ impl Vault {
             return Err(mismatch().into());
         }
 
-        let dir = self.dir.clone();
-        let tx = self.store.write()?;
+        let tx = self.begin_write()?;
         if tx.credential_id_taken(&new.id)? {
             return Err(ManageError::CredentialExists(new.id).into());
         }
-        let (kek, _) = current_key(&tx, &dir)?;
+        let keys = held_keys(&tx)?;
         let mut secrets = Vec::new();
         for (i, (name, label)) in new.secret_refs.iter().enumerate() {
             let name = name.clone().unwrap_or_else(|| kind.secrets[i].clone());
@@ -156,7 +156,7 @@ impl Vault {
                 }
                 .into());
             }
-            let value = open_secret(&kek, &secret)?;
+            let value = open_secret(keys.kek(), &secret)?;
             plugin.validate_secret(&name, &value)?;
             secrets.push((name, secret.id));
         }
@@ -182,9 +182,11 @@ impl Vault {
         Ok(row)
     }
 
-    /// Deletes a credential with its custom capabilities, their policies and bindings.
+    /// Deletes a credential with its custom capabilities, their policies and
+    /// bindings; also one that fails its integrity check (that is the repair).
     pub fn delete_credential(&mut self, id: &str) -> Result<CredentialRow> {
-        let tx = self.store.write()?;
+        let mut tx = self.begin_write()?;
+        tx.skip_checks();
         let credential = find_credential(&tx, id)?;
         delete_credential_in(&tx, &credential, "deleted by the operator", now_ms())?;
         tx.commit()?;
@@ -197,7 +199,7 @@ impl Vault {
         registry: &Registry,
         new: NewCapability,
     ) -> Result<CustomCapabilityRow> {
-        let tx = self.store.write()?;
+        let tx = self.begin_write()?;
         let credential = find_credential(&tx, &new.credential)?;
         let bad_id =
             || ManageError::BadCapabilityId { id: new.id.clone(), provider: credential.provider.clone() };
@@ -208,7 +210,7 @@ impl Vault {
         {
             return Err(bad_id().into());
         }
-        if registry.capability(&new.id).is_ok() || tx.custom_capabilities()?.iter().any(|c| c.id == new.id) {
+        if registry.capability(&new.id).is_ok() || tx.custom_capability_exists(&new.id)? {
             return Err(ManageError::CapabilityExists(new.id).into());
         }
         let methods: Vec<String> = new.methods.iter().map(|m| m.to_ascii_uppercase()).collect();
@@ -255,10 +257,11 @@ impl Vault {
         Ok(row)
     }
 
-    /// Deletes a custom capability.
+    /// Deletes a custom capability (also one that fails its integrity check).
     pub fn delete_capability(&mut self, id: &str) -> Result<()> {
-        let tx = self.store.write()?;
-        if !tx.custom_capabilities()?.iter().any(|c| c.id == id) {
+        let mut tx = self.begin_write()?;
+        tx.skip_checks();
+        if !tx.custom_capability_exists(id)? {
             return Err(ManageError::UnknownCustomCapability(id.to_string()).into());
         }
         tx.delete_custom_capability(id)?;
@@ -270,7 +273,7 @@ impl Vault {
 
     /// Every custom capability.
     pub fn custom_capabilities(&mut self) -> Result<Vec<CustomCapabilityRow>> {
-        Ok(self.store.read()?.custom_capabilities()?)
+        Ok(self.begin_read(KeyUse::IfAvailable)?.custom_capabilities()?)
     }
 
     /// Sets (merges) the policy of a known capability.
@@ -289,12 +292,17 @@ impl Vault {
                 return Err(ManageError::BadPolicy(what).into());
             }
         }
-        let tx = self.store.write()?;
+        let tx = self.begin_write()?;
         ensure_capability_known(&tx, registry, capability)?;
         let now = now_ms();
-        let old = tx
-            .policy(capability)?
-            .unwrap_or_else(|| PolicyRow { capability_id: capability.to_string(), ..PolicyRow::default() });
+        // A policy edited outside aivault is replaced, not merged with:
+        // none of its settings can be trusted.
+        let old = match tx.policy(capability) {
+            Ok(old) => old,
+            Err(StoreError::Integrity(_)) => None,
+            Err(e) => return Err(e.into()),
+        }
+        .unwrap_or_else(|| PolicyRow { capability_id: capability.to_string(), ..PolicyRow::default() });
         let policy = PolicyRow {
             capability_id: capability.to_string(),
             rate_limit_per_minute: change.rate_limit_per_minute.or(old.rate_limit_per_minute),
@@ -317,7 +325,7 @@ impl Vault {
 
     /// Every policy.
     pub fn policies(&mut self) -> Result<Vec<PolicyRow>> {
-        Ok(self.store.read()?.policies()?)
+        Ok(self.begin_read(KeyUse::IfAvailable)?.policies()?)
     }
 
     /// Allows `consumer` to invoke `capability` in `scope`.
@@ -329,7 +337,7 @@ impl Vault {
         scope: Scope,
     ) -> Result<BindingRow> {
         check_token(consumer, "._-@").map_err(|()| ManageError::BadConsumer(consumer.to_string()))?;
-        let tx = self.store.write()?;
+        let tx = self.begin_write()?;
         ensure_capability_known(&tx, registry, capability)?;
         let now = now_ms();
         let row = BindingRow {
@@ -354,7 +362,7 @@ impl Vault {
 
     /// Removes a binding.
     pub fn unbind(&mut self, capability: &str, consumer: &str, scope: Scope) -> Result<()> {
-        let tx = self.store.write()?;
+        let tx = self.begin_write()?;
         if !tx.unbind(capability, consumer, &scope)? {
             return Err(ManageError::NotBound {
                 consumer: consumer.to_string(),
@@ -372,7 +380,7 @@ impl Vault {
 
     /// Every binding.
     pub fn bindings(&mut self) -> Result<Vec<BindingRow>> {
-        Ok(self.store.read()?.bindings()?)
+        Ok(self.begin_read(KeyUse::IfAvailable)?.bindings()?)
     }
 }
 
@@ -395,15 +403,14 @@ pub(super) fn delete_credential_in(
 
 fn find_credential(tx: &Tx<'_>, id: &str) -> Result<CredentialRow> {
     tx.credential(id)?.ok_or_else(|| {
-        let all = tx.credentials().unwrap_or_default();
-        let suggestion = crate::registry::closest(id, all.iter().map(|c| c.id.as_str()));
+        let all = tx.credential_ids().unwrap_or_default();
+        let suggestion = crate::registry::closest(id, all.iter().map(String::as_str));
         ManageError::UnknownCredential { id: id.to_string(), suggestion }.into()
     })
 }
 
 fn ensure_capability_known(tx: &Tx<'_>, registry: &Registry, capability: &str) -> Result<()> {
-    if registry.capability(capability).is_ok() || tx.custom_capabilities()?.iter().any(|c| c.id == capability)
-    {
+    if registry.capability(capability).is_ok() || tx.custom_capability_exists(capability)? {
         Ok(())
     } else {
         Err(ManageError::UnknownCapability(capability.to_string()).into())

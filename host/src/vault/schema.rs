@@ -142,4 +142,29 @@ pub const MIGRATIONS: &[&str] = &[
         approved_at_ms  INTEGER NOT NULL
     );
     "#,
+    // 4: the database is not trusted. Every row the broker, the registry or
+    // the resolver acts on carries an HMAC under a key derived from the
+    // master key (NULL until an old vault's first write with the key);
+    // `seals` holds MACs over whole tables and the audit log's head. The
+    // audit log stays append-only except for its MAC column, which master-key
+    // rotation re-keys.
+    r#"
+    ALTER TABLE secrets ADD COLUMN mac BLOB;
+    ALTER TABLE credentials ADD COLUMN mac BLOB;
+    ALTER TABLE custom_capabilities ADD COLUMN mac BLOB;
+    ALTER TABLE capability_policies ADD COLUMN mac BLOB;
+    ALTER TABLE capability_bindings ADD COLUMN mac BLOB;
+    ALTER TABLE provider_approvals ADD COLUMN mac BLOB;
+    ALTER TABLE audit ADD COLUMN mac BLOB;
+
+    CREATE TABLE seals (
+        name   TEXT PRIMARY KEY,
+        value  TEXT NOT NULL,
+        mac    BLOB NOT NULL
+    );
+
+    DROP TRIGGER audit_no_update;
+    CREATE TRIGGER audit_no_update BEFORE UPDATE OF seq, ts_ms, event, subject, details, prev_hash, hash ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    "#,
 ];

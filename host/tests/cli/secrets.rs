@@ -388,18 +388,20 @@ fn spec_import_example() {
 fn import_is_all_or_nothing() {
     let vault = Vault::new();
     vault.ok(&["secrets", "create", "--name", "EXISTING", "--value", "existing-value"]);
-    let cases: [(&[&str], &str); 4] = [
-        (&["--entry", "GOOD_ONE=fine-value", "--entry", "OPENAI_API_KEY=sk-..."], "provider `openai`"),
+    let cases: [(&[&str], &str); 5] = [
+        (&["--entry", "GOOD_ONE=fine-value", "--entry", "OPENAI_API_KEY=sk-......."], "provider `openai`"),
+        (&["--entry", "GOOD_ONE=fine-value", "--entry", "SHORT_ONE=1234567"], "shorter than 8 characters"),
         (&["--entry", "GOOD_ONE=fine-value", "--entry", "no-equals-sign-secret"], "--entry #2 has no `=`"),
-        (&["--entry", "GOOD_ONE=fine-value", "--entry", "EXISTING=again"], "already exists"),
-        (&["--entry", "GOOD_ONE=fine-value", "--entry", "GOOD_ONE=twice"], "appears twice"),
+        (&["--entry", "GOOD_ONE=fine-value", "--entry", "EXISTING=again-value"], "already exists"),
+        (&["--entry", "GOOD_ONE=fine-value", "--entry", "GOOD_ONE=twice-value"], "appears twice"),
     ];
     for (entries, why) in cases {
         let mut args = vec!["secrets", "import"];
         args.extend_from_slice(entries);
         let err = vault.fails_unchanged(&args);
         assert!(err.contains(why), "{entries:?}: {err}");
-        assert!(!err.contains("no-equals-sign-secret") && !err.contains("sk-..."), "{err}");
+        assert!(!err.contains("no-equals-sign-secret") && !err.contains("sk-....."), "{err}");
+        assert!(!err.contains("1234567"), "{err}");
     }
     assert_eq!(secrets_json(&vault, &[]).len(), 1);
 }
@@ -441,27 +443,27 @@ fn scope_rules() {
         (&["--scope", "workspace", "--workspace-id", "w", "--group-id", "g"], "takes no --group-id"),
         (&["--scope", "workspace", "--workspace-id", "bad id"], "workspace id `bad id` is not allowed"),
     ] {
-        let mut full = vec!["secrets", "create", "--name", "K", "--value", "v-1234"];
+        let mut full = vec!["secrets", "create", "--name", "K", "--value", "v-1234-value"];
         full.extend_from_slice(args);
         let err = vault.fails_unchanged(&full);
         assert!(err.contains(why), "{args:?}: {err}");
     }
-    let err = vault.fails(&["secrets", "create", "--name", "K", "--value", "v-1234", "--scope", "planet"]);
+    let err = vault.fails(&["secrets", "create", "--name", "K", "--value", "v-1234-value", "--scope", "planet"]);
     assert!(err.contains("invalid value 'planet'") || err.contains("planet"), "{err}");
-    vault.ok(&["secrets", "create", "--name", "K", "--value", "v-1234"]);
+    vault.ok(&["secrets", "create", "--name", "K", "--value", "v-1234-value"]);
     vault.ok(&[
         "secrets",
         "create",
         "--name",
         "K",
         "--value",
-        "v-1234",
+        "v-1234-value",
         "--scope",
         "workspace",
         "--workspace-id",
         "w",
     ]);
-    let err = vault.fails_unchanged(&["secrets", "create", "--name", "K", "--value", "v-5678"]);
+    let err = vault.fails_unchanged(&["secrets", "create", "--name", "K", "--value", "v-5678-value"]);
     assert!(err.contains("a secret named `K` already exists in scope global"), "{err}");
     // With the same name in two scopes, the name alone is ambiguous.
     let err = vault.fails_unchanged(&["secrets", "delete", "--id", "K"]);
@@ -473,7 +475,7 @@ fn scope_rules() {
 fn errors_are_one_line_and_change_nothing() {
     let vault = Vault::new();
     vault.ok(&["secrets", "create", "--name", "OPENAI_API_KEY", "--value", OPENAI_KEY]);
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 8] = [
         (&["secrets", "delete", "--id", "00000000-0000-0000-0000-000000000000"], "no secret with id"),
         (
             &["secrets", "rotate", "--id", "OPENAI_API_KY", "--value", OPENAI_KEY_2],
@@ -481,9 +483,11 @@ fn errors_are_one_line_and_change_nothing() {
         ),
         (&["secrets", "create", "--name", "OPENAI_API_KEY", "--value", OPENAI_KEY_2], "already exists"),
         (
-            &["secrets", "create", "--name", "GITHUB_TOKEN", "--value", "ghp-..."],
+            &["secrets", "create", "--name", "GITHUB_TOKEN", "--value", "ghp-........"],
             "refused the value of GITHUB_TOKEN",
         ),
+        // Too short to be redacted safely from anything that echoes it.
+        (&["secrets", "create", "--name", "GITHUB_TOKEN", "--value", "ghp_123"], "shorter than 8"),
         (&["secrets", "create", "--name", "GITHUB_TOKEN", "--value", ""], "empty"),
         (
             &["secrets", "create", "--name", "bad name", "--value", "x"],
@@ -523,7 +527,7 @@ fn twenty_concurrent_creates() {
     let names: std::collections::BTreeSet<String> =
         secrets_json(&vault, &[]).iter().map(|s| s["name"].as_str().unwrap().to_string()).collect();
     assert_eq!(names.len(), 20);
-    assert!(vault.ok(&["audit", "verify"]).contains("hash chain intact"));
+    assert!(vault.ok(&["audit", "verify"]).contains("chain intact and sealed"));
     // Exactly one key file: concurrent first commands agree on one master key.
     assert_eq!(std::fs::read_dir(vault.path().join("keys")).unwrap().count(), 1);
 }

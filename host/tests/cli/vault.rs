@@ -183,31 +183,42 @@ fn rotate_master_across_providers() {
     vault.assert_nowhere("a new passphrase");
 }
 
-// Swapping two rows' ciphertexts, re-scoping or re-pinning a row in the
-// database makes decryption fail; rotate-master (which decrypts every data
-// key) refuses and changes nothing.
+// Swapping two rows' ciphertexts makes decryption fail (the MAC does not
+// cover the sealed value; its associated data does); re-scoping or
+// re-pinning a row fails its integrity check before anything is decrypted.
+// rotate-master (which decrypts every data key) refuses and changes nothing.
 #[test]
 fn tampered_rows_fail_to_decrypt() {
-    let tamper: [&str; 3] = [
+    let tamper: [(&str, &str); 3] = [
         // Swap the sealed values of the two secrets.
-        "UPDATE secrets SET ciphertext = (SELECT ciphertext FROM secrets s2 WHERE s2.id != secrets.id),
+        (
+            "UPDATE secrets SET ciphertext = (SELECT ciphertext FROM secrets s2 WHERE s2.id != secrets.id),
                             wrapped_dek = (SELECT wrapped_dek FROM secrets s2 WHERE s2.id != secrets.id)",
-        "UPDATE secrets SET scope = 'workspace', workspace_id = 'stolen' WHERE name = 'OPENAI_API_KEY'",
-        "UPDATE secrets SET pinned_provider = NULL WHERE name = 'OPENAI_API_KEY'",
+            "OPENAI_API_KEY could not be decrypted",
+        ),
+        (
+            "UPDATE secrets SET scope = 'workspace', workspace_id = 'stolen' WHERE name = 'OPENAI_API_KEY'",
+            "failed its integrity check",
+        ),
+        ("UPDATE secrets SET pinned_provider = NULL WHERE name = 'OPENAI_API_KEY'", "failed its integrity check"),
     ];
-    for sql in tamper {
+    for (sql, why) in tamper {
         let vault = Vault::new();
         vault.ok(&["secrets", "create", "--name", "OPENAI_API_KEY", "--value", OPENAI_KEY]);
         vault.ok(&["secrets", "create", "--name", "OTHER_KEY", "--value", "other-value-1"]);
         db(&vault).execute(sql, []).unwrap();
 
         let mut library = aivault::vault::Vault::open(vault.path()).unwrap();
-        let secret = library.find("OPENAI_API_KEY").unwrap();
-        let err = library.reveal(&[&secret]).unwrap_err().to_string();
-        assert!(err.contains("OPENAI_API_KEY could not be decrypted"), "{sql}: {err}");
+        let err = library
+            .find("OPENAI_API_KEY")
+            .and_then(|secret| library.reveal(&[&secret]))
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(why), "{sql}: {err}");
 
         let err = vault.fails_unchanged(&["rotate-master"]);
-        assert!(err.contains("could not be decrypted"), "{sql}: {err}");
+        assert!(err.contains(why.trim_start_matches("OPENAI_API_KEY ")), "{sql}: {err}");
         vault.assert_nowhere(OPENAI_KEY);
         vault.assert_nowhere("other-value-1");
     }
@@ -251,7 +262,10 @@ fn audit_chain_detects_edits_and_deletions() {
     let before: Vec<Value> =
         serde_json::from_str(&vault.ok(&["audit", "-v", "--before-ts-ms", &oldest_ts.to_string()])).unwrap();
     assert!(before.is_empty());
-    assert_eq!(vault.ok(&["audit", "verify"]), "audit log ok: 12 events, hash chain intact\n");
+    assert_eq!(
+        vault.ok(&["audit", "verify"]),
+        "audit log ok: 12 events, chain intact and sealed by the vault's key\n"
+    );
     vault.assert_nowhere(OPENAI_KEY);
     vault.assert_nowhere("plain-value-2");
 

@@ -1,8 +1,11 @@
-//! Operator approvals of dropped-in provider components.
+//! Operator approvals of dropped-in provider components. An approval decides
+//! which native code is compiled and run, so it carries a MAC like every
+//! other row the registry trusts.
 
 use rusqlite::params;
 
 use super::{Result, Tx};
+use crate::vault::integrity::{Fields, shown};
 
 /// One approved component: the digest and manifest the operator saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,30 +19,59 @@ pub struct ApprovalRow {
     pub approved_at_ms: i64,
 }
 
+pub(super) const TABLE: &str = "provider_approvals";
+
+impl ApprovalRow {
+    pub(in crate::vault) fn fields(&self) -> Fields {
+        Fields::new("aivault/v1/approval")
+            .text(&self.provider_id)
+            .text(&self.file_name)
+            .text(&self.sha256)
+            .text(&self.manifest)
+            .flag(self.enabled)
+            .int(self.approved_at_ms)
+    }
+
+    pub(in crate::vault) fn described(id: &str) -> String {
+        format!("the approval of provider `{}`", shown(id))
+    }
+}
+
 impl Tx<'_> {
-    pub fn approvals(&self) -> Result<Vec<ApprovalRow>> {
-        let mut stmt = self.tx.prepare(
-            "SELECT provider_id, file_name, sha256, manifest, enabled, approved_at_ms
+    /// Every approval with its stored MAC, unchecked.
+    pub fn approvals_raw(&self) -> Result<Vec<(ApprovalRow, Option<Vec<u8>>)>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT provider_id, file_name, sha256, manifest, enabled, approved_at_ms, mac
              FROM provider_approvals ORDER BY provider_id",
         )?;
         let rows = stmt.query_map([], |r| {
-            Ok(ApprovalRow {
-                provider_id: r.get(0)?,
-                file_name: r.get(1)?,
-                sha256: r.get(2)?,
-                manifest: r.get(3)?,
-                enabled: r.get(4)?,
-                approved_at_ms: r.get(5)?,
-            })
+            Ok((
+                ApprovalRow {
+                    provider_id: r.get(0)?,
+                    file_name: r.get(1)?,
+                    sha256: r.get(2)?,
+                    manifest: r.get(3)?,
+                    enabled: r.get(4)?,
+                    approved_at_ms: r.get(5)?,
+                },
+                r.get(6)?,
+            ))
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Whether `approval` carries an authentic MAC, or this transaction does
+    /// not check (a vault that predates row authentication).
+    pub fn approval_trusted(&self, approval: &ApprovalRow, mac: Option<&[u8]>) -> bool {
+        !self.checks || self.authentic(&approval.fields(), mac)
+    }
+
     pub fn put_approval(&self, a: &ApprovalRow) -> Result<()> {
+        let mac = self.tag(&a.fields())?;
         self.tx.execute(
-            "INSERT OR REPLACE INTO provider_approvals (provider_id, file_name, sha256, manifest, enabled, approved_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![a.provider_id, a.file_name, a.sha256, a.manifest, a.enabled, a.approved_at_ms],
+            "INSERT OR REPLACE INTO provider_approvals (provider_id, file_name, sha256, manifest, enabled, approved_at_ms, mac)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![a.provider_id, a.file_name, a.sha256, a.manifest, a.enabled, a.approved_at_ms, mac],
         )?;
         Ok(())
     }

@@ -1,9 +1,14 @@
 //! Tables of the broker: custom capabilities, policies, consumer bindings
-//! and the invocation log that rate limits count from.
+//! and the invocation log that rate limits count from. Custom capabilities,
+//! policies and bindings carry MACs; policies and bindings restrict callers,
+//! so their tables are sealed as a whole too (a deleted row loosens them).
+//! The invocation log is not authenticated: whoever can write the database
+//! can reset a rate limit, which is a count, not a secret or a route.
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Result, Tx, scope_from_row};
+use super::{Result, Tx, scope_fields, scope_from_row};
+use crate::vault::integrity::{Fields, shown};
 use crate::vault::scope::Scope;
 
 /// A capability an operator defined for one credential.
@@ -39,6 +44,54 @@ pub struct BindingRow {
     pub created_at_ms: i64,
 }
 
+const CUSTOM: &str = "custom_capabilities";
+const POLICIES: &str = "capability_policies";
+const BINDINGS: &str = "capability_bindings";
+
+impl CustomCapabilityRow {
+    pub(in crate::vault) fn fields(&self) -> Fields {
+        Fields::new("aivault/v1/custom-capability")
+            .text(&self.id)
+            .text(&self.credential_id)
+            .text(&self.description)
+            .list(self.methods.iter().map(String::as_str))
+            .list(self.path_prefixes.iter().map(String::as_str))
+            .opt(self.host.as_deref())
+            .int(self.created_at_ms)
+    }
+
+    pub(in crate::vault) fn described(id: &str) -> String {
+        format!("custom capability `{}`", shown(id))
+    }
+}
+
+impl PolicyRow {
+    pub(in crate::vault) fn fields(&self) -> Fields {
+        Fields::new("aivault/v1/policy")
+            .text(&self.capability_id)
+            .opt_int(self.rate_limit_per_minute)
+            .opt_int(self.max_request_body_bytes)
+            .opt_int(self.max_response_body_bytes)
+            .list(self.response_block.iter().map(String::as_str))
+            .int(self.updated_at_ms)
+    }
+
+    pub(in crate::vault) fn described(capability: &str) -> String {
+        format!("the policy of `{}`", shown(capability))
+    }
+}
+
+impl BindingRow {
+    pub(in crate::vault) fn fields(&self) -> Fields {
+        let fields = Fields::new("aivault/v1/binding").text(&self.capability_id).text(&self.consumer);
+        scope_fields(fields, &self.scope).int(self.created_at_ms)
+    }
+
+    pub(in crate::vault) fn described(&self) -> String {
+        format!("the binding of `{}` to `{}`", shown(&self.consumer), shown(&self.capability_id))
+    }
+}
+
 fn json_list(text: String) -> rusqlite::Result<Vec<String>> {
     serde_json::from_str(&text)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into()))
@@ -48,11 +101,14 @@ fn to_json(list: &[String]) -> String {
     serde_json::to_string(list).expect("a list of strings serialises")
 }
 
+type Stored<T> = Vec<(T, Option<Vec<u8>>)>;
+
 impl Tx<'_> {
     pub fn insert_custom_capability(&self, c: &CustomCapabilityRow) -> Result<()> {
+        let mac = self.tag(&c.fields())?;
         self.tx.execute(
-            "INSERT INTO custom_capabilities (id, credential_id, description, methods, path_prefixes, host, created_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO custom_capabilities (id, credential_id, description, methods, path_prefixes, host, created_at_ms, mac)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 c.id,
                 c.credential_id,
@@ -60,38 +116,73 @@ impl Tx<'_> {
                 to_json(&c.methods),
                 to_json(&c.path_prefixes),
                 c.host,
-                c.created_at_ms
+                c.created_at_ms,
+                mac
             ],
         )?;
-        self.tx.execute(
-            "INSERT INTO credential_capabilities (credential_id, capability_id) VALUES (?1, ?2)",
-            params![c.credential_id, c.id],
-        )?;
-        Ok(())
+        self.amend_credential(&c.credential_id, || {
+            self.tx.execute(
+                "INSERT INTO credential_capabilities (credential_id, capability_id) VALUES (?1, ?2)",
+                params![c.credential_id, c.id],
+            )?;
+            Ok(())
+        })
     }
 
-    pub fn custom_capabilities(&self) -> Result<Vec<CustomCapabilityRow>> {
-        let mut stmt = self.tx.prepare(
-            "SELECT id, credential_id, description, methods, path_prefixes, host, created_at_ms
+    /// Every custom capability with its stored MAC, unchecked.
+    pub(super) fn custom_capabilities_raw(&self) -> Result<Stored<CustomCapabilityRow>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT id, credential_id, description, methods, path_prefixes, host, created_at_ms, mac
              FROM custom_capabilities ORDER BY id",
         )?;
         let rows = stmt.query_map([], |r| {
-            Ok(CustomCapabilityRow {
-                id: r.get(0)?,
-                credential_id: r.get(1)?,
-                description: r.get(2)?,
-                methods: json_list(r.get(3)?)?,
-                path_prefixes: json_list(r.get(4)?)?,
-                host: r.get(5)?,
-                created_at_ms: r.get(6)?,
-            })
+            Ok((
+                CustomCapabilityRow {
+                    id: r.get(0)?,
+                    credential_id: r.get(1)?,
+                    description: r.get(2)?,
+                    methods: json_list(r.get(3)?)?,
+                    path_prefixes: json_list(r.get(4)?)?,
+                    host: r.get(5)?,
+                    created_at_ms: r.get(6)?,
+                },
+                r.get(7)?,
+            ))
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    pub fn custom_capabilities(&self) -> Result<Vec<CustomCapabilityRow>> {
+        self.custom_capabilities_raw()?
+            .into_iter()
+            .map(|(c, mac)| {
+                self.check(CUSTOM, || CustomCapabilityRow::described(&c.id), &c.fields(), mac.as_deref())?;
+                Ok(c)
+            })
+            .collect()
+    }
+
+    /// Whether a custom capability `id` exists, checked or not.
+    pub fn custom_capability_exists(&self, id: &str) -> Result<bool> {
+        Ok(self
+            .tx
+            .query_row("SELECT EXISTS (SELECT 1 FROM custom_capabilities WHERE id = ?1)", [id], |r| r.get(0))?)
+    }
+
     /// Deletes a custom capability with its policy, bindings and enablement.
     pub fn delete_custom_capability(&self, id: &str) -> Result<()> {
-        self.tx.execute("DELETE FROM credential_capabilities WHERE capability_id = ?1", [id])?;
+        let mut stmt =
+            self.tx.prepare("SELECT credential_id FROM credential_capabilities WHERE capability_id = ?1")?;
+        let credentials: Vec<String> = stmt.query_map([id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        for credential in credentials {
+            self.amend_credential(&credential, || {
+                self.tx.execute(
+                    "DELETE FROM credential_capabilities WHERE credential_id = ?1 AND capability_id = ?2",
+                    params![credential, id],
+                )?;
+                Ok(())
+            })?;
+        }
         self.forget_capability(id)?;
         self.tx.execute("DELETE FROM custom_capabilities WHERE id = ?1", [id])?;
         Ok(())
@@ -99,91 +190,138 @@ impl Tx<'_> {
 
     /// Removes a capability's policy and bindings.
     pub fn forget_capability(&self, id: &str) -> Result<()> {
-        self.tx.execute("DELETE FROM capability_policies WHERE capability_id = ?1", [id])?;
-        self.tx.execute("DELETE FROM capability_bindings WHERE capability_id = ?1", [id])?;
+        self.amend_table(POLICIES, || {
+            Ok(self.tx.execute("DELETE FROM capability_policies WHERE capability_id = ?1", [id])?)
+        })?;
+        self.amend_table(BINDINGS, || {
+            Ok(self.tx.execute("DELETE FROM capability_bindings WHERE capability_id = ?1", [id])?)
+        })?;
         Ok(())
     }
 
+    /// The policy of `capability_id`, checked, with no regard to the table's
+    /// seal (read [`Tx::policies`] to act on policies).
     pub fn policy(&self, capability_id: &str) -> Result<Option<PolicyRow>> {
-        Ok(self
+        let stored = self
             .tx
             .query_row(
-                "SELECT capability_id, rate_limit_per_minute, max_request_body_bytes, max_response_body_bytes,
-                        response_block, updated_at_ms
-                 FROM capability_policies WHERE capability_id = ?1",
+                &format!("{POLICY_SELECT} WHERE capability_id = ?1"),
                 [capability_id],
                 policy_from_row,
             )
-            .optional()?)
+            .optional()?;
+        stored
+            .map(|(p, mac)| {
+                self.check(POLICIES, || PolicyRow::described(&p.capability_id), &p.fields(), mac.as_deref())?;
+                Ok(p)
+            })
+            .transpose()
     }
 
-    pub fn policies(&self) -> Result<Vec<PolicyRow>> {
-        let mut stmt = self.tx.prepare(
-            "SELECT capability_id, rate_limit_per_minute, max_request_body_bytes, max_response_body_bytes,
-                    response_block, updated_at_ms
-             FROM capability_policies ORDER BY capability_id",
-        )?;
+    /// Every policy with its stored MAC, unchecked.
+    pub(super) fn policies_raw(&self) -> Result<Stored<PolicyRow>> {
+        let mut stmt = self.tx.prepare_cached(&format!("{POLICY_SELECT} ORDER BY capability_id"))?;
         Ok(stmt.query_map([], policy_from_row)?.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Every policy, each checked, and the set of them checked against the
+    /// table's seal (a deleted policy would lift its limits).
+    pub fn policies(&self) -> Result<Vec<PolicyRow>> {
+        self.check_table_seal(POLICIES, "capability policies")?;
+        self.policies_raw()?
+            .into_iter()
+            .map(|(p, mac)| {
+                self.check(POLICIES, || PolicyRow::described(&p.capability_id), &p.fields(), mac.as_deref())?;
+                Ok(p)
+            })
+            .collect()
+    }
+
     pub fn put_policy(&self, p: &PolicyRow) -> Result<()> {
-        self.tx.execute(
-            "INSERT OR REPLACE INTO capability_policies
-             (capability_id, rate_limit_per_minute, max_request_body_bytes, max_response_body_bytes, response_block, updated_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                p.capability_id,
-                p.rate_limit_per_minute,
-                p.max_request_body_bytes,
-                p.max_response_body_bytes,
-                to_json(&p.response_block),
-                p.updated_at_ms
-            ],
-        )?;
-        Ok(())
+        let mac = self.tag(&p.fields())?;
+        self.amend_table(POLICIES, || {
+            self.tx.execute(
+                "INSERT OR REPLACE INTO capability_policies
+                 (capability_id, rate_limit_per_minute, max_request_body_bytes, max_response_body_bytes, response_block, updated_at_ms, mac)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    p.capability_id,
+                    p.rate_limit_per_minute,
+                    p.max_request_body_bytes,
+                    p.max_response_body_bytes,
+                    to_json(&p.response_block),
+                    p.updated_at_ms,
+                    mac
+                ],
+            )?;
+            Ok(())
+        })
     }
 
     /// Adds a binding; `false` if it existed.
     pub fn bind(&self, b: &BindingRow) -> Result<bool> {
-        let n = self.tx.execute(
-            "INSERT OR IGNORE INTO capability_bindings (capability_id, consumer, scope, workspace_id, group_id, created_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                b.capability_id,
-                b.consumer,
-                b.scope.kind_str(),
-                b.scope.workspace_id(),
-                b.scope.group_id(),
-                b.created_at_ms
-            ],
-        )?;
-        Ok(n == 1)
+        let mac = self.tag(&b.fields())?;
+        self.amend_table(BINDINGS, || {
+            let n = self.tx.execute(
+                "INSERT OR IGNORE INTO capability_bindings (capability_id, consumer, scope, workspace_id, group_id, created_at_ms, mac)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    b.capability_id,
+                    b.consumer,
+                    b.scope.kind_str(),
+                    b.scope.workspace_id(),
+                    b.scope.group_id(),
+                    b.created_at_ms,
+                    mac
+                ],
+            )?;
+            Ok(n == 1)
+        })
     }
 
     /// Removes a binding; `false` if there was none.
     pub fn unbind(&self, capability_id: &str, consumer: &str, scope: &Scope) -> Result<bool> {
-        let n = self.tx.execute(
-            "DELETE FROM capability_bindings
-             WHERE capability_id = ?1 AND consumer = ?2 AND scope = ?3 AND workspace_id = ?4 AND group_id = ?5",
-            params![capability_id, consumer, scope.kind_str(), scope.workspace_id(), scope.group_id()],
-        )?;
-        Ok(n == 1)
+        self.amend_table(BINDINGS, || {
+            let n = self.tx.execute(
+                "DELETE FROM capability_bindings
+                 WHERE capability_id = ?1 AND consumer = ?2 AND scope = ?3 AND workspace_id = ?4 AND group_id = ?5",
+                params![capability_id, consumer, scope.kind_str(), scope.workspace_id(), scope.group_id()],
+            )?;
+            Ok(n == 1)
+        })
     }
 
-    pub fn bindings(&self) -> Result<Vec<BindingRow>> {
-        let mut stmt = self.tx.prepare(
-            "SELECT capability_id, consumer, scope, workspace_id, group_id, created_at_ms
+    /// Every binding with its stored MAC, unchecked.
+    pub(super) fn bindings_raw(&self) -> Result<Stored<BindingRow>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT capability_id, consumer, scope, workspace_id, group_id, created_at_ms, mac
              FROM capability_bindings ORDER BY capability_id, consumer, scope, workspace_id, group_id",
         )?;
         let rows = stmt.query_map([], |r| {
-            Ok(BindingRow {
-                capability_id: r.get(0)?,
-                consumer: r.get(1)?,
-                scope: scope_from_row(r, 2)?,
-                created_at_ms: r.get(5)?,
-            })
+            Ok((
+                BindingRow {
+                    capability_id: r.get(0)?,
+                    consumer: r.get(1)?,
+                    scope: scope_from_row(r, 2)?,
+                    created_at_ms: r.get(5)?,
+                },
+                r.get(6)?,
+            ))
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every binding, each checked, and the set of them checked against the
+    /// table's seal (a deleted binding would open its capability to anyone).
+    pub fn bindings(&self) -> Result<Vec<BindingRow>> {
+        self.check_table_seal(BINDINGS, "consumer bindings")?;
+        self.bindings_raw()?
+            .into_iter()
+            .map(|(b, mac)| {
+                self.check(BINDINGS, || b.described(), &b.fields(), mac.as_deref())?;
+                Ok(b)
+            })
+            .collect()
     }
 
     /// Invocations of `capability_id` at or after `since_ms`.
@@ -206,13 +344,19 @@ impl Tx<'_> {
     }
 }
 
-fn policy_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PolicyRow> {
-    Ok(PolicyRow {
-        capability_id: r.get(0)?,
-        rate_limit_per_minute: r.get(1)?,
-        max_request_body_bytes: r.get(2)?,
-        max_response_body_bytes: r.get(3)?,
-        response_block: json_list(r.get(4)?)?,
-        updated_at_ms: r.get(5)?,
-    })
+const POLICY_SELECT: &str = "SELECT capability_id, rate_limit_per_minute, max_request_body_bytes, \
+     max_response_body_bytes, response_block, updated_at_ms, mac FROM capability_policies";
+
+fn policy_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(PolicyRow, Option<Vec<u8>>)> {
+    Ok((
+        PolicyRow {
+            capability_id: r.get(0)?,
+            rate_limit_per_minute: r.get(1)?,
+            max_request_body_bytes: r.get(2)?,
+            max_response_body_bytes: r.get(3)?,
+            response_block: json_list(r.get(4)?)?,
+            updated_at_ms: r.get(5)?,
+        },
+        r.get(6)?,
+    ))
 }

@@ -1,0 +1,202 @@
+//! The `credentials` table with the secrets each one uses and the
+//! capabilities it enables. A credential's MAC covers those links too, so a
+//! credential cannot be pointed at another secret or capability.
+
+use rusqlite::{Row, params};
+
+use super::{Result, Tx, scope_fields, scope_from_row};
+use crate::vault::integrity::{Fields, shown};
+use crate::vault::scope::Scope;
+
+/// A credential: a provider's credential kind, in a scope, with its secrets.
+#[derive(Debug, Clone)]
+pub struct CredentialRow {
+    pub id: String,
+    pub provider: String,
+    pub kind: String,
+    pub scope: Scope,
+    pub host: Option<String>,
+    pub auto_provisioned: bool,
+    pub created_at_ms: i64,
+    /// `(vault secret name, secret id)`.
+    pub secrets: Vec<(String, String)>,
+    pub capabilities: Vec<String>,
+}
+
+const TABLE: &str = "credentials";
+
+const CREDENTIAL_COLUMNS: &str =
+    "id, provider, kind, scope, workspace_id, group_id, host, auto_provisioned, created_at_ms";
+
+impl CredentialRow {
+    /// What the row's MAC covers: every column and every link.
+    pub(in crate::vault) fn fields(&self) -> Fields {
+        let mut secrets: Vec<String> = self.secrets.iter().map(|(n, id)| format!("{n}={id}")).collect();
+        secrets.sort_unstable();
+        let mut capabilities: Vec<&str> = self.capabilities.iter().map(String::as_str).collect();
+        capabilities.sort_unstable();
+        let fields = Fields::new("aivault/v1/credential").text(&self.id).text(&self.provider).text(&self.kind);
+        scope_fields(fields, &self.scope)
+            .opt(self.host.as_deref())
+            .flag(self.auto_provisioned)
+            .int(self.created_at_ms)
+            .list(secrets.iter().map(String::as_str))
+            .list(capabilities)
+    }
+
+    pub(in crate::vault) fn described(id: &str) -> String {
+        format!("credential `{}`", shown(id))
+    }
+}
+
+fn credential_from_row(row: &Row<'_>) -> rusqlite::Result<(CredentialRow, Option<Vec<u8>>)> {
+    Ok((
+        CredentialRow {
+            id: row.get(0)?,
+            provider: row.get(1)?,
+            kind: row.get(2)?,
+            scope: scope_from_row(row, 3)?,
+            host: row.get(6)?,
+            auto_provisioned: row.get(7)?,
+            created_at_ms: row.get(8)?,
+            secrets: Vec::new(),
+            capabilities: Vec::new(),
+        },
+        row.get(9)?,
+    ))
+}
+
+impl Tx<'_> {
+    pub fn insert_credential(&self, c: &CredentialRow) -> Result<()> {
+        let mac = self.tag(&c.fields())?;
+        self.tx.execute(
+            &format!(
+                "INSERT INTO credentials ({CREDENTIAL_COLUMNS}, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            ),
+            params![
+                c.id,
+                c.provider,
+                c.kind,
+                c.scope.kind_str(),
+                c.scope.workspace_id(),
+                c.scope.group_id(),
+                c.host,
+                c.auto_provisioned,
+                c.created_at_ms,
+                mac
+            ],
+        )?;
+        let mut secret = self.tx.prepare_cached(
+            "INSERT INTO credential_secrets (credential_id, secret_name, secret_id) VALUES (?1, ?2, ?3)",
+        )?;
+        for (name, secret_id) in &c.secrets {
+            secret.execute(params![c.id, name, secret_id])?;
+        }
+        let mut capability = self.tx.prepare_cached(
+            "INSERT INTO credential_capabilities (credential_id, capability_id) VALUES (?1, ?2)",
+        )?;
+        for cap in &c.capabilities {
+            capability.execute(params![c.id, cap])?;
+        }
+        Ok(())
+    }
+
+    /// Credentials matching `clause`, each with its stored MAC, unchecked.
+    pub(super) fn credentials_raw(
+        &self,
+        clause: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<(CredentialRow, Option<Vec<u8>>)>> {
+        let sql =
+            format!("SELECT {CREDENTIAL_COLUMNS}, mac FROM credentials WHERE {clause} ORDER BY provider, id");
+        let mut stmt = self.tx.prepare_cached(&sql)?;
+        let rows: Vec<_> = stmt.query_map(args, credential_from_row)?.collect::<rusqlite::Result<_>>()?;
+        rows.into_iter()
+            .map(|(mut c, mac)| {
+                let mut secrets = self.tx.prepare_cached(
+                    "SELECT secret_name, secret_id FROM credential_secrets WHERE credential_id = ?1 ORDER BY secret_name",
+                )?;
+                c.secrets = secrets.query_map([&c.id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+                let mut caps = self.tx.prepare_cached(
+                    "SELECT capability_id FROM credential_capabilities WHERE credential_id = ?1 ORDER BY capability_id",
+                )?;
+                c.capabilities = caps.query_map([&c.id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+                Ok((c, mac))
+            })
+            .collect()
+    }
+
+    fn credentials_where(&self, clause: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<CredentialRow>> {
+        self.credentials_raw(clause, args)?
+            .into_iter()
+            .map(|(c, mac)| {
+                self.check(TABLE, || CredentialRow::described(&c.id), &c.fields(), mac.as_deref())?;
+                Ok(c)
+            })
+            .collect()
+    }
+
+    pub fn credentials(&self) -> Result<Vec<CredentialRow>> {
+        self.credentials_where("1", &[])
+    }
+
+    pub fn credential(&self, id: &str) -> Result<Option<CredentialRow>> {
+        Ok(self.credentials_where("id = ?1", &[&id])?.pop())
+    }
+
+    /// Credentials of `provider`'s `kind` in exactly `scope`.
+    pub fn credentials_for(&self, provider: &str, kind: &str, scope: &Scope) -> Result<Vec<CredentialRow>> {
+        self.credentials_where(
+            "provider = ?1 AND kind = ?2 AND scope = ?3 AND workspace_id = ?4 AND group_id = ?5",
+            &[&provider, &kind, &scope.kind_str(), &scope.workspace_id(), &scope.group_id()],
+        )
+    }
+
+    /// Credentials that use secret `secret_id`.
+    pub fn credentials_using(&self, secret_id: &str) -> Result<Vec<CredentialRow>> {
+        self.credentials_where(
+            "id IN (SELECT credential_id FROM credential_secrets WHERE secret_id = ?1)",
+            &[&secret_id],
+        )
+    }
+
+    /// Runs `change` on credential `id`'s links, then re-authenticates the
+    /// credential, unless it failed its check before the change.
+    pub(super) fn amend_credential(&self, id: &str, change: impl FnOnce() -> Result<()>) -> Result<()> {
+        let authentic = self
+            .credentials_raw("id = ?1", &[&id])?
+            .pop()
+            .is_some_and(|(c, mac)| self.authentic(&c.fields(), mac.as_deref()));
+        change()?;
+        if authentic {
+            self.seal_credential(id)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the MAC of credential `id` as it now stands.
+    pub(super) fn seal_credential(&self, id: &str) -> Result<()> {
+        if let Some((c, _)) = self.credentials_raw("id = ?1", &[&id])?.pop() {
+            let mac = self.tag(&c.fields())?;
+            self.tx.execute("UPDATE credentials SET mac = ?2 WHERE id = ?1", params![id, mac])?;
+        }
+        Ok(())
+    }
+
+    pub fn delete_credential(&self, id: &str) -> Result<()> {
+        self.tx.execute("DELETE FROM credentials WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    pub fn credential_id_taken(&self, id: &str) -> Result<bool> {
+        Ok(self
+            .tx
+            .query_row("SELECT EXISTS (SELECT 1 FROM credentials WHERE id = ?1)", [id], |r| r.get(0))?)
+    }
+
+    /// Every credential id, for suggestions; unchecked, as it decides nothing.
+    pub fn credential_ids(&self) -> Result<Vec<String>> {
+        let mut stmt = self.tx.prepare("SELECT id FROM credentials ORDER BY id")?;
+        Ok(stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?)
+    }
+}

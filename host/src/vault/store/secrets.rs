@@ -1,0 +1,344 @@
+//! The `secrets` table with its aliases and group attachments. A secret's
+//! MAC covers its metadata, aliases and attachments; its value is sealed
+//! with associated data instead ([`crate::vault::crypto`]).
+
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{Result, Tx, scope_fields, scope_from_row};
+use crate::vault::crypto::Sealed;
+use crate::vault::integrity::{Fields, shown};
+use crate::vault::scope::Scope;
+
+/// A secret's metadata, and its sealed value.
+#[derive(Debug, Clone)]
+pub struct SecretRow {
+    pub id: String,
+    pub name: String,
+    pub scope: Scope,
+    pub pinned_provider: Option<String>,
+    pub value_version: i64,
+    pub sealed: Sealed,
+    pub kek_id: String,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub aliases: Vec<String>,
+    /// `(workspace id, group id)` of every group the secret is attached to.
+    pub attachments: Vec<(String, String)>,
+}
+
+/// Which secrets `list` shows; `None` matches anything.
+#[derive(Debug, Clone, Default)]
+pub struct SecretFilter {
+    pub scope: Option<&'static str>,
+    pub workspace_id: Option<String>,
+    pub group_id: Option<String>,
+}
+
+const TABLE: &str = "secrets";
+
+const SECRET_COLUMNS: &str = "id, name, scope, workspace_id, group_id, pinned_provider, value_version, \
+     ciphertext, wrapped_dek, kek_id, created_at_ms, updated_at_ms";
+
+impl SecretRow {
+    /// What the row's MAC covers: everything but the sealed value (bound by
+    /// its own associated data) and the key id (replaced by rotation).
+    pub(in crate::vault) fn fields(&self) -> Fields {
+        let mut aliases: Vec<&str> = self.aliases.iter().map(String::as_str).collect();
+        aliases.sort_unstable();
+        let mut attachments: Vec<String> = self.attachments.iter().map(|(w, g)| format!("{w}/{g}")).collect();
+        attachments.sort_unstable();
+        scope_fields(Fields::new("aivault/v1/secret").text(&self.id).text(&self.name), &self.scope)
+            .opt(self.pinned_provider.as_deref())
+            .int(self.value_version)
+            .int(self.created_at_ms)
+            .int(self.updated_at_ms)
+            .list(aliases)
+            .list(attachments.iter().map(String::as_str))
+    }
+
+    pub(in crate::vault) fn described(id: &str) -> String {
+        format!("secret `{}`", shown(id))
+    }
+}
+
+fn secret_from_row(row: &Row<'_>) -> rusqlite::Result<(SecretRow, Option<Vec<u8>>)> {
+    Ok((
+        SecretRow {
+            id: row.get(0)?,
+            name: row.get(1)?,
+            scope: scope_from_row(row, 2)?,
+            pinned_provider: row.get(5)?,
+            value_version: row.get(6)?,
+            sealed: Sealed { ciphertext: row.get(7)?, wrapped_dek: row.get(8)? },
+            kek_id: row.get(9)?,
+            created_at_ms: row.get(10)?,
+            updated_at_ms: row.get(11)?,
+            aliases: Vec::new(),
+            attachments: Vec::new(),
+        },
+        row.get(12)?,
+    ))
+}
+
+impl Tx<'_> {
+    pub fn insert_secret(&self, s: &SecretRow) -> Result<()> {
+        let mac = self.tag(&s.fields())?;
+        self.tx.execute(
+            &format!(
+                "INSERT INTO secrets ({SECRET_COLUMNS}, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+            ),
+            params![
+                s.id,
+                s.name,
+                s.scope.kind_str(),
+                s.scope.workspace_id(),
+                s.scope.group_id(),
+                s.pinned_provider,
+                s.value_version,
+                s.sealed.ciphertext,
+                s.sealed.wrapped_dek,
+                s.kek_id,
+                s.created_at_ms,
+                s.updated_at_ms,
+                mac
+            ],
+        )?;
+        self.write_aliases(&s.id, &s.scope, &s.aliases)
+    }
+
+    fn with_details(&self, mut s: SecretRow) -> Result<SecretRow> {
+        let mut aliases =
+            self.tx.prepare_cached("SELECT alias FROM secret_aliases WHERE secret_id = ?1 ORDER BY alias")?;
+        s.aliases = aliases.query_map([&s.id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        let mut attached = self.tx.prepare_cached(
+            "SELECT workspace_id, group_id FROM group_attachments WHERE secret_id = ?1 ORDER BY workspace_id, group_id",
+        )?;
+        s.attachments =
+            attached.query_map([&s.id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        Ok(s)
+    }
+
+    /// Secrets matching `clause`, each with its stored MAC, unchecked.
+    pub(super) fn secrets_raw(
+        &self,
+        clause: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<(SecretRow, Option<Vec<u8>>)>> {
+        let sql = format!(
+            "SELECT {SECRET_COLUMNS}, mac FROM secrets WHERE {clause} ORDER BY scope, workspace_id, group_id, name"
+        );
+        let mut stmt = self.tx.prepare_cached(&sql)?;
+        let rows: Vec<_> = stmt.query_map(args, secret_from_row)?.collect::<rusqlite::Result<_>>()?;
+        rows.into_iter().map(|(s, mac)| Ok((self.with_details(s)?, mac))).collect()
+    }
+
+    fn secrets_where(&self, clause: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<SecretRow>> {
+        self.secrets_raw(clause, args)?
+            .into_iter()
+            .map(|(s, mac)| {
+                self.check(TABLE, || SecretRow::described(&s.id), &s.fields(), mac.as_deref())?;
+                Ok(s)
+            })
+            .collect()
+    }
+
+    /// The secret with this id.
+    pub fn secret(&self, id: &str) -> Result<Option<SecretRow>> {
+        Ok(self.secrets_where("id = ?1", &[&id])?.pop())
+    }
+
+    /// Secrets whose name or alias is `name`, in any scope.
+    pub fn secrets_named(&self, name: &str) -> Result<Vec<SecretRow>> {
+        self.secrets_where(
+            "name = ?1 OR id IN (SELECT secret_id FROM secret_aliases WHERE alias = ?1)",
+            &[&name],
+        )
+    }
+
+    /// Secrets matching `filter`.
+    pub fn secrets(&self, filter: &SecretFilter) -> Result<Vec<SecretRow>> {
+        self.secrets_where(
+            "(?1 IS NULL OR scope = ?1) AND (?2 IS NULL OR workspace_id = ?2) AND (?3 IS NULL OR group_id = ?3)",
+            &[&filter.scope, &filter.workspace_id, &filter.group_id],
+        )
+    }
+
+    /// Every secret, for re-wrapping under a new master key.
+    pub fn all_secrets(&self) -> Result<Vec<SecretRow>> {
+        self.secrets(&SecretFilter::default())
+    }
+
+    /// Every label (name and alias) in use, for suggestions; unchecked, as
+    /// it decides nothing.
+    pub fn secret_labels(&self) -> Result<Vec<String>> {
+        let mut stmt = self.tx.prepare(
+            "SELECT name FROM secrets UNION SELECT alias FROM secret_aliases ORDER BY 1",
+        )?;
+        Ok(stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The secret named `name` (not alias) in exactly `scope`.
+    pub fn secret_in_scope(&self, scope: &Scope, name: &str) -> Result<Option<SecretRow>> {
+        Ok(self
+            .secrets_where(
+                "scope = ?1 AND workspace_id = ?2 AND group_id = ?3 AND name = ?4",
+                &[&scope.kind_str(), &scope.workspace_id(), &scope.group_id(), &name],
+            )?
+            .pop())
+    }
+
+    /// The id of a secret other than `except` whose name or alias in `scope`
+    /// is `label`, and whether it was the name (`true`) or an alias.
+    pub fn label_taken(
+        &self,
+        scope: &Scope,
+        label: &str,
+        except: Option<&str>,
+    ) -> Result<Option<(String, bool)>> {
+        let args =
+            params![scope.kind_str(), scope.workspace_id(), scope.group_id(), label, except.unwrap_or("")];
+        let by_name: Option<String> = self
+            .tx
+            .query_row(
+                "SELECT id FROM secrets WHERE scope = ?1 AND workspace_id = ?2 AND group_id = ?3 AND name = ?4 AND id != ?5",
+                args,
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(id) = by_name {
+            return Ok(Some((id, true)));
+        }
+        let by_alias: Option<String> = self
+            .tx
+            .query_row(
+                "SELECT secret_id FROM secret_aliases
+                 WHERE scope = ?1 AND workspace_id = ?2 AND group_id = ?3 AND alias = ?4 AND secret_id != ?5",
+                args,
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(by_alias.map(|id| (id, false)))
+    }
+
+    /// Runs `change` on secret `id`, then re-authenticates the row, unless it
+    /// failed its check before the change: a write must never launder a row
+    /// edited outside aivault.
+    fn amend_secret(&self, id: &str, change: impl FnOnce() -> Result<()>) -> Result<()> {
+        let authentic = self.secret_authentic(id)?;
+        change()?;
+        if authentic {
+            self.seal_secret(id)?;
+        }
+        Ok(())
+    }
+
+    fn secret_authentic(&self, id: &str) -> Result<bool> {
+        Ok(self.secrets_raw("id = ?1", &[&id])?.pop().is_some_and(|(s, mac)| self.authentic(&s.fields(), mac.as_deref())))
+    }
+
+    /// Writes the MAC of secret `id` as it now stands.
+    pub(super) fn seal_secret(&self, id: &str) -> Result<()> {
+        if let Some((s, _)) = self.secrets_raw("id = ?1", &[&id])?.pop() {
+            let mac = self.tag(&s.fields())?;
+            self.tx.execute("UPDATE secrets SET mac = ?2 WHERE id = ?1", params![id, mac])?;
+        }
+        Ok(())
+    }
+
+    pub fn rename_secret(&self, id: &str, name: &str, now_ms: i64) -> Result<()> {
+        self.amend_secret(id, || {
+            self.tx.execute(
+                "UPDATE secrets SET name = ?2, updated_at_ms = ?3 WHERE id = ?1",
+                params![id, name, now_ms],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Replaces the aliases of secret `id`.
+    pub fn set_aliases(&self, id: &str, scope: &Scope, aliases: &[String], now_ms: i64) -> Result<()> {
+        self.amend_secret(id, || {
+            self.write_aliases(id, scope, aliases)?;
+            self.tx.execute("UPDATE secrets SET updated_at_ms = ?2 WHERE id = ?1", params![id, now_ms])?;
+            Ok(())
+        })
+    }
+
+    fn write_aliases(&self, id: &str, scope: &Scope, aliases: &[String]) -> Result<()> {
+        self.tx.execute("DELETE FROM secret_aliases WHERE secret_id = ?1", [id])?;
+        let mut insert = self.tx.prepare_cached(
+            "INSERT INTO secret_aliases (secret_id, alias, scope, workspace_id, group_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for alias in aliases {
+            insert.execute(params![id, alias, scope.kind_str(), scope.workspace_id(), scope.group_id()])?;
+        }
+        Ok(())
+    }
+
+    /// Stores a new value (fresh DEK) at `version`.
+    pub fn replace_value(
+        &self,
+        id: &str,
+        version: i64,
+        sealed: &Sealed,
+        kek_id: &str,
+        now_ms: i64,
+    ) -> Result<()> {
+        self.amend_secret(id, || {
+            self.tx.execute(
+                "UPDATE secrets SET value_version = ?2, ciphertext = ?3, wrapped_dek = ?4, kek_id = ?5, updated_at_ms = ?6
+                 WHERE id = ?1",
+                params![id, version, sealed.ciphertext, sealed.wrapped_dek, kek_id, now_ms],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Replaces only the wrapped DEK (master-key rotation). Neither column
+    /// is under the row's MAC: the wrapping is bound by its own associated data.
+    pub fn replace_wrapped_dek(&self, id: &str, wrapped_dek: &[u8], kek_id: &str) -> Result<()> {
+        self.tx.execute(
+            "UPDATE secrets SET wrapped_dek = ?2, kek_id = ?3 WHERE id = ?1",
+            params![id, wrapped_dek, kek_id],
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_secret(&self, id: &str) -> Result<()> {
+        self.tx.execute("DELETE FROM secrets WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    /// Adds an attachment; `false` if it already existed.
+    pub fn attach(&self, id: &str, workspace: &str, group: &str, now_ms: i64) -> Result<bool> {
+        let mut added = false;
+        self.amend_secret(id, || {
+            added = self.tx.execute(
+                "INSERT OR IGNORE INTO group_attachments (secret_id, workspace_id, group_id, created_at_ms)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![id, workspace, group, now_ms],
+            )? == 1;
+            self.tx.execute("UPDATE secrets SET updated_at_ms = ?2 WHERE id = ?1", params![id, now_ms])?;
+            Ok(())
+        })?;
+        Ok(added)
+    }
+
+    /// Removes an attachment; `false` if there was none.
+    pub fn detach(&self, id: &str, workspace: &str, group: &str, now_ms: i64) -> Result<bool> {
+        let mut removed = false;
+        self.amend_secret(id, || {
+            removed = self.tx.execute(
+                "DELETE FROM group_attachments WHERE secret_id = ?1 AND workspace_id = ?2 AND group_id = ?3",
+                params![id, workspace, group],
+            )? == 1;
+            self.tx.execute("UPDATE secrets SET updated_at_ms = ?2 WHERE id = ?1", params![id, now_ms])?;
+            Ok(())
+        })?;
+        Ok(removed)
+    }
+
+    pub fn count_secrets(&self) -> Result<i64> {
+        Ok(self.tx.query_row("SELECT COUNT(*) FROM secrets", [], |r| r.get(0))?)
+    }
+}
