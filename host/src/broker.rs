@@ -12,6 +12,7 @@
 //! entry carries a value or the injected URL.
 
 pub mod devmode;
+mod headers;
 pub mod multipart;
 mod path;
 mod rederive;
@@ -30,7 +31,7 @@ pub use rederive::RederiveError;
 pub use resolve::ResolveError;
 pub use upstream::UpstreamError;
 
-use crate::plugins::{HostPattern, OutgoingRequest, Plugin, PluginError, verify};
+use crate::plugins::{HostPattern, OutgoingRequest, Plugin, PluginError};
 use crate::registry::{Registry, RegistryError};
 use crate::vault::audit::Event;
 use crate::vault::{
@@ -40,11 +41,6 @@ use crate::vault::{
 
 /// Default cap on a response body when no policy sets one.
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 << 20;
-
-/// Headers that carry credentials: a caller may never send them (aivault
-/// authenticates). Those only the HTTP client sets are refused too
-/// ([`verify::is_client_owned`]).
-const AUTH_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie", "x-api-key"];
 
 /// One invocation, as the caller describes it.
 #[derive(Debug, Clone, Default)]
@@ -97,7 +93,7 @@ pub enum BrokerError {
     PathRequired { capability: String, prefixes: String },
     #[error("path {path} is outside {capability} (allowed prefixes: {prefixes})")]
     PathNotAllowed { capability: String, path: String, prefixes: String },
-    #[error("{0}")]
+    #[error(transparent)]
     Path(#[from] PathError),
     #[error(
         "header `{0}` carries credentials; aivault adds authentication itself, so callers may not send it"
@@ -105,6 +101,8 @@ pub enum BrokerError {
     AuthHeader(String),
     #[error("header `{0}` is set by the HTTP client; callers may not send it")]
     ClientHeader(String),
+    #[error("header `{0}` could re-route or re-method the request upstream; callers may not send it")]
+    RoutingHeader(String),
     #[error("header `{0}` is not a valid HTTP header")]
     BadHeader(String),
     #[error("{provider} sets `{name}` itself; remove it from the request")]
@@ -276,7 +274,7 @@ impl<'a> Broker<'a> {
         facts.method = Some(method.clone());
         let path = choose_path(&target, call.path.as_deref())?;
         facts.path = Some(path.decoded.clone());
-        check_caller_headers(&call.headers)?;
+        headers::check_caller_headers(&call.headers)?;
         let grant =
             rederive::grant(target.provider, &target.id, target.custom.as_ref(), &credential, &data.secrets)?;
         let host = choose_host(&target, &credential, &grant.kind.hosts)?;
@@ -452,22 +450,6 @@ fn choose_path(target: &Target<'_>, requested: Option<&str>) -> Result<NormalPat
         });
     }
     Ok(path)
-}
-
-fn check_caller_headers(headers: &[(String, String)]) -> Result<(), BrokerError> {
-    for (name, value) in headers {
-        if !verify::is_header_name(name) || !verify::is_header_value(value) {
-            return Err(BrokerError::BadHeader(name.clone()));
-        }
-        let lower = name.to_ascii_lowercase();
-        if AUTH_HEADERS.contains(&lower.as_str()) || lower.starts_with("proxy-") {
-            return Err(BrokerError::AuthHeader(lower));
-        }
-        if verify::is_client_owned(&lower) {
-            return Err(BrokerError::ClientHeader(lower));
-        }
-    }
-    Ok(())
 }
 
 /// The provider may add headers and query parameters, but a caller's own

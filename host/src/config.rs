@@ -7,7 +7,7 @@
 //!
 //! [sandbox]
 //! fuel_per_call = 100000000     # roughly WebAssembly instructions per call
-//! memory_mib = 64               # linear memory per instance
+//! memory_mib = 64               # memories and tables of one call, together
 //! ```
 
 use std::path::{Path, PathBuf};

@@ -67,9 +67,10 @@ impl Registry {
     }
 
     /// The built-ins plus every enabled drop-in in `dir` whose file still has
-    /// its approved digest, does not ask for more than was approved, and
-    /// claims nothing another provider claims. Unapproved files are not
-    /// compiled; refused ones are remembered to explain look-up failures.
+    /// its approved digest and claims nothing another provider claims.
+    /// Unapproved and changed files are never compiled (a changed file is
+    /// code nobody approved); refused ones are remembered to explain
+    /// look-up failures.
     pub fn load(runtime: &Runtime, dir: &Path, approvals: &[ApprovalRow]) -> Result<Self, RegistryError> {
         let mut registry = Self::load_builtin(runtime)?;
         let builtin_count = registry.providers.len();
@@ -92,10 +93,7 @@ impl Registry {
                 }
             };
             if file.sha256 != approval.sha256 {
-                let more = dropin::load(runtime, &file)
-                    .map(|p| dropin::asks_for_more(&approval.manifest, p.manifest()))
-                    .unwrap_or_default();
-                refuse(&mut registry, dropin::changed_reason(approval, &file, &more));
+                refuse(&mut registry, dropin::changed_reason(approval, &file));
                 continue;
             }
             let plugin = match dropin::load(runtime, &file) {

@@ -1,6 +1,10 @@
 //! Request paths: split off the query, decode, refuse traversal and
 //! smuggled separators, normalise, and compare against prefixes on segment
 //! boundaries. What is checked is exactly what is sent.
+//!
+//! Beyond plain `..`, refused are spellings that some server or proxy
+//! upstream reads as something else: `;` parameters beside a dot (`..;`),
+//! double encoding (`%25`), and Unicode look-alikes of `.`, `/` and `\`.
 
 /// A caller's path after normalisation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,11 +33,47 @@ pub enum PathError {
     BadEncoding,
     #[error("the path contains control characters or a backslash")]
     BadCharacter,
+    #[error(
+        "the path segment `{0}` has a `;` parameter next to a dot, which Tomcat and Spring may read as traversal (to them `..;` is `..`); leave the `;…` part out"
+    )]
+    DotParameter(String),
+    #[error(
+        "the path contains `%25`, an encoded `%` (double encoding: a server that decodes twice reads `%252e` as `.`); encode each character once"
+    )]
+    DoubleEncoding,
+    #[error(
+        "the path contains U+{code:04X} {name}, a look-alike of `{ascii}` that some servers fold into it; use plain ASCII"
+    )]
+    LookAlike { name: &'static str, code: u32, ascii: char },
 }
+
+/// Non-ASCII characters that Unicode normalisation (NFKC), IDNA mapping or
+/// a lenient server may turn into `.`, `/` or `\`, with the ASCII character
+/// each stands for: a path holding one could turn into traversal only after
+/// our checks. U+2025 folds (NFKC) into `..` itself.
+pub const LOOK_ALIKES: &[(char, &str, char)] = &[
+    ('\u{2024}', "ONE DOT LEADER", '.'),
+    ('\u{2025}', "TWO DOT LEADER", '.'),
+    ('\u{FE52}', "SMALL FULL STOP", '.'),
+    ('\u{FF0E}', "FULLWIDTH FULL STOP", '.'),
+    ('\u{3002}', "IDEOGRAPHIC FULL STOP", '.'),
+    ('\u{FF61}', "HALFWIDTH IDEOGRAPHIC FULL STOP", '.'),
+    ('\u{2215}', "DIVISION SLASH", '/'),
+    ('\u{2044}', "FRACTION SLASH", '/'),
+    ('\u{FF0F}', "FULLWIDTH SOLIDUS", '/'),
+    ('\u{29F8}', "BIG SOLIDUS", '/'),
+    ('\u{2571}', "BOX DRAWINGS LIGHT DIAGONAL UPPER RIGHT TO LOWER LEFT", '/'),
+    ('\u{FF3C}', "FULLWIDTH REVERSE SOLIDUS", '\\'),
+    ('\u{FE68}', "SMALL REVERSE SOLIDUS", '\\'),
+    ('\u{2216}', "SET MINUS", '\\'),
+    ('\u{29F5}', "REVERSE SOLIDUS OPERATOR", '\\'),
+    ('\u{29F9}', "BIG REVERSE SOLIDUS", '\\'),
+];
 
 /// Normalises `raw` (which may carry a `?query`): decodes percent-encoding,
 /// drops `.` segments and empty segments (`//`), and refuses `..` segments,
-/// encoded separators, fragments and control characters.
+/// encoded separators, fragments, control characters, `;` parameters beside
+/// a dot, `%25` and [`LOOK_ALIKES`].
 pub fn normalise(raw: &str) -> Result<NormalPath, PathError> {
     if raw.contains('#') {
         return Err(PathError::Fragment);
@@ -44,6 +84,10 @@ pub fn normalise(raw: &str) -> Result<NormalPath, PathError> {
     };
     if !path.starts_with('/') {
         return Err(PathError::NotAbsolute);
+    }
+    // Only the path: `%25` in a query value is an ordinary percent sign.
+    if path.contains("%25") {
+        return Err(PathError::DoubleEncoding);
     }
     let mut segments = Vec::new();
     for raw_segment in path.split('/') {
@@ -58,6 +102,14 @@ pub fn normalise(raw: &str) -> Result<NormalPath, PathError> {
         let segment = String::from_utf8(bytes).map_err(|_| PathError::BadEncoding)?;
         if segment.chars().any(char::is_control) {
             return Err(PathError::BadCharacter);
+        }
+        if let Some(&(c, name, ascii)) = segment.chars().find_map(|c| LOOK_ALIKES.iter().find(|l| l.0 == c)) {
+            return Err(PathError::LookAlike { name, code: c as u32, ascii });
+        }
+        // `..;x` is `..` to Tomcat and Spring, which strip path parameters
+        // after our check; `b.json;x` may lose its parameter or its suffix.
+        if segment.contains(';') && segment.contains('.') {
+            return Err(PathError::DotParameter(segment));
         }
         match segment.as_str() {
             "" | "." => {}
@@ -193,6 +245,45 @@ mod tests {
         assert_eq!(normalise("/v1#frag"), Err(PathError::Fragment));
         assert_eq!(normalise("/v1/%0a"), Err(PathError::BadCharacter));
         assert_eq!(normalise("/v1/%zz"), Err(PathError::BadEncoding));
+    }
+
+    // `;` parameters in a segment holding a dot are refused (Tomcat's `..;`).
+    #[test]
+    fn dot_parameter_refused() {
+        for raw in
+            ["/v1/..;/admin", "/v1/.;x/y", "/a/b.json;jsessionid=1", "/v1/..%3b/admin", "/v1/%2e%2e;/x"]
+        {
+            assert!(matches!(normalise(raw), Err(PathError::DotParameter(_))), "{raw}");
+        }
+        assert_eq!(normalise("/v1/..;/admin").unwrap_err().to_string().lines().count(), 1);
+        // A `;` without a dot, and a dot without a `;`, are ordinary.
+        assert_eq!(normalise("/v1/items;v=2").unwrap().decoded, "/v1/items;v=2");
+        assert_eq!(normalise("/v1/a.json").unwrap().decoded, "/v1/a.json");
+    }
+
+    // `%25` anywhere in the path is refused (double encoding); in the query it is a `%`.
+    #[test]
+    fn double_encoding_refused() {
+        for raw in ["/v1/%252e%252e/admin", "/v1/%252f", "/v1/100%25", "/%25"] {
+            assert_eq!(normalise(raw), Err(PathError::DoubleEncoding), "{raw}");
+        }
+        assert_eq!(normalise("/v1/search?q=100%25").unwrap().query, vec![("q".into(), "100%".into())]);
+    }
+
+    // Every listed look-alike of `.`, `/` or `\` is refused, raw or encoded.
+    #[test]
+    fn look_alikes_refused() {
+        for &(c, name, ascii) in LOOK_ALIKES {
+            let raw = format!("/v1/{c}{c}/admin");
+            let encoded: String = c.to_string().bytes().map(|b| format!("%{b:02X}")).collect();
+            for path in [raw, format!("/v1/x{encoded}y")] {
+                let err = normalise(&path).unwrap_err();
+                assert_eq!(err, PathError::LookAlike { name, code: c as u32, ascii }, "{path}");
+                assert!(err.to_string().contains(&format!("U+{:04X}", c as u32)), "{err}");
+            }
+        }
+        // Other non-ASCII text is fine.
+        assert_eq!(normalise("/v1/files/caf%C3%A9").unwrap().decoded, "/v1/files/café");
     }
 
     // Prefixes match whole segments only.

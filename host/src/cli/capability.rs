@@ -99,7 +99,7 @@ pub struct CreateArgs {
     /// An allowed path prefix (repeatable).
     #[arg(long = "path-prefix", required = true)]
     path_prefixes: Vec<String>,
-    /// The host it talks to (default: the credential's).
+    /// The host it talks to, a DNS name (default: the credential's).
     #[arg(long)]
     host: Option<String>,
     /// One line for people.

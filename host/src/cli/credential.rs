@@ -37,8 +37,8 @@ pub struct CreateArgs {
     /// which of the kind's secrets it is); one per secret the kind needs.
     #[arg(long = "secret-ref", value_name = "REF", required = true)]
     secret_refs: Vec<String>,
-    /// The host to reach, within the provider's hosts (needed for
-    /// wildcard tenant hosts).
+    /// The host to reach, a DNS name within the provider's hosts (needed
+    /// for wildcard tenant hosts).
     #[arg(long)]
     host: Option<String>,
     /// Workspace the credential belongs to.

@@ -27,7 +27,8 @@ pub struct InvokeArgs {
     #[arg(long)]
     path: Option<String>,
     /// A request header, `name: value` (repeatable). Authentication headers
-    /// are refused: aivault adds them.
+    /// are refused (aivault adds them), and so are those that re-route or
+    /// re-method a request (`x-forwarded-*`, `x-http-method-override`, …).
     #[arg(long = "header", value_name = "NAME: VALUE")]
     headers: Vec<String>,
     /// The request body.

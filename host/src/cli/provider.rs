@@ -3,7 +3,7 @@
 //! approved (`install` or `enable`) and only while unchanged.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
@@ -14,6 +14,7 @@ use super::Context;
 use super::output::{DIM, ID, OK, WARN, print_json, styled, table};
 use crate::plugins::{Origin, Plugin, conformance};
 use crate::registry::dropin::{self, DropFile, Status};
+use crate::vault::ApprovalRow;
 
 #[derive(Debug, Subcommand)]
 pub enum ProviderCommand {
@@ -23,13 +24,14 @@ pub enum ProviderCommand {
     List(ListArgs),
     /// Copy a component into the providers directory and approve it.
     Install(PathArg),
-    /// Approve the component a provider's file now holds, and use it.
-    Enable(IdArg),
+    /// Approve the component a provider's file now holds, and use it. Name
+    /// the file's path when several files claim the id.
+    Enable(TargetArg),
     /// Stop using a dropped-in provider (its approval is kept).
-    Disable(IdArg),
+    Disable(TargetArg),
     /// Delete a dropped-in provider's file and approval.
     #[command(visible_alias = "rm")]
-    Remove(IdArg),
+    Remove(TargetArg),
     /// Show what a component declares, without installing it.
     Inspect(InspectArgs),
     /// Run the conformance checks against a component.
@@ -50,9 +52,10 @@ pub struct PathArg {
 }
 
 #[derive(Debug, Args)]
-pub struct IdArg {
-    /// Provider id.
-    id: String,
+pub struct TargetArg {
+    /// Provider id, or the path of a `.wasm` file in the providers directory.
+    #[arg(value_name = "ID|PATH")]
+    target: String,
 }
 
 #[derive(Debug, Args)]
@@ -90,6 +93,34 @@ struct Row {
 }
 
 impl Row {
+    /// A changed file's row, from its approval record: the claims shown are
+    /// the approved ones, since the file itself is not compiled until an
+    /// operator reviews it.
+    fn from_approval(approval: &ApprovalRow, file: &DropFile, status: &Status) -> Self {
+        let m: serde_json::Value = serde_json::from_str(&approval.manifest).unwrap_or_default();
+        let strings = |v: &serde_json::Value, field: Option<&str>| -> Vec<String> {
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|item| field.map_or(item, |f| &item[f]).as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        Row {
+            id: approval.provider_id.clone(),
+            version: m["version"].as_str().map(str::to_string),
+            wit_version: None,
+            sha256: Some(file.sha256.clone()),
+            origin: file.path.display().to_string(),
+            secrets: strings(&m["vault_secrets"], Some("name")),
+            hosts: strings(&m["hosts"], None),
+            capabilities: m["capabilities"].as_array().map_or(0, Vec::len),
+            status: status.label().to_string(),
+            reason: status.reason().map(str::to_string),
+        }
+    }
+
     fn from_plugin(plugin: &Plugin, origin: String, status: &Status) -> Self {
         let m = plugin.manifest();
         Row {
@@ -111,9 +142,9 @@ pub fn run(ctx: &Context, cmd: ProviderCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         ProviderCommand::List(args) => list(ctx, args),
         ProviderCommand::Install(args) => install(ctx, args),
-        ProviderCommand::Enable(args) => enable(ctx, &args.id),
-        ProviderCommand::Disable(args) => disable(ctx, &args.id),
-        ProviderCommand::Remove(args) => remove(ctx, &args.id),
+        ProviderCommand::Enable(args) => enable(ctx, &args.target),
+        ProviderCommand::Disable(args) => disable(ctx, &args.target),
+        ProviderCommand::Remove(args) => remove(ctx, &args.target),
         ProviderCommand::Inspect(args) => inspect(ctx, args),
         ProviderCommand::Test(args) => return test(ctx, args),
     }
@@ -122,7 +153,7 @@ pub fn run(ctx: &Context, cmd: ProviderCommand) -> anyhow::Result<ExitCode> {
 
 /// The approvals that passed their integrity check (the others are
 /// reported by the registry as not in use, with the reason).
-fn approvals(ctx: &Context) -> anyhow::Result<Vec<crate::vault::ApprovalRow>> {
+fn approvals(ctx: &Context) -> anyhow::Result<Vec<ApprovalRow>> {
     Ok(ctx.read_vault(|v| v.approvals())?.trusted)
 }
 
@@ -131,29 +162,33 @@ fn scan(ctx: &Context) -> anyhow::Result<Vec<DropFile>> {
     dropin::scan(dir).with_context(|| format!("cannot read the providers directory {}", dir.display()))
 }
 
-/// Every provider with its status, built-ins first.
+/// Every provider with its status, built-ins first. A file that changed
+/// since its approval is shown from the approval, not compiled.
 fn survey(ctx: &Context) -> anyhow::Result<Vec<Row>> {
     let registry = ctx.registry()?;
     let runtime = ctx.runtime()?;
-    let approvals = approvals(ctx)?;
+    let checked = ctx.read_vault(|v| v.approvals())?;
+    let (approvals, untrusted) = (checked.trusted, checked.untrusted);
     let mut rows: Vec<Row> = registry
         .providers()
         .iter()
         .filter(|p| matches!(p.origin(), Origin::BuiltIn(_)))
         .map(|p| Row::from_plugin(p, "built-in".into(), &Status::Enabled))
         .collect();
-    let mut seen_ids = Vec::new();
-    for file in scan(ctx)? {
+    let files = scan(ctx)?;
+    for file in &files {
         let origin = file.path.display().to_string();
-        let plugin = match dropin::load(runtime, &file) {
+        let approval = approvals.iter().find(|a| a.file_name == file.file_name);
+        if let Some(a) = approval.filter(|a| a.sha256 != file.sha256) {
+            rows.push(Row::from_approval(a, file, &Status::Changed(dropin::changed_reason(a, file))));
+            continue;
+        }
+        let plugin = match dropin::load(runtime, file) {
             Ok(plugin) => plugin,
             Err(reason) => {
-                let id = approvals
-                    .iter()
-                    .find(|a| a.file_name == file.file_name)
+                let id = approval
                     .map(|a| a.provider_id.clone())
                     .unwrap_or_else(|| file.file_name.trim_end_matches(".wasm").to_string());
-                seen_ids.push(id.clone());
                 rows.push(Row {
                     id,
                     version: None,
@@ -170,26 +205,39 @@ fn survey(ctx: &Context) -> anyhow::Result<Vec<Row>> {
             }
         };
         let id = plugin.id().to_string();
-        seen_ids.push(id.clone());
-        let status = match approvals.iter().find(|a| a.provider_id == id) {
-            Some(a) if a.sha256 != file.sha256 => Status::Changed(dropin::changed_reason(
-                a,
-                &file,
-                &dropin::asks_for_more(&a.manifest, plugin.manifest()),
-            )),
+        let mut note = None;
+        let status = match approval {
             Some(a) if !a.enabled => Status::Disabled,
-            Some(_) => match registry.refused().iter().find(|(r, _)| *r == id) {
+            Some(a) => match registry.refused().iter().find(|(r, _)| *r == a.provider_id) {
                 Some((_, reason)) => Status::Invalid(reason.clone()),
                 None => Status::Enabled,
             },
+            None if untrusted.iter().any(|(i, _)| *i == id) => {
+                let reason = untrusted.iter().find(|(i, _)| *i == id).map(|(_, r)| r.clone());
+                Status::Invalid(reason.unwrap_or_default())
+            }
             None => match conflict_with_loaded(ctx, &plugin)? {
                 Some(reason) => Status::Invalid(reason),
-                None => Status::Pending,
+                None => {
+                    // Approvals are per id: enabling this file would replace
+                    // the one another file holds.
+                    if let Some(other) = approvals.iter().find(|a| a.provider_id == id) {
+                        note = Some(format!(
+                            "{} holds the approval for `{id}`; `aivault provider enable {}` would approve \
+                             this file instead",
+                            other.file_name,
+                            file.path.display()
+                        ));
+                    }
+                    Status::Pending
+                }
             },
         };
-        rows.push(Row::from_plugin(&plugin, origin, &status));
+        let mut row = Row::from_plugin(&plugin, origin, &status);
+        row.reason = row.reason.or(note);
+        rows.push(row);
     }
-    for a in approvals.iter().filter(|a| !seen_ids.contains(&a.provider_id)) {
+    for a in approvals.iter().filter(|a| !files.iter().any(|f| f.file_name == a.file_name)) {
         rows.push(Row {
             id: a.provider_id.clone(),
             version: None,
@@ -236,7 +284,10 @@ fn list(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
                 (ID, r.id.clone()),
                 (DIM, r.version.clone().unwrap_or_else(|| "-".into())),
                 (DIM, r.wit_version.clone().unwrap_or_else(|| "-".into())),
-                (DIM, r.sha256.as_deref().map(|s| s[..12].to_string()).unwrap_or_else(|| "-".into())),
+                (
+                    DIM,
+                    r.sha256.as_deref().map(|s| dropin::short(s).to_string()).unwrap_or_else(|| "-".into()),
+                ),
                 (DIM, if r.secrets.is_empty() { "-".into() } else { r.secrets.join(",") }),
                 (DIM, if r.hosts.is_empty() { "-".into() } else { r.hosts.join(",") }),
                 (DIM, r.capabilities.to_string()),
@@ -287,70 +338,176 @@ fn print_approved(what: &str, plugin: &Plugin) {
         "Provider {what}: {} {} (sha256 {}) — secrets {}; hosts {}; {} capabilities",
         m.id,
         m.version,
-        &plugin.digest()[..12],
+        dropin::short(plugin.digest()),
         m.vault_secrets.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "),
         m.hosts.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
         m.capabilities.len()
     );
 }
 
-/// The dropped-in file that currently holds provider `id`.
+/// What `enable`, `disable` and `remove` act on: a provider id, or one
+/// file in the providers directory.
+enum Target {
+    Id(String),
+    File(PathBuf),
+}
+
+impl Target {
+    /// Ids never contain `.`, `/` or `\`, so anything that does is a path; a
+    /// bare file name that does not exist here means the providers
+    /// directory's file of that name.
+    fn parse(ctx: &Context, raw: &str) -> anyhow::Result<Self> {
+        if !raw.contains(['.', '/', '\\']) {
+            return Ok(Target::Id(raw.to_string()));
+        }
+        let dir = &ctx.config()?.providers_dir;
+        let given = Path::new(raw);
+        let bare_name = given.parent().is_none_or(|p| p.as_os_str().is_empty());
+        let path = if bare_name && !given.exists() { dir.join(given) } else { given.to_path_buf() };
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let in_dir = dir.canonicalize().ok().is_some_and(|d| parent.canonicalize().ok() == Some(d));
+        match path.file_name() {
+            Some(name) if in_dir && path.extension().is_some_and(|e| e == "wasm") => {
+                Ok(Target::File(dir.join(name)))
+            }
+            _ => bail!(
+                "{raw} is not a `.wasm` file in the providers directory {}; `aivault provider install {raw}` \
+                 copies a component there and approves it",
+                dir.display()
+            ),
+        }
+    }
+}
+
+/// The dropped-in file that holds provider `id`, compiled (the operator
+/// asked to act on it). Several files claiming the id is an error asking
+/// for the path, since approving one of them by id would be a guess.
 fn find_file(ctx: &Context, id: &str) -> anyhow::Result<(DropFile, Plugin)> {
     if ctx.registry()?.providers().iter().any(|p| p.id() == id && matches!(p.origin(), Origin::BuiltIn(_))) {
         bail!("{id} is a built-in provider; it is always enabled and cannot be changed");
     }
     let runtime = ctx.runtime()?;
-    for file in scan(ctx)? {
-        if let Ok(plugin) = dropin::load(runtime, &file)
-            && plugin.id() == id
-        {
-            return Ok((file, plugin));
+    let mut found: Vec<(DropFile, Plugin)> = scan(ctx)?
+        .into_iter()
+        .filter_map(|file| dropin::load(runtime, &file).ok().map(|plugin| (file, plugin)))
+        .filter(|(_, plugin)| plugin.id() == id)
+        .collect();
+    let dir = ctx.config()?.providers_dir.display().to_string();
+    match found.len() {
+        0 => bail!("no component in {dir} declares provider `{id}`; `aivault provider list` shows them"),
+        1 => Ok(found.remove(0)),
+        _ => {
+            let names: Vec<&str> = found.iter().map(|(f, _)| f.file_name.as_str()).collect();
+            bail!(
+                "{} files in {dir} declare provider `{id}` ({}); pass the path of the one you mean, \
+                 e.g. {}",
+                names.len(),
+                names.join(", "),
+                found[0].0.path.display()
+            )
         }
     }
-    bail!(
-        "no component in {} declares provider `{id}`; `aivault provider list` shows them",
-        ctx.config()?.providers_dir.display()
-    )
 }
 
-fn enable(ctx: &Context, id: &str) -> anyhow::Result<()> {
-    let (file, plugin) = find_file(ctx, id)?;
+/// The file `target` names (compiled), or the one holding its id.
+fn resolve(ctx: &Context, target: &Target) -> anyhow::Result<(DropFile, Plugin)> {
+    match target {
+        Target::Id(id) => find_file(ctx, id),
+        Target::File(path) => {
+            let file = dropin::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let plugin = dropin::load(ctx.runtime()?, &file).map_err(anyhow::Error::msg)?;
+            Ok((file, plugin))
+        }
+    }
+}
+
+fn enable(ctx: &Context, raw: &str) -> anyhow::Result<()> {
+    let (file, plugin) = resolve(ctx, &Target::parse(ctx, raw)?)?;
+    let id = plugin.id();
     if let Some(reason) = conflict_with_loaded(ctx, &plugin)? {
         bail!("{id} cannot be enabled: {reason}");
+    }
+    // Re-approving a changed file: say what it now asks for beyond the
+    // approval it replaces, before replacing it.
+    if let Some(previous) = approvals(ctx)?.into_iter().find(|a| a.provider_id == id) {
+        if previous.file_name != file.file_name {
+            anstream::println!(
+                "{} this replaces the approval of {} for `{id}`",
+                styled(WARN, "note:"),
+                previous.file_name
+            );
+        }
+        let more = dropin::asks_for_more(&previous.manifest, plugin.manifest());
+        if previous.sha256 != file.sha256 && !more.is_empty() {
+            anstream::println!(
+                "{} beyond its previous approval, {id} now asks for: {}",
+                styled(WARN, "note:"),
+                more.join(", ")
+            );
+        }
     }
     ctx.vault()?.approve(dropin::approval_for(&file, plugin.manifest(), true))?;
     print_approved("enabled", &plugin);
     Ok(())
 }
 
-fn disable(ctx: &Context, id: &str) -> anyhow::Result<()> {
-    let approval = approvals(ctx)?.into_iter().find(|a| a.provider_id == id);
-    let approval = match approval {
-        Some(a) => crate::vault::ApprovalRow { enabled: false, ..a },
-        None => {
-            let (file, plugin) = find_file(ctx, id)?;
-            dropin::approval_for(&file, plugin.manifest(), false)
+fn disable(ctx: &Context, raw: &str) -> anyhow::Result<()> {
+    let approvals = approvals(ctx)?;
+    let approval = match Target::parse(ctx, raw)? {
+        Target::Id(id) => match approvals.into_iter().find(|a| a.provider_id == id) {
+            Some(a) => ApprovalRow { enabled: false, ..a },
+            None => {
+                let (file, plugin) = find_file(ctx, &id)?;
+                dropin::approval_for(&file, plugin.manifest(), false)
+            }
+        },
+        Target::File(path) => {
+            match approvals.into_iter().find(|a| Some(a.file_name.as_str()) == file_name(&path)) {
+                Some(a) => ApprovalRow { enabled: false, ..a },
+                None => {
+                    let (file, plugin) = resolve(ctx, &Target::File(path))?;
+                    dropin::approval_for(&file, plugin.manifest(), false)
+                }
+            }
         }
     };
-    ctx.vault()?.approve(approval)?;
-    anstream::println!("Provider disabled: {id}");
+    ctx.vault()?.approve(approval.clone())?;
+    anstream::println!("Provider disabled: {}", approval.provider_id);
     Ok(())
 }
 
-fn remove(ctx: &Context, id: &str) -> anyhow::Result<()> {
-    let approval = approvals(ctx)?.into_iter().find(|a| a.provider_id == id);
-    let path = match &approval {
-        Some(a) => Some(ctx.config()?.providers_dir.join(&a.file_name)),
-        None => Some(find_file(ctx, id)?.0.path),
+fn remove(ctx: &Context, raw: &str) -> anyhow::Result<()> {
+    let approvals = approvals(ctx)?;
+    let dir = ctx.config()?.providers_dir.clone();
+    let (path, approval) = match Target::parse(ctx, raw)? {
+        Target::Id(id) => match approvals.into_iter().find(|a| a.provider_id == id) {
+            Some(a) => (dir.join(&a.file_name), Some(a)),
+            None => (find_file(ctx, &id)?.0.path, None),
+        },
+        Target::File(path) => {
+            let approval = approvals.into_iter().find(|a| Some(a.file_name.as_str()) == file_name(&path));
+            if approval.is_none() && !path.exists() {
+                bail!("{} does not exist; `aivault provider list` shows the providers", path.display());
+            }
+            (path, approval)
+        }
     };
-    if let Some(path) = path.filter(|p| p.exists()) {
+    if path.exists() {
         std::fs::remove_file(&path).with_context(|| format!("cannot delete {}", path.display()))?;
     }
-    if approval.is_some() {
-        ctx.vault()?.forget_approval(id)?;
+    if let Some(a) = &approval {
+        ctx.vault()?.forget_approval(&a.provider_id)?;
     }
-    anstream::println!("Provider removed: {id} (its secrets and credentials stay in the vault)");
+    let what = approval.map(|a| a.provider_id).or_else(|| file_name(&path).map(str::to_string));
+    anstream::println!(
+        "Provider removed: {} (its secrets and credentials stay in the vault)",
+        what.unwrap_or_default()
+    );
     Ok(())
+}
+
+fn file_name(path: &Path) -> Option<&str> {
+    path.file_name().and_then(|n| n.to_str())
 }
 
 fn inspect(ctx: &Context, args: InspectArgs) -> anyhow::Result<()> {

@@ -49,7 +49,8 @@ pub struct Capability {
     pub hosts: Vec<HostPattern>,
 }
 
-/// A host name, or `*.` followed by a domain of at least two labels.
+/// A host name (never an IP address), or `*.` followed by a domain of at
+/// least two labels that is not itself a public suffix.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct HostPattern(String);
@@ -63,7 +64,8 @@ const MAX_ITEMS: usize = 256;
 const MAX_TEXT: usize = 512;
 
 impl HostPattern {
-    /// Parses and checks a pattern; lower-cases it.
+    /// Parses and checks a pattern; lower-cases it. IP literals and
+    /// wildcards over a public suffix (`*.co.uk`, `*.github.io`) are refused.
     pub fn parse(raw: &str) -> Result<Self, String> {
         let pattern = raw.to_ascii_lowercase();
         let domain = pattern.strip_prefix("*.").unwrap_or(&pattern);
@@ -80,6 +82,18 @@ impl HostPattern {
         }
         if domain.len() > 253 || labels.len() < 2 || !labels.iter().all(label_ok) {
             return Err(format!("`{raw}` is not a host name (like api.example.com or *.example.com)"));
+        }
+        if is_ipv4_like(&labels) {
+            return Err(format!(
+                "`{raw}` is an IP address (URL parsers read a numeric last label as IPv4); \
+                 name the API by its DNS name, like api.example.com"
+            ));
+        }
+        if pattern.starts_with("*.") && is_public_suffix(domain) {
+            return Err(format!(
+                "wildcard `{raw}` covers every site registered under the public suffix {domain}; \
+                 name a domain of your own, like *.yourcompany.{domain}"
+            ));
         }
         Ok(HostPattern(pattern))
     }
@@ -111,6 +125,26 @@ impl HostPattern {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Whether a host with these labels is an IPv4 address to a WHATWG URL
+/// parser: one whose last label is a number (decimal, or `0x` hex, which
+/// also covers all-numeric hosts like `127.0.0.1` and `0x7f.1`).
+fn is_ipv4_like(labels: &[&str]) -> bool {
+    labels.last().is_some_and(|last| {
+        let hex = last.strip_prefix("0x");
+        last.bytes().all(|b| b.is_ascii_digit())
+            || hex.is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+    })
+}
+
+/// Whether `domain` is itself a public suffix, ICANN (`co.uk`) or private
+/// (`github.io`), per the list compiled into the `psl` crate. A name whose
+/// TLD the list does not know (`hostile.test`) is not: only its last label
+/// is a suffix by the implicit `*` rule.
+fn is_public_suffix(domain: &str) -> bool {
+    use psl::Psl as _;
+    psl::List.suffix(domain.as_bytes()).is_some_and(|s| s.as_bytes() == domain.as_bytes())
 }
 
 impl fmt::Display for HostPattern {
@@ -447,6 +481,55 @@ mod tests {
     fn host_pattern_rules() {
         for bad in ["*.com", "localhost", "api.example.com/path", "a..b", "*", "exa mple.com", "-a.com"] {
             assert!(HostPattern::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    // IPv4 literals, in every spelling a URL parser accepts, are refused.
+    #[test]
+    fn ip_literals_refused() {
+        for bad in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "0177.0.0.1",
+            "0x7f.0.0.1",
+            "0x7f.1",
+            "api.example.123",
+            "a.0x1F",
+            "a.0x",
+        ] {
+            let err = HostPattern::parse(bad).unwrap_err();
+            assert!(err.contains("is an IP address") && err.contains("DNS name"), "{bad}: {err}");
+        }
+        for good in ["api.example.com", "123.example.com", "api.0xcafe.com", "s3.eu-west-1.amazonaws.com"] {
+            HostPattern::parse(good).unwrap();
+        }
+    }
+
+    // A wildcard over a public suffix (ICANN or private section) is refused.
+    #[test]
+    fn public_suffix_wildcards_refused() {
+        for bad in ["*.co.uk", "*.herokuapp.com", "*.github.io", "*.com.au", "*.s3.amazonaws.com", "*.CO.UK"]
+        {
+            let err = HostPattern::parse(bad).unwrap_err();
+            assert!(err.contains("public suffix") && err.contains("*.yourcompany."), "{bad}: {err}");
+        }
+        let err = HostPattern::parse("*.com").unwrap_err();
+        assert!(err.contains("too broad"), "{err}");
+    }
+
+    // Wildcards under a registrable domain, and hosts under an unknown TLD, still load.
+    #[test]
+    fn own_domains_and_test_hosts_allowed() {
+        for good in [
+            "*.acme.com",
+            "*.trello.com",
+            "*.tenant.example.com",
+            "*.example.co.uk",
+            "*.myapp.herokuapp.com",
+            "api.hostile.test",
+            "*.hostile.test",
+        ] {
+            HostPattern::parse(good).unwrap_or_else(|e| panic!("{good}: {e}"));
         }
     }
 

@@ -20,7 +20,8 @@ use crate::redact;
 pub struct SandboxLimits {
     /// Fuel per call; roughly one unit per WebAssembly instruction.
     pub fuel: u64,
-    /// Linear memory per instance, in bytes.
+    /// Memory per call, in bytes: every linear memory and table of the
+    /// component's instances together.
     pub memory_bytes: usize,
 }
 
@@ -56,13 +57,29 @@ struct Sandbox {
     limits: SandboxLimits,
 }
 
-/// Per-store state: the memory cap, and whether it was hit (to tell an
-/// out-of-memory abort apart from any other trap).
+/// Per-store state: the memory cap, what the store's memories and tables
+/// take together, and whether the cap was hit (to tell an out-of-memory
+/// abort apart from any other trap).
+#[derive(Debug, Default)]
 struct StoreState {
     memory_limit: usize,
+    /// Bytes of every linear memory plus every table element
+    /// ([`TABLE_ELEMENT_BYTES`]) in the store: a component is many core
+    /// instances, and a cap per memory would let it take the cap many times.
+    total: usize,
     memory_refused: bool,
+    /// The largest `total` reached.
     peak_memory: usize,
 }
+
+/// What one table element costs, for the memory cap. Wasmtime's
+/// `ResourceLimiter` documents that each table element takes a pointer's
+/// worth of space, and its `TableElementType::element_size` is
+/// `size_of::<Option<SendSyncPtr<VMFuncRef>>>()` for funcref tables — the
+/// only kind this engine creates, as the GC and stack-switching features
+/// (4-byte GC refs, 16-byte continuations) are not enabled. 8 bytes on a
+/// 64-bit host.
+const TABLE_ELEMENT_BYTES: usize = std::mem::size_of::<usize>();
 
 /// What one call used, for the conformance kit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -71,28 +88,50 @@ pub struct CallStats {
     pub peak_memory_bytes: usize,
 }
 
+impl StoreState {
+    fn new(memory_limit: usize) -> Self {
+        StoreState { memory_limit, ..StoreState::default() }
+    }
+
+    /// Admits growth of one memory or table from `current` to `desired`
+    /// bytes if the store's total stays within the cap. Wasmtime also calls
+    /// this when it creates a memory or table (with `current` 0), so the
+    /// initial sizes count too. A growth that wasmtime then fails for its
+    /// own reasons stays counted: that can only make the cap stricter.
+    fn grow(&mut self, current: usize, desired: usize) -> bool {
+        let total = (self.total - current.min(self.total)).checked_add(desired);
+        match total.filter(|t| *t <= self.memory_limit) {
+            Some(total) => {
+                self.total = total;
+                self.peak_memory = self.peak_memory.max(total);
+                true
+            }
+            None => {
+                self.memory_refused = true;
+                false
+            }
+        }
+    }
+}
+
 impl ResourceLimiter for StoreState {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.memory_limit {
-            self.memory_refused = true;
-            return Ok(false);
-        }
-        self.peak_memory = self.peak_memory.max(desired);
-        Ok(true)
+        Ok(self.grow(current, desired))
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
+        let bytes = |elements: usize| elements.saturating_mul(TABLE_ELEMENT_BYTES);
+        Ok(self.grow(bytes(current), bytes(desired)))
     }
 
     fn instances(&self) -> usize {
@@ -194,10 +233,7 @@ impl Sandbox {
         function: &'static str,
         f: impl FnOnce(&ProviderComponent, &mut Store<StoreState>) -> wasmtime::Result<R>,
     ) -> (Result<R, PluginError>, CallStats) {
-        let mut store = Store::new(
-            &self.engine,
-            StoreState { memory_limit: self.limits.memory_bytes, memory_refused: false, peak_memory: 0 },
-        );
+        let mut store = Store::new(&self.engine, StoreState::new(self.limits.memory_bytes));
         store.limiter(|state| state);
         let outcome = store
             .set_fuel(self.limits.fuel)
@@ -370,4 +406,49 @@ impl Plugin {
 fn root_cause(err: &wasmtime::Error) -> String {
     let text = err.root_cause().to_string();
     text.lines().next().unwrap_or_default().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: usize = 1 << 20;
+
+    // Memories count together: two that each fit the cap alone do not fit it together.
+    #[test]
+    fn memories_share_one_cap() {
+        let mut state = StoreState::new(4 * MIB);
+        assert!(state.memory_growing(0, 3 * MIB, None).unwrap());
+        assert!(!state.memory_growing(0, 2 * MIB, None).unwrap());
+        assert!(state.memory_refused);
+        assert_eq!(state.total, 3 * MIB);
+        assert!(state.memory_growing(0, MIB, None).unwrap());
+        assert_eq!((state.total, state.peak_memory), (4 * MIB, 4 * MIB));
+    }
+
+    // Growing a memory charges only the difference from its current size.
+    #[test]
+    fn growth_charges_the_difference() {
+        let mut state = StoreState::new(4 * MIB);
+        assert!(state.memory_growing(0, MIB, None).unwrap());
+        assert!(state.memory_growing(0, MIB, None).unwrap());
+        assert!(state.memory_growing(MIB, 2 * MIB, None).unwrap());
+        assert_eq!(state.total, 3 * MIB);
+        assert!(!state.memory_growing(2 * MIB, 4 * MIB, None).unwrap());
+        assert!(!state.memory_growing(MIB, usize::MAX, None).unwrap());
+        assert_eq!(state.total, 3 * MIB);
+    }
+
+    // Table elements count against the same cap, a pointer each.
+    #[test]
+    fn tables_count_against_the_cap() {
+        let mut state = StoreState::new(MIB);
+        assert!(state.memory_growing(0, MIB - 64 * 1024, None).unwrap());
+        let elements = 64 * 1024 / TABLE_ELEMENT_BYTES;
+        assert!(state.table_growing(0, elements, None).unwrap());
+        assert_eq!(state.total, MIB);
+        assert!(!state.table_growing(elements, elements + 1, None).unwrap());
+        assert!(state.memory_refused);
+        assert!(!state.table_growing(0, usize::MAX, None).unwrap());
+    }
 }

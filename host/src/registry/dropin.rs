@@ -118,7 +118,9 @@ pub fn conflict(manifest: &ProviderManifest, others: &[(&ProviderManifest, bool)
 }
 
 /// How a changed file's manifest differs from the approved one: what it
-/// asks for beyond the approval (hosts, secret names), if anything.
+/// asks for beyond the approval (hosts, secret names), if anything. Only
+/// for an operator reviewing the file (`provider enable`): finding out
+/// means compiling and running it.
 pub fn asks_for_more(approved_json: &str, now: &ProviderManifest) -> Vec<String> {
     let approved: serde_json::Value = serde_json::from_str(approved_json).unwrap_or_default();
     let strings = |v: &serde_json::Value| -> Vec<String> {
@@ -157,22 +159,22 @@ pub fn approval_for(file: &DropFile, manifest: &ProviderManifest, enabled: bool)
     }
 }
 
-/// The message for a changed file.
-pub fn changed_reason(approval: &ApprovalRow, file: &DropFile, more: &[String]) -> String {
-    let what = if more.is_empty() {
-        format!(
-            "its contents changed since approval (approved sha256 {}…, now {}…)",
-            &approval.sha256[..12],
-            &file.sha256[..12]
-        )
-    } else {
-        format!("it changed since approval and now asks for more: {}", more.join(", "))
-    };
+/// The message for a changed file, from the digests alone: the file itself
+/// is not compiled until an operator reviews it.
+pub fn changed_reason(approval: &ApprovalRow, file: &DropFile) -> String {
     format!(
-        "{what}; review it with `aivault provider inspect {}` and re-approve with `aivault provider enable {}`",
+        "its contents changed since approval (approved sha256 {}…, now {}…); review it with \
+         `aivault provider inspect {}` and re-approve with `aivault provider enable {}`",
+        short(&approval.sha256),
+        short(&file.sha256),
         file.path.display(),
         approval.provider_id
     )
+}
+
+/// The first 12 hex digits of a digest (all of it, if a stored one is shorter).
+pub fn short(digest: &str) -> &str {
+    digest.get(..12).unwrap_or(digest)
 }
 
 #[cfg(test)]
@@ -230,5 +232,29 @@ mod tests {
         let mut fine = manifest(&["api.fine.com"], &["FINE_KEY"]);
         fine.id = "fine".into();
         assert_eq!(conflict(&fine, &[(&acme, true), (&other, false)]), None);
+    }
+
+    // A changed file's reason comes from the two digests alone, and says how to review and re-approve.
+    #[test]
+    fn changed_reason_needs_no_compiling() {
+        let file = DropFile {
+            path: PathBuf::from("/vault/providers/acme.wasm"),
+            file_name: "acme.wasm".into(),
+            bytes: b"not even a component".to_vec(),
+            sha256: "b".repeat(64),
+        };
+        let approval = approval_for(&file, &manifest(&["api.acme.com"], &["ACME_KEY"]), true);
+        let approval = ApprovalRow { sha256: "a".repeat(64), ..approval };
+        assert_eq!(
+            changed_reason(&approval, &file),
+            format!(
+                "its contents changed since approval (approved sha256 {}…, now {}…); review it with \
+                 `aivault provider inspect /vault/providers/acme.wasm` and re-approve with \
+                 `aivault provider enable acme`",
+                "a".repeat(12),
+                "b".repeat(12)
+            )
+        );
+        assert_eq!(short("abc"), "abc");
     }
 }

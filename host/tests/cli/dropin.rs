@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use aivault_test_artifacts as artifacts;
 use serde_json::Value;
 
-use crate::support::{OPENAI_KEY, Vault};
+use crate::support::{OPENAI_KEY, Vault, shared_cache_dir};
 use crate::upstream::Upstream;
 
 const TELEGRAM_TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
@@ -36,6 +36,41 @@ fn tweak(path: &Path) {
     let mut bytes = std::fs::read(path).unwrap();
     bytes.extend_from_slice(&[0x00, 0x06, 0x05, b't', b'w', b'e', b'a', b'k']);
     std::fs::write(path, bytes).unwrap();
+}
+
+/// Appends a custom section holding `tag`: a digest no other test produces.
+fn tweak_uniquely(path: &Path, tag: &str) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let name = b"tweak";
+    bytes.push(0x00);
+    // The section size, LEB128.
+    let mut size = 1 + name.len() + tag.len();
+    while size >= 0x80 {
+        bytes.push((size as u8 & 0x7f) | 0x80);
+        size >>= 7;
+    }
+    bytes.push(size as u8);
+    bytes.push(name.len() as u8);
+    bytes.extend_from_slice(name);
+    bytes.extend_from_slice(tag.as_bytes());
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Whether any command has compiled the component with this digest.
+fn compiled(digest: &str) -> bool {
+    std::fs::read_dir(shared_cache_dir())
+        .map(|entries| entries.flatten().any(|e| e.file_name().to_string_lossy().starts_with(digest)))
+        .unwrap_or(false)
+}
+
+fn row_of(vault: &Vault, file_name: &str) -> Value {
+    let rows: Value = serde_json::from_str(&vault.ok(&["provider", "list", "-v"])).unwrap();
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["origin"].as_str().unwrap().ends_with(&format!("/{file_name}")))
+        .unwrap_or_else(|| panic!("no {file_name}: {rows}"))
+        .clone()
 }
 
 // The example: dropped in it is pending and unused; once approved its
@@ -209,4 +244,108 @@ fn config_sets_directory_and_limits() {
     std::fs::write(vault.path().join("config.toml"), "[sandbox]\nmemory_mb = 16\n").unwrap();
     let err = vault.fails(&["provider", "list"]);
     assert!(err.contains("config.toml") && err.contains("memory_mb"), "{err}");
+}
+
+// A changed approved file is code nobody approved: listing providers,
+// invoking and loading the registry never compile it (no cache entry for
+// its digest appears); its row comes from the approval record. Reviewing
+// it with `inspect` compiles it, and `enable` re-approves it.
+#[test]
+fn changed_file_is_never_compiled() {
+    let vault = Vault::new();
+    let file = drop_in(&vault, artifacts::EXAMPLE_TELEGRAM, "telegram.wasm");
+    vault.ok(&["provider", "enable", "telegram"]);
+    let approved = row_of(&vault, "telegram.wasm")["sha256"].as_str().unwrap().to_string();
+    vault.ok(&["secrets", "create", "--name", "TELEGRAM_BOT_TOKEN", "--value", TELEGRAM_TOKEN]);
+
+    tweak_uniquely(&file, &vault.path().display().to_string());
+    let row = row_of(&vault, "telegram.wasm");
+    let now = row["sha256"].as_str().unwrap().to_string();
+    assert_ne!(now, approved);
+    assert_eq!((row["id"].as_str(), row["status"].as_str()), (Some("telegram"), Some("changed")), "{row}");
+    assert_eq!((row["version"].as_str(), row["witVersion"].as_str()), (Some("0.1.0"), None), "{row}");
+    assert_eq!(row["secrets"], serde_json::json!(["TELEGRAM_BOT_TOKEN"]), "{row}");
+    let reason = row["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("approved sha256 {}…, now {}…", &approved[..12], &now[..12]))
+            && reason.contains("review it with `aivault provider inspect")
+            && reason.contains("re-approve with `aivault provider enable telegram`"),
+        "{reason}"
+    );
+    let list = vault.ok(&["provider", "list"]);
+    assert!(list.contains("changed") && list.contains("note: telegram: its contents changed"), "{list}");
+    let upstream = Upstream::start(&["api.telegram.org"]);
+    let (ok, _, err) = vault.call(&upstream, &["invoke", "telegram/bot", "--method", "GET"]);
+    assert!(!ok && err.contains("its contents changed since approval (approved sha256"), "{err}");
+    vault.ok(&["capability", "list"]);
+    assert!(upstream.seen().is_empty());
+    assert!(!compiled(&now), "an unapproved change was compiled");
+
+    let out = vault.ok(&["provider", "inspect", file.to_str().unwrap()]);
+    assert!(out.contains(&now), "{out}");
+    assert!(compiled(&now), "inspect compiles what it shows");
+    let out = vault.ok(&["provider", "enable", "telegram"]);
+    assert!(out.starts_with("Provider enabled: telegram 0.1.0"), "{out}");
+    assert!(vault.call(&upstream, &["invoke", "telegram/bot", "--method", "GET"]).0);
+    vault.assert_nowhere(TELEGRAM_TOKEN);
+}
+
+// Approvals are per provider id: when several files claim an id, `enable`,
+// `disable` and `remove` by id refuse and ask for the path; by path (or a
+// bare file name in the providers directory) they act on that file, and
+// re-approving says what the new file asks for beyond the old approval.
+#[test]
+fn several_files_for_one_id_need_a_path() {
+    let vault = Vault::new();
+    let old = drop_in(&vault, artifacts::HOSTILE, "hostile.wasm");
+    let grown = drop_in(&vault, artifacts::HOSTILE_GROWN, "hostile-grown.wasm");
+    for command in ["enable", "disable", "remove"] {
+        let err = vault.fails_unchanged(&["provider", command, "hostile"]);
+        assert!(
+            err.contains("2 files in")
+                && err.contains("declare provider `hostile` (hostile-grown.wasm, hostile.wasm)")
+                && err.contains("pass the path of the one you mean"),
+            "{command}: {err}"
+        );
+    }
+    assert!(old.exists() && grown.exists());
+    assert_eq!(row_of(&vault, "hostile.wasm")["status"], "pending");
+
+    let out = vault.ok(&["provider", "enable", old.to_str().unwrap()]);
+    assert!(out.starts_with("Provider enabled: hostile 0.1.0"), "{out}");
+    assert_eq!(row_of(&vault, "hostile.wasm")["status"], "enabled");
+    let row = row_of(&vault, "hostile-grown.wasm");
+    assert_eq!(row["status"], "pending");
+    assert!(
+        row["reason"].as_str().unwrap().contains("hostile.wasm holds the approval for `hostile`"),
+        "{row}"
+    );
+
+    let out = vault.ok(&["provider", "enable", "hostile-grown.wasm"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(lines[0], "note: this replaces the approval of hostile.wasm for `hostile`");
+    assert_eq!(
+        lines[1],
+        "note: beyond its previous approval, hostile now asks for: host api2.hostile.test, secret HOSTILE_TOKEN"
+    );
+    assert!(lines[2].starts_with("Provider enabled: hostile 0.2.0"), "{out}");
+    assert_eq!(row_of(&vault, "hostile-grown.wasm")["status"], "enabled");
+    assert_eq!(row_of(&vault, "hostile.wasm")["status"], "pending");
+
+    let out = vault.ok(&["provider", "disable", grown.to_str().unwrap()]);
+    assert_eq!(out, "Provider disabled: hostile\n");
+    assert_eq!(row_of(&vault, "hostile-grown.wasm")["status"], "disabled");
+    let out = vault.ok(&["provider", "remove", "hostile-grown.wasm"]);
+    assert!(out.starts_with("Provider removed: hostile "), "{out}");
+    assert!(!grown.exists() && old.exists());
+    assert_eq!(row_of(&vault, "hostile.wasm")["status"], "pending");
+
+    // Only files in the providers directory are approved in place.
+    let err = vault.fails_unchanged(&["provider", "enable", artifacts::HOSTILE]);
+    assert!(err.contains("is not a `.wasm` file in the providers directory"), "{err}");
+    assert!(err.contains("`aivault provider install"), "{err}");
+    let out = vault.ok(&["provider", "remove", "hostile.wasm"]);
+    assert!(out.starts_with("Provider removed: hostile.wasm "), "{out}");
+    assert!(!old.exists());
 }

@@ -3,6 +3,7 @@
 mod broker;
 mod capability;
 mod dropin;
+mod requests;
 
 mod secrets;
 mod support;

@@ -140,7 +140,8 @@ impl Vault {
     }
 }
 
-fn shared_cache_dir() -> PathBuf {
+/// Where every test's commands cache compiled components, by digest.
+pub fn shared_cache_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("component-cache")
 }
 

@@ -3,4 +3,5 @@
 
 mod builtin;
 mod hostile;
+mod memory;
 mod support;
