@@ -122,17 +122,27 @@ pub enum BrokerError {
     #[error("{0}")]
     Upstream(String),
     #[error(transparent)]
-    Rederive(#[from] RederiveError),
+    Rederive(Box<RederiveError>),
     #[error("custom capability `{capability}` belongs to credential `{credential}`, which no longer exists")]
     OrphanedCapability { capability: String, credential: String },
-    #[error("custom capability `{capability}` is not in the namespace of provider {provider} (`{provider}/…`)")]
+    #[error(
+        "custom capability `{capability}` is not in the namespace of provider {provider} (`{provider}/…`)"
+    )]
     ForeignCustomCapability { capability: String, provider: String },
     #[error("{error} (and this refusal could not be written to the audit log: {audit})")]
-    Unaudited { error: Box<BrokerError>, audit: VaultError },
+    Unaudited { error: Box<BrokerError>, audit: Box<VaultError> },
     #[error("nothing was sent: the call's audit entry could not be written ({0})")]
-    IntentNotRecorded(VaultError),
-    #[error("the request was sent (HTTP {status}) but its outcome could not be written to the audit log: {audit}")]
-    OutcomeNotRecorded { status: u16, audit: VaultError },
+    IntentNotRecorded(Box<VaultError>),
+    #[error(
+        "the request was sent (HTTP {status}) but its outcome could not be written to the audit log: {audit}"
+    )]
+    OutcomeNotRecorded { status: u16, audit: Box<VaultError> },
+}
+
+impl From<RederiveError> for BrokerError {
+    fn from(e: RederiveError) -> Self {
+        BrokerError::Rederive(Box::new(e))
+    }
 }
 
 impl From<ResolveError> for BrokerError {
@@ -217,7 +227,7 @@ impl<'a> Broker<'a> {
                 let e = BrokerError::RateLimited { capability: plan.target.id.clone(), limit };
                 return Err(self.refused(call, &facts, started, e));
             }
-            Err(e) => return Err(BrokerError::IntentNotRecorded(e)),
+            Err(e) => return Err(BrokerError::IntentNotRecorded(Box::new(e))),
         };
         let result = self.send(call, &plan);
         let mut details = facts.details(call, started);
@@ -234,19 +244,29 @@ impl<'a> Broker<'a> {
             }
         };
         match (result, self.vault.record(kind, &call.capability, details)) {
-            (Ok(answer), Err(audit)) => Err(BrokerError::OutcomeNotRecorded { status: answer.status, audit }),
-            (Err(error), Err(audit)) => Err(BrokerError::Unaudited { error: Box::new(error), audit }),
+            (Ok(answer), Err(audit)) => {
+                Err(BrokerError::OutcomeNotRecorded { status: answer.status, audit: Box::new(audit) })
+            }
+            (Err(error), Err(audit)) => {
+                Err(BrokerError::Unaudited { error: Box::new(error), audit: Box::new(audit) })
+            }
             (result, Ok(())) => result,
         }
     }
 
     /// Audits a refusal; a refusal that cannot be audited says so.
-    fn refused(&mut self, call: &Invocation, facts: &AuditFacts, started: Instant, e: BrokerError) -> BrokerError {
+    fn refused(
+        &mut self,
+        call: &Invocation,
+        facts: &AuditFacts,
+        started: Instant,
+        e: BrokerError,
+    ) -> BrokerError {
         let mut details = facts.details(call, started);
         details["reason"] = json!(e.to_string());
         match self.vault.record("invoke.denied", &call.capability, details) {
             Ok(()) => e,
-            Err(audit) => BrokerError::Unaudited { error: Box::new(e), audit },
+            Err(audit) => BrokerError::Unaudited { error: Box::new(e), audit: Box::new(audit) },
         }
     }
 
@@ -372,7 +392,11 @@ impl<'a> Broker<'a> {
         }
         let hosts = match &custom.host {
             Some(host) => vec![HostPattern::parse(host).map_err(BrokerError::Upstream)?],
-            None => provider.manifest().credential_kind(&credential.kind).map(|k| k.hosts.clone()).unwrap_or_default(),
+            None => provider
+                .manifest()
+                .credential_kind(&credential.kind)
+                .map(|k| k.hosts.clone())
+                .unwrap_or_default(),
         };
         Ok(Target {
             id: custom.id.clone(),
@@ -502,7 +526,11 @@ fn choose_host(
         }
     };
     let provider_hosts = &target.provider.manifest().hosts;
-    if rederive::host_allowed(&host, &[&target.hosts, kind_hosts, provider_hosts]) { Ok(host) } else { Err(no_host()) }
+    if rederive::host_allowed(&host, &[&target.hosts, kind_hosts, provider_hosts]) {
+        Ok(host)
+    } else {
+        Err(no_host())
+    }
 }
 
 /// Once a capability has bindings, only a bound consumer may call it, in

@@ -119,9 +119,8 @@ pub fn grant<'a>(
     let mut granted = Vec::with_capacity(kind.secrets.len());
     for name in &kind.secrets {
         let secret_id = credential.secrets.iter().find(|(n, _)| n == name).map(|(_, sid)| sid);
-        let secret = secret_id.and_then(|sid| secrets.get(sid)).ok_or_else(|| RederiveError::SecretMissing {
-            secret: name.clone(),
-            credential: shown(&credential.id),
+        let secret = secret_id.and_then(|sid| secrets.get(sid)).ok_or_else(|| {
+            RederiveError::SecretMissing { secret: name.clone(), credential: shown(&credential.id) }
         })?;
         if let Some(pinned) = secret.pinned_provider.as_deref().filter(|p| *p != id) {
             return Err(RederiveError::PinnedElsewhere {

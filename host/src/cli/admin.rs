@@ -254,8 +254,14 @@ pub fn doctor(ctx: &Context, args: DoctorArgs) -> anyhow::Result<std::process::E
             anstream::println!("     {secret} does not decrypt: its row was altered or moved");
         }
         match &diagnosis.audit.first_problem {
-            None => anstream::println!("{} audit log: {} events, chain intact", mark(true), diagnosis.audit.events),
-            Some((seq, what)) => anstream::println!("{} audit log: first problem at event #{seq}: {what}", mark(false)),
+            None => anstream::println!(
+                "{} audit log: {} events, chain intact",
+                mark(true),
+                diagnosis.audit.events
+            ),
+            Some((seq, what)) => {
+                anstream::println!("{} audit log: first problem at event #{seq}: {what}", mark(false))
+            }
         }
         for file in &diagnosis.stale_key_files {
             anstream::println!(

@@ -113,7 +113,8 @@ impl Context {
             return Ok(registry);
         }
         let approvals = self.read_vault(|v| v.approvals())?;
-        let mut registry = Registry::load(self.runtime()?, &self.config()?.providers_dir, &approvals.trusted)?;
+        let mut registry =
+            Registry::load(self.runtime()?, &self.config()?.providers_dir, &approvals.trusted)?;
         for (id, reason) in approvals.untrusted {
             registry.refuse(id, reason);
         }

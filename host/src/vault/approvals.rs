@@ -30,7 +30,12 @@ impl Vault {
             Err(e @ VaultError::Key(_)) => {
                 let untrusted = rows
                     .into_iter()
-                    .map(|(a, _)| (a.provider_id, format!("its approval cannot be verified while the vault is locked ({e})")))
+                    .map(|(a, _)| {
+                        (
+                            a.provider_id,
+                            format!("its approval cannot be verified while the vault is locked ({e})"),
+                        )
+                    })
                     .collect();
                 return Ok(Approvals { trusted: Vec::new(), untrusted });
             }

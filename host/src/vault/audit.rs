@@ -122,9 +122,8 @@ pub fn verify(tx: &Tx<'_>) -> Result<Verification, StoreError> {
 /// The first event that does not follow from the one before it, or (with a
 /// key) is not authenticated by it.
 fn chain_break(rows: &[AuditRow], key: Option<&MacKey>) -> Option<(i64, String)> {
-    let mut expected_seq = 1;
     let mut expected_prev = GENESIS.to_string();
-    for row in rows {
+    for (expected_seq, row) in (1..).zip(rows) {
         if row.seq != expected_seq {
             return Some(if row.seq > expected_seq {
                 (expected_seq, format!("event #{expected_seq} was deleted (the log jumps to #{})", row.seq))
@@ -138,7 +137,10 @@ fn chain_break(rows: &[AuditRow], key: Option<&MacKey>) -> Option<(i64, String)>
         }
         if event_hash(&row.prev_hash, row.seq, row.ts_ms, &row.event, &row.subject, &row.details) != row.hash
         {
-            return Some((row.seq, format!("event #{} was edited (its contents do not match its hash)", row.seq)));
+            return Some((
+                row.seq,
+                format!("event #{} was edited (its contents do not match its hash)", row.seq),
+            ));
         }
         if let Some(key) = key
             && !key.verify(&mac_fields(row.seq, &row.hash), row.mac.as_deref())
@@ -152,7 +154,6 @@ fn chain_break(rows: &[AuditRow], key: Option<&MacKey>) -> Option<(i64, String)>
             ));
         }
         expected_prev = row.hash.clone();
-        expected_seq += 1;
     }
     None
 }
@@ -169,9 +170,9 @@ fn head_problem(tx: &Tx<'_>, last: Option<(i64, &str)>) -> Result<Option<String>
     let sealed_seq: i64 = sealed_seq.parse().unwrap_or(0);
     Ok(match last {
         Some((seq, hash)) if seq == sealed_seq && hash == sealed_hash => None,
-        Some((seq, _)) if sealed_seq > seq => {
-            Some(format!("events #{} to #{sealed_seq} were deleted from the end", seq + 1))
-        }
+        Some((seq, _)) if sealed_seq > seq => Some(format!(
+            "the log ends at #{seq} but its newest event was sealed at #{sealed_seq}: events were deleted from the end"
+        )),
         None if sealed_seq > 0 => Some(format!("events #1 to #{sealed_seq} were deleted")),
         None => None,
         Some(_) => Some(format!(

@@ -33,7 +33,9 @@ pub struct Diagnosis {
 impl Diagnosis {
     /// Whether anything is wrong (stale key files are only a note).
     pub fn healthy(&self) -> bool {
-        self.integrity_problems.is_empty() && self.undecryptable.is_empty() && self.audit.first_problem.is_none()
+        self.integrity_problems.is_empty()
+            && self.undecryptable.is_empty()
+            && self.audit.first_problem.is_none()
     }
 }
 
@@ -54,7 +56,11 @@ impl Vault {
         diagnosis.secrets = secrets.len();
         for secret in &secrets {
             if open_secret(keys.kek(), secret).is_err() {
-                diagnosis.undecryptable.push(format!("secret `{}` ({})", shown(&secret.id), shown(&secret.name)));
+                diagnosis.undecryptable.push(format!(
+                    "secret `{}` ({})",
+                    shown(&secret.id),
+                    shown(&secret.name)
+                ));
             }
         }
         if let Ok(entries) = std::fs::read_dir(dir.join("keys")) {
@@ -62,7 +68,9 @@ impl Vault {
             diagnosis.stale_key_files = entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|x| x == "key") && *p != current)
-                .filter(|p| p.file_stem().is_some_and(|s| uuid::Uuid::parse_str(&s.to_string_lossy()).is_ok()))
+                .filter(|p| {
+                    p.file_stem().is_some_and(|s| uuid::Uuid::parse_str(&s.to_string_lossy()).is_ok())
+                })
                 .collect();
         }
         Ok(diagnosis)

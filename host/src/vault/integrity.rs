@@ -183,8 +183,11 @@ impl IntegrityError {
 /// `text` made safe to print: a tampered row can hold anything, so control
 /// characters are escaped and the length is capped.
 pub fn shown(text: &str) -> String {
-    let mut out: String =
-        text.chars().take(80).flat_map(|c| if c.is_control() { c.escape_default().collect() } else { vec![c] }).collect();
+    let mut out: String = text
+        .chars()
+        .take(80)
+        .flat_map(|c| if c.is_control() { c.escape_default().collect() } else { vec![c] })
+        .collect();
     if text.chars().count() > 80 {
         out.push('…');
     }

@@ -45,7 +45,7 @@ impl Vault {
         if new_provider == KeyProvider::File {
             sync_parent(&new_file)?;
         }
-        testpoint::reached("rotate:key-written");
+        testpoint::reached("rotate.key-written");
         let new = Arc::new(KeySet::new(new_id.clone(), new_kek, KeyCheck::Authenticated));
 
         let result = switch_keys(&mut tx, &old, &new, head_sealed).and_then(|count| {
@@ -60,7 +60,7 @@ impl Vault {
             })?;
             let details = json!({"from": old_config.provider, "to": new_provider.as_str(), "secrets": count, "kekId": new_id});
             audit::append(&tx, &Event::new("master.rotate", "master-key", details), now)?;
-            testpoint::reached("rotate:rewrapped");
+            testpoint::reached("rotate.rewrapped");
             Ok(count)
         });
         let count = match result.and_then(|count| tx.commit().map(|()| count).map_err(VaultError::from)) {
@@ -73,17 +73,17 @@ impl Vault {
             }
         };
         self.keys.put(new.clone());
-        testpoint::reached("rotate:committed");
+        testpoint::reached("rotate.committed");
 
         reopen_with(&dir, &new)?;
-        testpoint::reached("rotate:verified");
+        testpoint::reached("rotate.verified");
         if old_provider == KeyProvider::File && old_config.kek_id != new_id {
             let old_file = keys::key_file(&dir, &old_config.kek_id);
             if std::fs::remove_file(&old_file).is_ok() {
                 sync_parent(&old_file)?;
             }
         }
-        testpoint::reached("rotate:old-key-removed");
+        testpoint::reached("rotate.old-key-removed");
         Ok(count)
     }
 }
@@ -123,7 +123,8 @@ fn reopen_with(dir: &Path, keys: &Arc<KeySet>) -> Result<()> {
     let mut store = Store::open(dir)?;
     let mut tx = store.read()?;
     let config = tx.key_config()?.ok_or(VaultError::KeyConfigMissing)?;
-    if config.kek_id != keys.kek_id() || keys.kek().verify_key_check(&config.key_check) != Some(KeyCheck::Authenticated)
+    if config.kek_id != keys.kek_id()
+        || keys.kek().verify_key_check(&config.key_check) != Some(KeyCheck::Authenticated)
     {
         return Err(KeyError::WrongKey("new master key").into());
     }

@@ -3,7 +3,9 @@
 mod broker;
 mod capability;
 mod dropin;
+mod integrity;
 mod requests;
+mod sealed;
 
 mod secrets;
 mod support;

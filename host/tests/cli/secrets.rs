@@ -448,7 +448,8 @@ fn scope_rules() {
         let err = vault.fails_unchanged(&full);
         assert!(err.contains(why), "{args:?}: {err}");
     }
-    let err = vault.fails(&["secrets", "create", "--name", "K", "--value", "v-1234-value", "--scope", "planet"]);
+    let err =
+        vault.fails(&["secrets", "create", "--name", "K", "--value", "v-1234-value", "--scope", "planet"]);
     assert!(err.contains("invalid value 'planet'") || err.contains("planet"), "{err}");
     vault.ok(&["secrets", "create", "--name", "K", "--value", "v-1234-value"]);
     vault.ok(&[

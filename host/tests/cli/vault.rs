@@ -200,7 +200,10 @@ fn tampered_rows_fail_to_decrypt() {
             "UPDATE secrets SET scope = 'workspace', workspace_id = 'stolen' WHERE name = 'OPENAI_API_KEY'",
             "failed its integrity check",
         ),
-        ("UPDATE secrets SET pinned_provider = NULL WHERE name = 'OPENAI_API_KEY'", "failed its integrity check"),
+        (
+            "UPDATE secrets SET pinned_provider = NULL WHERE name = 'OPENAI_API_KEY'",
+            "failed its integrity check",
+        ),
     ];
     for (sql, why) in tamper {
         let vault = Vault::new();

@@ -61,7 +61,16 @@ impl Tx<'_> {
     pub fn insert_audit(&self, row: &AuditRow) -> Result<()> {
         self.tx.execute(
             &format!("INSERT INTO audit ({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
-            params![row.seq, row.ts_ms, row.event, row.subject, row.details, row.prev_hash, row.hash, row.mac],
+            params![
+                row.seq,
+                row.ts_ms,
+                row.event,
+                row.subject,
+                row.details,
+                row.prev_hash,
+                row.hash,
+                row.mac
+            ],
         )?;
         Ok(())
     }

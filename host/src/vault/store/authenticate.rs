@@ -40,7 +40,8 @@ impl Tx<'_> {
             let what = super::ApprovalRow::described(&a.provider_id);
             note(self.authentic(&a.fields(), mac.as_deref()), APPROVALS, what);
         }
-        for (table, what) in [("capability_policies", "capability policies"), ("capability_bindings", "consumer bindings")]
+        for (table, what) in
+            [("capability_policies", "capability policies"), ("capability_bindings", "consumer bindings")]
         {
             let sealed = self.table_sealed(table)?;
             note(sealed, table, format!("the set of {what} (a row was added or removed)"));
@@ -54,7 +55,10 @@ impl Tx<'_> {
     /// master-key rotation after [`Tx::integrity_report`] came back clean.
     pub fn authenticate_all(&self) -> Result<()> {
         for (s, _) in self.secrets_raw("1", &[])? {
-            self.tx.execute("UPDATE secrets SET mac = ?2 WHERE id = ?1", params![s.id, self.tag(&s.fields())?])?;
+            self.tx.execute(
+                "UPDATE secrets SET mac = ?2 WHERE id = ?1",
+                params![s.id, self.tag(&s.fields())?],
+            )?;
         }
         for (c, _) in self.credentials_raw("1", &[])? {
             let mac = self.tag(&c.fields())?;

@@ -164,16 +164,19 @@ impl Tx<'_> {
 
     /// Whether a custom capability `id` exists, checked or not.
     pub fn custom_capability_exists(&self, id: &str) -> Result<bool> {
-        Ok(self
-            .tx
-            .query_row("SELECT EXISTS (SELECT 1 FROM custom_capabilities WHERE id = ?1)", [id], |r| r.get(0))?)
+        Ok(self.tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM custom_capabilities WHERE id = ?1)",
+            [id],
+            |r| r.get(0),
+        )?)
     }
 
     /// Deletes a custom capability with its policy, bindings and enablement.
     pub fn delete_custom_capability(&self, id: &str) -> Result<()> {
         let mut stmt =
             self.tx.prepare("SELECT credential_id FROM credential_capabilities WHERE capability_id = ?1")?;
-        let credentials: Vec<String> = stmt.query_map([id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        let credentials: Vec<String> =
+            stmt.query_map([id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
         for credential in credentials {
             self.amend_credential(&credential, || {
                 self.tx.execute(
@@ -204,11 +207,7 @@ impl Tx<'_> {
     pub fn policy(&self, capability_id: &str) -> Result<Option<PolicyRow>> {
         let stored = self
             .tx
-            .query_row(
-                &format!("{POLICY_SELECT} WHERE capability_id = ?1"),
-                [capability_id],
-                policy_from_row,
-            )
+            .query_row(&format!("{POLICY_SELECT} WHERE capability_id = ?1"), [capability_id], policy_from_row)
             .optional()?;
         stored
             .map(|(p, mac)| {
@@ -227,14 +226,16 @@ impl Tx<'_> {
     /// Every policy, each checked, and the set of them checked against the
     /// table's seal (a deleted policy would lift its limits).
     pub fn policies(&self) -> Result<Vec<PolicyRow>> {
-        self.check_table_seal(POLICIES, "capability policies")?;
-        self.policies_raw()?
+        let policies = self
+            .policies_raw()?
             .into_iter()
             .map(|(p, mac)| {
                 self.check(POLICIES, || PolicyRow::described(&p.capability_id), &p.fields(), mac.as_deref())?;
                 Ok(p)
             })
-            .collect()
+            .collect::<Result<_>>()?;
+        self.check_table_seal(POLICIES, "capability policies")?;
+        Ok(policies)
     }
 
     pub fn put_policy(&self, p: &PolicyRow) -> Result<()> {
@@ -314,14 +315,16 @@ impl Tx<'_> {
     /// Every binding, each checked, and the set of them checked against the
     /// table's seal (a deleted binding would open its capability to anyone).
     pub fn bindings(&self) -> Result<Vec<BindingRow>> {
-        self.check_table_seal(BINDINGS, "consumer bindings")?;
-        self.bindings_raw()?
+        let bindings = self
+            .bindings_raw()?
             .into_iter()
             .map(|(b, mac)| {
                 self.check(BINDINGS, || b.described(), &b.fields(), mac.as_deref())?;
                 Ok(b)
             })
-            .collect()
+            .collect::<Result<_>>()?;
+        self.check_table_seal(BINDINGS, "consumer bindings")?;
+        Ok(bindings)
     }
 
     /// Invocations of `capability_id` at or after `since_ms`.

@@ -35,7 +35,8 @@ impl CredentialRow {
         secrets.sort_unstable();
         let mut capabilities: Vec<&str> = self.capabilities.iter().map(String::as_str).collect();
         capabilities.sort_unstable();
-        let fields = Fields::new("aivault/v1/credential").text(&self.id).text(&self.provider).text(&self.kind);
+        let fields =
+            Fields::new("aivault/v1/credential").text(&self.id).text(&self.provider).text(&self.kind);
         scope_fields(fields, &self.scope)
             .opt(self.host.as_deref())
             .flag(self.auto_provisioned)

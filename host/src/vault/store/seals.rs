@@ -13,7 +13,10 @@ use crate::vault::integrity::{Fields, IntegrityError};
 /// The sealed tables, with the key columns that identify a row.
 pub(super) const SEALED_TABLES: &[(&str, &str)] = &[
     ("capability_policies", "capability_id"),
-    ("capability_bindings", "capability_id || char(0) || consumer || char(0) || scope || char(0) || workspace_id || char(0) || group_id"),
+    (
+        "capability_bindings",
+        "capability_id || char(0) || consumer || char(0) || scope || char(0) || workspace_id || char(0) || group_id",
+    ),
 ];
 
 /// The seal of the audit log's newest event.
@@ -34,9 +37,9 @@ impl Tx<'_> {
 
     /// Whether seal `name` exists, holds `value`, and is authentic.
     pub(super) fn seal_holds(&self, name: &str, value: &str) -> Result<bool> {
-        Ok(self
-            .seal(name)?
-            .is_some_and(|(stored, mac)| stored == value && self.authentic(&seal_fields(name, value), mac.as_deref())))
+        Ok(self.seal(name)?.is_some_and(|(stored, mac)| {
+            stored == value && self.authentic(&seal_fields(name, value), mac.as_deref())
+        }))
     }
 
     /// Writes seal `name` over `value`.

@@ -171,9 +171,8 @@ impl Tx<'_> {
     /// Every label (name and alias) in use, for suggestions; unchecked, as
     /// it decides nothing.
     pub fn secret_labels(&self) -> Result<Vec<String>> {
-        let mut stmt = self.tx.prepare(
-            "SELECT name FROM secrets UNION SELECT alias FROM secret_aliases ORDER BY 1",
-        )?;
+        let mut stmt =
+            self.tx.prepare("SELECT name FROM secrets UNION SELECT alias FROM secret_aliases ORDER BY 1")?;
         Ok(stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -233,7 +232,10 @@ impl Tx<'_> {
     }
 
     fn secret_authentic(&self, id: &str) -> Result<bool> {
-        Ok(self.secrets_raw("id = ?1", &[&id])?.pop().is_some_and(|(s, mac)| self.authentic(&s.fields(), mac.as_deref())))
+        Ok(self
+            .secrets_raw("id = ?1", &[&id])?
+            .pop()
+            .is_some_and(|(s, mac)| self.authentic(&s.fields(), mac.as_deref())))
     }
 
     /// Writes the MAC of secret `id` as it now stands.
