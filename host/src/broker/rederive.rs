@@ -161,3 +161,155 @@ fn check_host(
 pub fn host_allowed(host: &str, lists: &[&[HostPattern]]) -> bool {
     lists.iter().all(|list| list.iter().any(|p| p.matches(host)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugins::{Origin, Runtime, SandboxLimits, builtin_components};
+    use crate::vault::Scope;
+
+    fn provider(name: &str) -> Plugin {
+        let runtime = Runtime::new(SandboxLimits::default(), None).unwrap();
+        let c = builtin_components().iter().find(|c| c.name == name).unwrap();
+        runtime.load(Origin::BuiltIn(c.name), c.bytes).unwrap()
+    }
+
+    fn secret(id: &str, name: &str, pinned: Option<&str>) -> SecretRow {
+        SecretRow {
+            id: id.into(),
+            name: name.into(),
+            scope: Scope::Global,
+            pinned_provider: pinned.map(str::to_string),
+            value_version: 1,
+            sealed: Default::default(),
+            kek_id: String::new(),
+            created_at_ms: 0,
+            updated_at_ms: 0,
+            aliases: vec![],
+            attachments: vec![],
+        }
+    }
+
+    fn credential(provider: &str, kind: &str, secrets: &[(&str, &str)]) -> CredentialRow {
+        CredentialRow {
+            id: "cred".into(),
+            provider: provider.into(),
+            kind: kind.into(),
+            scope: Scope::Global,
+            host: None,
+            auto_provisioned: true,
+            created_at_ms: 0,
+            secrets: secrets.iter().map(|(n, id)| (n.to_string(), id.to_string())).collect(),
+            capabilities: vec![],
+        }
+    }
+
+    fn secrets() -> HashMap<String, SecretRow> {
+        [
+            secret("s-openai", "OPENAI_API_KEY", Some("openai")),
+            secret("s-github", "GITHUB_TOKEN", Some("github")),
+            secret("s-plain", "MY_KEY", None),
+        ]
+        .into_iter()
+        .map(|s| (s.id.clone(), s))
+        .collect()
+    }
+
+    // The manifest's placeholder is what inject receives, for a secret
+    // pinned to the provider or unpinned.
+    #[test]
+    fn grants_declared_secrets_under_their_placeholders() {
+        let openai = provider("openai");
+        let s = secrets();
+        for secret_id in ["s-openai", "s-plain"] {
+            let c = credential("openai", "api-key", &[("OPENAI_API_KEY", secret_id)]);
+            let grant = grant(&openai, "openai/models", None, &c, &s).unwrap();
+            assert_eq!(grant.secrets.len(), 1);
+            assert_eq!((grant.secrets[0].0.as_str(), grant.secrets[0].1.id.as_str()), ("secret", secret_id));
+        }
+    }
+
+    // A credential serves only its own provider's capabilities, of a kind
+    // the manifest still declares and that serves the capability.
+    #[test]
+    fn provider_kind_and_capability_are_rederived() {
+        let openai = provider("openai");
+        let s = secrets();
+        let github = credential("github", "default", &[("GITHUB_TOKEN", "s-github")]);
+        assert!(matches!(
+            grant(&openai, "openai/models", None, &github, &s),
+            Err(RederiveError::OtherProvider { .. })
+        ));
+        let gone = credential("openai", "retired-kind", &[("OPENAI_API_KEY", "s-openai")]);
+        assert!(matches!(
+            grant(&openai, "openai/models", None, &gone, &s),
+            Err(RederiveError::KindGone { .. })
+        ));
+        let api_key = credential("openai", "api-key", &[("OPENAI_API_KEY", "s-openai")]);
+        let err = grant(&openai, "openai/codex-responses", None, &api_key, &s).err();
+        assert!(matches!(err, Some(RederiveError::KindDoesNotServe { .. })), "{err:?}");
+    }
+
+    // Only the secrets the kind declares are handed over, each pinned to
+    // this provider or to none.
+    #[test]
+    fn secrets_are_rederived() {
+        let openai = provider("openai");
+        let s = secrets();
+        let extra =
+            credential("openai", "api-key", &[("OPENAI_API_KEY", "s-openai"), ("GITHUB_TOKEN", "s-github")]);
+        assert!(matches!(
+            grant(&openai, "openai/models", None, &extra, &s),
+            Err(RederiveError::SecretsMismatch { .. })
+        ));
+        let foreign = credential("openai", "api-key", &[("OPENAI_API_KEY", "s-github")]);
+        assert!(matches!(
+            grant(&openai, "openai/models", None, &foreign, &s),
+            Err(RederiveError::PinnedElsewhere { .. })
+        ));
+        let missing = credential("openai", "api-key", &[("OPENAI_API_KEY", "s-gone")]);
+        assert!(matches!(
+            grant(&openai, "openai/models", None, &missing, &s),
+            Err(RederiveError::SecretMissing { .. })
+        ));
+    }
+
+    // Hosts named by rows must still be the kind's; a custom capability is
+    // served only by its own credential.
+    #[test]
+    fn hosts_and_custom_owners_are_rederived() {
+        let openai = provider("openai");
+        let s = secrets();
+        let mut c = credential("openai", "api-key", &[("OPENAI_API_KEY", "s-openai")]);
+        c.host = Some("api.github.com".into());
+        assert!(matches!(
+            grant(&openai, "openai/models", None, &c, &s),
+            Err(RederiveError::HostWithdrawn { .. })
+        ));
+        c.host = None;
+        let custom = CustomCapabilityRow {
+            id: "openai/mine".into(),
+            credential_id: "someone-else".into(),
+            description: String::new(),
+            methods: vec!["GET".into()],
+            path_prefixes: vec!["/v1".into()],
+            host: None,
+            created_at_ms: 0,
+        };
+        assert!(matches!(
+            grant(&openai, "openai/mine", Some(&custom), &c, &s),
+            Err(RederiveError::NotItsCredential { .. })
+        ));
+        let custom = CustomCapabilityRow {
+            credential_id: "cred".into(),
+            host: Some("evil.example.com".into()),
+            ..custom
+        };
+        assert!(matches!(
+            grant(&openai, "openai/mine", Some(&custom), &c, &s),
+            Err(RederiveError::HostWithdrawn { .. })
+        ));
+        let custom = CustomCapabilityRow { host: None, ..custom };
+        assert!(grant(&openai, "openai/mine", Some(&custom), &c, &s).is_ok());
+    }
+}

@@ -258,3 +258,51 @@ fn rotate_master_survives_sigkill_at_every_step() {
         vault.assert_nowhere(OPENAI_KEY);
     }
 }
+
+// A call's intent is written before anything is sent, so when it cannot be
+// written nothing is sent; a refusal or an outcome that cannot be written
+// is reported, never dropped.
+#[test]
+fn audit_failures_are_never_silent() {
+    let vault = Vault::new();
+    vault.ok(&["secrets", "create", "--name", "OPENAI_API_KEY", "--value", OPENAI_KEY]);
+    let upstream = Upstream::start(&["api.openai.com"]);
+    let conn = db(&vault);
+    let fail_on = |event: &str| {
+        conn.execute_batch(&format!(
+            "DROP TRIGGER IF EXISTS fail_audit;
+             CREATE TRIGGER fail_audit BEFORE INSERT ON audit WHEN NEW.event = '{event}'
+                 BEGIN SELECT RAISE(ABORT, 'disk full'); END;"
+        ))
+        .unwrap();
+    };
+    let models = ["invoke", "openai/models", "--method", "GET", "--path", "/v1/models"];
+
+    fail_on("invoke.intent");
+    let (ok, _, err) = vault.call(&upstream, &models);
+    assert!(!ok && err.lines().count() == 1, "{err}");
+    assert!(err.contains("nothing was sent: the call's audit entry could not be written"), "{err}");
+    assert!(upstream.seen().is_empty());
+
+    fail_on("invoke.denied");
+    let traversal = ["invoke", "openai/models", "--method", "GET", "--path", "/v1/../admin"];
+    let (ok, _, err) = vault.call(&upstream, &traversal);
+    assert!(!ok && err.lines().count() == 1, "{err}");
+    assert!(err.contains("traversal") && err.contains("this refusal could not be written to the audit log"), "{err}");
+    assert!(upstream.seen().is_empty());
+
+    fail_on("invoke");
+    let (ok, _, err) = vault.call(&upstream, &models);
+    assert!(!ok && err.lines().count() == 1, "{err}");
+    assert!(err.contains("the request was sent (HTTP 200) but its outcome could not be written"), "{err}");
+    assert_eq!(upstream.seen().len(), 1);
+
+    conn.execute_batch("DROP TRIGGER fail_audit;").unwrap();
+    assert!(vault.call(&upstream, &models).0);
+    let events: Vec<Value> = serde_json::from_str(&vault.ok(&["audit", "-v", "--limit", "2"])).unwrap();
+    assert_eq!(events[0]["event"], "invoke");
+    assert_eq!(events[1]["event"], "invoke.intent");
+    assert_eq!(events[0]["details"]["intent"], events[1]["seq"]);
+    vault.ok(&["audit", "verify"]);
+    vault.assert_nowhere(OPENAI_KEY);
+}
