@@ -2,15 +2,13 @@
 //! [`InstancePre`](wasmtime::component::InstancePre); per call a fresh store
 //! and instance under a fuel budget and a memory cap.
 
-use std::path::PathBuf;
-
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::bindings::v0_1_0::{ProviderComponent, ProviderComponentPre, api};
-use super::cache::ArtifactCache;
+use super::cache::{ArtifactCache, CacheConfig, CacheError};
 use super::manifest::{HostPattern, ProviderManifest};
 use super::{Origin, OutgoingRequest, PluginError, verify, version};
 use crate::redact;
@@ -37,6 +35,7 @@ pub struct Runtime {
     engine: Engine,
     limits: SandboxLimits,
     cache: Option<ArtifactCache>,
+    cache_refused: Option<CacheError>,
 }
 
 /// A loaded, validated provider component, ready to be called.
@@ -110,15 +109,26 @@ impl ResourceLimiter for StoreState {
 
 impl Runtime {
     /// An engine configured for fuel metering; compiled components are cached
-    /// under `cache_dir` when given.
-    pub fn new(limits: SandboxLimits, cache_dir: Option<PathBuf>) -> Result<Self, PluginError> {
+    /// as `cache` says when given. A cache that cannot be used safely (see
+    /// [`Runtime::cache_refused`]) is not used at all: components are then
+    /// compiled in memory, which costs time, never correctness.
+    pub fn new(limits: SandboxLimits, cache: Option<CacheConfig>) -> Result<Self, PluginError> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.consume_fuel(true);
         let engine = Engine::new(&config)
             .map_err(|e| PluginError::Load { origin: Origin::BuiltIn("engine"), reason: e.to_string() })?;
-        let cache = cache_dir.map(|dir| ArtifactCache::new(dir, &engine));
-        Ok(Runtime { engine, limits, cache })
+        let (cache, cache_refused) = match cache.map(|c| ArtifactCache::open(&c, &engine)) {
+            None => (None, None),
+            Some(Ok(cache)) => (Some(cache), None),
+            Some(Err(why)) => (None, Some(why)),
+        };
+        Ok(Runtime { engine, limits, cache, cache_refused })
+    }
+
+    /// Why the requested cache is not being used, if it is not.
+    pub fn cache_refused(&self) -> Option<&CacheError> {
+        self.cache_refused.as_ref()
     }
 
     /// The limits every call runs under.

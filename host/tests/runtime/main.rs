@@ -1,6 +1,8 @@
 //! The provider runtime, exercised with real components: the three built-in
-//! providers and the hostile fixtures under `tests/components/`.
+//! providers and the hostile fixtures under `tests/components/`, plus the
+//! compiled-code cache.
 
 mod builtin;
+mod cache;
 mod hostile;
 mod support;
