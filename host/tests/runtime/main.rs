@@ -5,4 +5,5 @@
 mod builtin;
 mod cache;
 mod hostile;
+mod leaky;
 mod support;
