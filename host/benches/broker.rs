@@ -14,7 +14,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use aivault::broker::{Broker, DevOverrides, Invocation};
-use aivault::plugins::{Runtime, SandboxLimits};
+use aivault::plugins::{CacheConfig, Runtime, SandboxLimits};
 use aivault::registry::Registry;
 use aivault::vault::{NewSecret, Scope, Vault};
 use zeroize::Zeroizing;
@@ -36,7 +36,11 @@ fn main() {
         DevOverrides { resolve: vec![("api.openai.com".into(), addr)], ca_cert_pem: Some(ca_pem.clone()) };
 
     let dir = tempfile::tempdir().unwrap();
-    let runtime = Runtime::new(SandboxLimits::default(), Some(dir.path().join("cache"))).unwrap();
+    let runtime = Runtime::new(
+        SandboxLimits::default(),
+        Some(CacheConfig::new(dir.path().join("cache"), dir.path().join("cache.key"))),
+    )
+    .unwrap();
     let registry = Registry::load_builtin(&runtime).unwrap();
     let mut vault = Vault::open(dir.path()).unwrap();
     let secret = NewSecret {

@@ -12,7 +12,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use aivault::plugins::{Origin, OutgoingRequest, Runtime, SandboxLimits, builtin_components};
+use aivault::plugins::{CacheConfig, Origin, OutgoingRequest, Runtime, SandboxLimits, builtin_components};
 use zeroize::Zeroizing;
 
 /// Median of `runs` timings of `f`.
@@ -32,7 +32,11 @@ fn main() {
     let openai = builtin_components().iter().find(|c| c.name == "openai").expect("openai is built in");
     let uncached = Runtime::new(SandboxLimits::default(), None).unwrap();
     let cache_dir = tempfile::tempdir().unwrap();
-    let cached = Runtime::new(SandboxLimits::default(), Some(cache_dir.path().to_path_buf())).unwrap();
+    let cached = Runtime::new(
+        SandboxLimits::default(),
+        CacheConfig::with_sibling_key(cache_dir.path().join("components")),
+    )
+    .unwrap();
     cached.load(Origin::BuiltIn("openai"), openai.bytes).unwrap();
 
     let compile = median(5, || {

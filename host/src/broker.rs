@@ -32,6 +32,7 @@ pub use resolve::ResolveError;
 pub use upstream::UpstreamError;
 
 use crate::plugins::{HostPattern, OutgoingRequest, Plugin, PluginError};
+use crate::redact::{Forms, Needles};
 use crate::registry::{Registry, RegistryError};
 use crate::vault::audit::Event;
 use crate::vault::{
@@ -317,7 +318,14 @@ impl<'a> Broker<'a> {
         let values = self.vault.reveal(&rows)?;
         let secrets: Vec<(String, Zeroizing<String>)> =
             secrets.iter().map(|(placeholder, _)| placeholder.clone()).zip(values).collect();
-        let plain: Vec<&str> = secrets.iter().map(|(_, v)| v.as_str()).collect();
+        // What upstream sends back is searched for the secrets, and for
+        // every string inside a JSON secret (a provider may send one field
+        // alone, like an OAuth access token).
+        let mut needles = Needles::new();
+        for (_, value) in &secrets {
+            needles.secret(value);
+        }
+        let body_redactor = needles.redactor(Forms::Encoded);
 
         let request = OutgoingRequest {
             capability: target.id.clone(),
@@ -335,20 +343,26 @@ impl<'a> Broker<'a> {
 
         let max_response =
             policy.max_response_body_bytes.map(|v| v as u64).unwrap_or(DEFAULT_MAX_RESPONSE_BYTES);
-        let reply = upstream::send(&injected, call.timeout, max_response, self.dev)
-            .map_err(|e| BrokerError::Upstream(crate::redact::text(&e.to_string(), &plain)))?;
+        let reply = upstream::send(&injected, call.timeout, max_response, self.dev).map_err(|e| {
+            // An error message may also quote what the provider injected
+            // (non-secret header values too, which costs nothing here).
+            for value in injected.injected_values(&request) {
+                needles.injected(value);
+            }
+            BrokerError::Upstream(needles.redactor(Forms::Encoded).text(&e.to_string()))
+        })?;
         drop(injected);
         if reply.truncated {
             return Err(BrokerError::ResponseTooLarge { capability: target.id.clone(), limit: max_response });
         }
-        let body = response::redact_body(&reply.body, &plain);
+        let body = body_redactor.bytes(&reply.body);
         let redacted = body != reply.body;
         let (body, _) = response::block_fields(body, &policy.response_block);
         Ok(Answer {
             status: reply.status,
             reason: reply.reason,
             content_type: reply.content_type,
-            redirect: reply.location.map(|l| crate::redact::text(&l, &plain)),
+            redirect: reply.location.map(|l| body_redactor.text(&l)),
             body,
             redacted,
             credential: credential.id.clone(),

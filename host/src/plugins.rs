@@ -18,6 +18,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub use builtin::builtin_components;
+pub use cache::{CacheConfig, CacheError};
 pub use manifest::{
     Capability, CredentialKind, HostPattern, ProviderManifest, VaultSecret, check_path_prefix,
 };

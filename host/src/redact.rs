@@ -1,93 +1,322 @@
 //! Removes secret values from text and bytes before anyone sees them: error
 //! messages from providers, and upstream response bodies that echo a secret
 //! raw, base64-encoded or percent-encoded.
+//!
+//! [`Needles`] gathers what to search for: the secrets, the values a JSON
+//! secret holds, and what a provider injected (it may have derived a value
+//! from a secret). A [`Redactor`] compiles every searched form of them into
+//! one Aho-Corasick automaton and removes them in a single linear pass, so a
+//! 64 MiB body costs the same whether there is one needle or fifty.
+//! [`text`] and [`bytes`] are the one-call forms for plain secrets.
 
+use std::sync::OnceLock;
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use zeroize::Zeroizing;
 
 /// What a removed value is replaced with.
 pub const MARKER: &str = "[REDACTED]";
 
-/// Shorter values are not searched for: they would match ordinary text, and
-/// no provider accepts a secret this short.
-const MIN_SECRET_LEN: usize = 4;
+/// Needles shorter than this many bytes are not searched for: they would
+/// match ordinary text (`Bearer`, `true`, a short id). It costs nothing, since
+/// `secrets create` refuses values this short and no provider accepts one;
+/// what is skipped is short words of injected values, which are not secrets.
+pub const MIN_NEEDLE_LEN: usize = 8;
 
-/// Encoded fragments shorter than this are not searched for, for the same reason.
-const MIN_FRAGMENT_LEN: usize = 8;
+/// Above this many bytes of patterns, a [`Redactor`] builds a contiguous NFA
+/// instead of a DFA, whose size grows with every pattern byte.
+const DFA_MAX_PATTERN_BYTES: usize = 16 * 1024;
 
-/// `text` with every form of every secret replaced by [`MARKER`].
-pub fn text(text: &str, secrets: &[&str]) -> String {
-    let out = bytes(text.as_bytes(), secrets);
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+/// At most this many bytes of injected values are searched for. A request
+/// carrying more is refused for its size by the checks on `inject` results,
+/// whose messages never quote it; the cap keeps a component from making the
+/// host compile a huge automaton.
+const MAX_INJECTED_BYTES: usize = 64 * 1024;
+
+/// Which disguises of each value a [`Redactor`] searches for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Forms {
+    /// The value raw, percent-encoded (either hex case) and base64-encoded
+    /// (standard or URL-safe, padded or not, alone or at any alignment inside
+    /// a longer encoding): how an upstream echoes a value. For response bodies.
+    Encoded,
+    /// [`Forms::Encoded`] of the value, lower-cased, upper-cased and reversed,
+    /// plus percent-encodings that escape more than RFC 3986 asks (every
+    /// non-alphanumeric byte, or every byte) and hex, with ASCII case ignored
+    /// when matching: how a component that wants to smuggle a secret out
+    /// through its own error text might disguise it. For text a component
+    /// wrote.
+    Disguised,
 }
 
-/// `data` with every form of every secret replaced by [`MARKER`].
+/// The values to remove. Wiped when dropped.
+#[derive(Default)]
+pub struct Needles {
+    values: Vec<Zeroizing<String>>,
+    injected_bytes: usize,
+}
+
+impl Needles {
+    /// No values yet.
+    pub fn new() -> Self {
+        Needles::default()
+    }
+
+    /// A secret value handed to a provider and, when it is a JSON object
+    /// (an OAuth token set, a service-account file), every string inside it,
+    /// since a provider may use one field alone (`access_token`).
+    pub fn secret(&mut self, value: &str) -> &mut Self {
+        self.push(value);
+        if value.trim_start().starts_with('{')
+            && let Ok(json) = serde_json::from_str::<serde_json::Value>(value)
+            && json.is_object()
+        {
+            let mut strings = Vec::new();
+            json_strings(&json, &mut strings);
+            for s in strings {
+                self.push(s);
+            }
+        }
+        self
+    }
+
+    /// A value a provider put into a request (a header value, a query value,
+    /// a path prefix) and each whitespace-separated word of it, so that the
+    /// token of `Bearer <token>` is found on its own.
+    ///
+    /// Values past [`MAX_INJECTED_BYTES`] in all are not searched for.
+    pub fn injected(&mut self, value: &str) -> &mut Self {
+        self.injected_bytes = self.injected_bytes.saturating_add(value.len());
+        if self.injected_bytes > MAX_INJECTED_BYTES {
+            return self;
+        }
+        self.push(value);
+        for word in value.split_whitespace() {
+            if word.len() != value.len() {
+                self.push(word);
+            }
+        }
+        self
+    }
+
+    fn push(&mut self, value: &str) {
+        if value.len() >= MIN_NEEDLE_LEN && !self.values.iter().any(|v| v.as_str() == value) {
+            self.values.push(Zeroizing::new(value.to_string()));
+        }
+    }
+
+    /// Compiles the values into a redactor searching for `forms` of each.
+    pub fn redactor(&self, forms: Forms) -> Redactor {
+        Redactor::new(self.values.iter().map(|v| v.as_str()), forms)
+    }
+}
+
+/// Every string in `value`, depth first (object keys are not secrets).
+fn json_strings<'a>(value: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+    match value {
+        serde_json::Value::String(s) => out.push(s),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| json_strings(v, out)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| json_strings(v, out)),
+        _ => {}
+    }
+}
+
+/// Every searched form of a set of values, ready to scrub any amount of data.
+/// Each call compiles (once, then reuses) an automaton of the forms short
+/// enough to occur in its input, so a long injected value costs nothing when
+/// scrubbing a one-line message.
+pub struct Redactor {
+    /// Distinct forms, shortest first.
+    needles: Vec<Zeroizing<Vec<u8>>>,
+    case_insensitive: bool,
+    /// The automaton over every form, for inputs at least as long as each.
+    full: OnceLock<Matcher>,
+}
+
+enum Matcher {
+    Search {
+        automaton: AhoCorasick,
+        /// The longest form searched, which bounds how far back a later
+        /// match can reach.
+        longest: usize,
+    },
+    /// The automaton could not be built (beyond its size limits): nothing
+    /// can be shown as clean, so everything is withheld.
+    Broken,
+}
+
+impl Matcher {
+    fn build(needles: &[Zeroizing<Vec<u8>>], case_insensitive: bool) -> Self {
+        let total: usize = needles.iter().map(|n| n.len()).sum();
+        // A DFA scans fastest but grows with every pattern byte; past a small
+        // set (a few long secrets) the contiguous NFA, still one linear pass,
+        // keeps building cheap.
+        let kind = if total <= DFA_MAX_PATTERN_BYTES {
+            AhoCorasickKind::DFA
+        } else {
+            AhoCorasickKind::ContiguousNFA
+        };
+        // Standard semantics report every match, overlapping ones included,
+        // so that text where two needles overlap (a value followed by its
+        // reverse sharing a character) loses both, not just the first. No
+        // prefilter: on text full of candidate bytes (JSON, base64) it made
+        // a 64 MiB scan four times slower than the plain automaton, which
+        // runs at a steady speed whatever the body holds.
+        let built = AhoCorasick::builder()
+            .kind(Some(kind))
+            .match_kind(MatchKind::Standard)
+            .ascii_case_insensitive(case_insensitive)
+            .prefilter(false)
+            .build(needles.iter().map(|n| n.as_slice()));
+        let longest = needles.last().map_or(0, |n| n.len());
+        built.map_or(Matcher::Broken, |automaton| Matcher::Search { automaton, longest })
+    }
+}
+
+impl Redactor {
+    /// A redactor for `forms` of each of `values`; values shorter than
+    /// [`MIN_NEEDLE_LEN`] are skipped.
+    pub fn new<'a>(values: impl IntoIterator<Item = &'a str>, forms: Forms) -> Self {
+        let mut needles: Vec<Zeroizing<Vec<u8>>> = Vec::new();
+        for value in values.into_iter().filter(|v| v.len() >= MIN_NEEDLE_LEN) {
+            match forms {
+                Forms::Encoded => encoded_forms(value.as_bytes(), &mut needles),
+                Forms::Disguised => {
+                    let reversed: String = value.chars().rev().collect();
+                    for variant in [value, &value.to_lowercase(), &value.to_uppercase(), &reversed] {
+                        encoded_forms(variant.as_bytes(), &mut needles);
+                        disguised_forms(variant.as_bytes(), &mut needles);
+                    }
+                }
+            }
+        }
+        needles.retain(|n| n.len() >= MIN_NEEDLE_LEN);
+        needles.sort_by(|a, b| (a.len(), a.as_slice()).cmp(&(b.len(), b.as_slice())));
+        needles.dedup();
+        Redactor { needles, case_insensitive: forms == Forms::Disguised, full: OnceLock::new() }
+    }
+
+    /// `data` with every match replaced by [`MARKER`]; overlapping matches
+    /// become one marker.
+    pub fn bytes(&self, data: &[u8]) -> Vec<u8> {
+        // A form longer than the input cannot occur in it.
+        let fitting = self.needles.partition_point(|n| n.len() <= data.len());
+        if fitting == 0 {
+            return data.to_vec();
+        }
+        let partial;
+        let matcher = if fitting == self.needles.len() {
+            self.full.get_or_init(|| Matcher::build(&self.needles, self.case_insensitive))
+        } else {
+            partial = Matcher::build(&self.needles[..fitting], self.case_insensitive);
+            &partial
+        };
+        let Matcher::Search { automaton, longest } = matcher else {
+            return MARKER.as_bytes().to_vec();
+        };
+        // Only fails for a non-standard match kind, which is never built.
+        let Ok(matches) = automaton.try_find_overlapping_iter(data) else {
+            return MARKER.as_bytes().to_vec();
+        };
+        let mut out = Vec::with_capacity(data.len());
+        let mut written = 0;
+        // Merged spans that a later match could still extend: matches come
+        // in order of their end, and none is longer than `longest`.
+        let mut pending: Vec<(usize, usize)> = Vec::new();
+        for m in matches {
+            let (start, end) = (m.start(), m.end());
+            let first = pending.iter().position(|&(_, e)| e > start).unwrap_or(pending.len());
+            let merged_start = pending.get(first).map_or(start, |&(s, _)| s.min(start));
+            pending.truncate(first);
+            pending.push((merged_start, end));
+            let settled = pending.iter().take_while(|&&(_, e)| e + longest <= end).count();
+            for (s, e) in pending.drain(..settled) {
+                out.extend_from_slice(&data[written..s]);
+                out.extend_from_slice(MARKER.as_bytes());
+                written = e;
+            }
+        }
+        for (s, e) in pending {
+            out.extend_from_slice(&data[written..s]);
+            out.extend_from_slice(MARKER.as_bytes());
+            written = e;
+        }
+        out.extend_from_slice(&data[written..]);
+        out
+    }
+
+    /// [`Redactor::bytes`] for text.
+    pub fn text(&self, text: &str) -> String {
+        let out = self.bytes(text.as_bytes());
+        String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }
+}
+
+/// `text` with the [`Forms::Encoded`] forms of every secret replaced by
+/// [`MARKER`].
+pub fn text(text: &str, secrets: &[&str]) -> String {
+    Redactor::new(secrets.iter().copied(), Forms::Encoded).text(text)
+}
+
+/// `data` with the [`Forms::Encoded`] forms of every secret replaced by
+/// [`MARKER`].
 pub fn bytes(data: &[u8], secrets: &[&str]) -> Vec<u8> {
-    let mut needles: Vec<Vec<u8>> = Vec::new();
-    for secret in secrets.iter().filter(|s| s.len() >= MIN_SECRET_LEN) {
-        needles.extend(forms(secret.as_bytes()));
-    }
-    // Longest first, so a value is never half-replaced by a shorter form.
-    needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
-    needles.dedup();
-    let mut out = data.to_vec();
-    for needle in needles.iter().filter(|n| n.len() >= MIN_SECRET_LEN) {
-        out = replace_all(&out, needle, MARKER.as_bytes());
-    }
-    out
+    Redactor::new(secrets.iter().copied(), Forms::Encoded).bytes(data)
 }
 
 /// The raw value, its percent-encoding, and the parts of its base64
 /// encodings that do not depend on neighbouring bytes (at each of the three
 /// alignments a value can have inside a longer encoded string).
-fn forms(secret: &[u8]) -> Vec<Vec<u8>> {
-    let mut forms = vec![secret.to_vec()];
-    let percent = percent_encode(secret);
-    if percent != secret {
-        forms.push(percent.clone());
-        forms.push(percent.to_ascii_lowercase());
+fn encoded_forms(secret: &[u8], forms: &mut Vec<Zeroizing<Vec<u8>>>) {
+    forms.push(Zeroizing::new(secret.to_vec()));
+    let percent = percent_encode(secret, is_unreserved);
+    if *percent != secret {
+        forms.push(Zeroizing::new(percent.to_ascii_lowercase()));
+        forms.push(percent);
     }
     for engine in [&STANDARD, &URL_SAFE] {
         for lead in 0..3usize {
-            let mut input = vec![0u8; lead];
+            let mut input = Zeroizing::new(vec![0u8; lead]);
             input.extend_from_slice(secret);
-            let encoded = engine.encode(&input).into_bytes();
+            let encoded = Zeroizing::new(engine.encode(&*input).into_bytes());
             let start = (lead * 8).div_ceil(6);
             let end = (input.len() * 8) / 6;
-            if end > start && end - start >= MIN_FRAGMENT_LEN {
-                forms.push(encoded[start..end].to_vec());
+            if end > start {
+                forms.push(Zeroizing::new(encoded[start..end].to_vec()));
             }
         }
     }
     // Whole-value encodings too, padding included or not.
     for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
-        forms.push(engine.encode(secret).into_bytes());
+        forms.push(Zeroizing::new(engine.encode(secret).into_bytes()));
     }
-    forms
 }
 
-fn percent_encode(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len());
+/// Forms only a deliberate disguise produces (matched ignoring ASCII case,
+/// so one hex case stands for both): percent-encoding of every byte but
+/// letters and digits, and of every byte; hex.
+fn disguised_forms(secret: &[u8], forms: &mut Vec<Zeroizing<Vec<u8>>>) {
+    forms.push(percent_encode(secret, |b| b.is_ascii_alphanumeric()));
+    forms.push(percent_encode(secret, |_| false));
+    forms.push(Zeroizing::new(hex::encode(secret).into_bytes()));
+}
+
+/// RFC 3986's unreserved characters, which a URL never needs to escape.
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-_.~".contains(&b)
+}
+
+/// `data` with every byte `keep` rejects written as `%XX`.
+fn percent_encode(data: &[u8], keep: fn(u8) -> bool) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(data.len()));
     for &b in data {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+        if keep(b) {
             out.push(b);
         } else {
             out.extend_from_slice(format!("%{b:02X}").as_bytes());
-        }
-    }
-    out
-}
-
-fn replace_all(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(haystack.len());
-    let mut i = 0;
-    while i < haystack.len() {
-        if haystack[i..].starts_with(needle) {
-            out.extend_from_slice(with);
-            i += needle.len();
-        } else {
-            out.push(haystack[i]);
-            i += 1;
         }
     }
     out
@@ -99,6 +328,16 @@ mod tests {
 
     const SECRET: &str = "sk-test-1234567890abcdef+/=";
 
+    fn disguised(text: &str, secrets: &[&str]) -> String {
+        Redactor::new(secrets.iter().copied(), Forms::Disguised).text(text)
+    }
+
+    fn all_forms(value: &str) -> Vec<Zeroizing<Vec<u8>>> {
+        let mut forms = Vec::new();
+        encoded_forms(value.as_bytes(), &mut forms);
+        forms
+    }
+
     // The raw value is replaced.
     #[test]
     fn raw_value_removed() {
@@ -109,7 +348,7 @@ mod tests {
     // Percent-encoded forms (either hex case) are replaced.
     #[test]
     fn percent_encoded_removed() {
-        let encoded = String::from_utf8(percent_encode(SECRET.as_bytes())).unwrap();
+        let encoded = String::from_utf8(percent_encode(SECRET.as_bytes(), is_unreserved).to_vec()).unwrap();
         assert!(!text(&encoded, &[SECRET]).contains("1234567890"));
         assert!(!text(&encoded.to_lowercase(), &[SECRET]).contains("1234567890"));
     }
@@ -122,7 +361,7 @@ mod tests {
             let encoded = STANDARD.encode(format!("{lead}{SECRET}"));
             let out = text(&encoded, &[SECRET]);
             assert!(out.contains(MARKER), "lead {lead:?}: {out}");
-            for form in forms(SECRET.as_bytes()).iter().skip(1) {
+            for form in all_forms(SECRET).iter().skip(1) {
                 assert!(!out.as_bytes().windows(form.len()).any(|w| w == form.as_slice()));
             }
         }
@@ -132,5 +371,135 @@ mod tests {
     #[test]
     fn clean_text_untouched() {
         assert_eq!(text("nothing to see", &[SECRET]), "nothing to see");
+    }
+
+    // Response bodies are not searched for disguises an upstream would not
+    // produce (case changes, reversal): the body keeps its text.
+    #[test]
+    fn encoded_forms_leave_case_variants() {
+        let upper = SECRET.to_uppercase();
+        assert_eq!(text(&upper, &[SECRET]), upper);
+    }
+
+    // A component's text loses the value in every case, reversed, and each of
+    // those percent- or base64-encoded at any alignment.
+    #[test]
+    fn disguised_forms_removed() {
+        let reversed: String = SECRET.chars().rev().collect();
+        let variants = [SECRET.to_string(), SECRET.to_lowercase(), SECRET.to_uppercase(), reversed];
+        let mut needles = Vec::new();
+        for variant in &variants {
+            encoded_forms(variant.as_bytes(), &mut needles);
+            disguised_forms(variant.as_bytes(), &mut needles);
+        }
+        let leaks = |out: &str| {
+            let out = out.to_ascii_lowercase();
+            needles
+                .iter()
+                .filter(|n| n.len() >= MIN_NEEDLE_LEN)
+                .any(|n| out.as_bytes().windows(n.len()).any(|w| w == n.to_ascii_lowercase().as_slice()))
+        };
+        for variant in &variants {
+            let percent =
+                |keep| String::from_utf8(percent_encode(variant.as_bytes(), keep).to_vec()).unwrap();
+            let mut shown =
+                vec![variant.clone(), percent(is_unreserved), percent(is_unreserved).to_lowercase()];
+            shown.extend([
+                percent(|b: u8| b.is_ascii_alphanumeric()),
+                percent(|_| false),
+                hex::encode(variant),
+            ]);
+            for lead in ["", "u", "us", "user:"] {
+                shown.push(STANDARD.encode(format!("{lead}{variant}")));
+                shown.push(URL_SAFE_NO_PAD.encode(format!("{lead}{variant}")));
+            }
+            for text in shown {
+                let out = disguised(&format!("bad: {text}."), &[SECRET]);
+                assert!(out.contains(MARKER) && !leaks(&out), "{text}: {out}");
+            }
+        }
+        // Any mix of cases of the raw value too.
+        let mixed: String = SECRET
+            .chars()
+            .enumerate()
+            .map(|(i, c)| if i % 2 == 0 { c.to_ascii_uppercase() } else { c })
+            .collect();
+        assert_eq!(disguised(&mixed, &[SECRET]), MARKER);
+    }
+
+    // Overlapping needles are removed whole: a value followed by its reverse
+    // sharing the middle character does not leave the reverse behind.
+    #[test]
+    fn overlapping_matches_merged() {
+        let value = "abcdefghij";
+        let reversed: String = value.chars().rev().collect();
+        let text = format!("<{value}{}>", &reversed[1..]);
+        assert_eq!(disguised(&text, &[value]), format!("<{MARKER}>"));
+        // Far-apart matches stay separate, with the text between them.
+        let text = format!("{value} and {reversed}");
+        assert_eq!(disguised(&text, &[value]), format!("{MARKER} and {MARKER}"));
+    }
+
+    // Values shorter than the threshold are not searched for.
+    #[test]
+    fn short_values_ignored() {
+        assert_eq!(text("Bearer abc", &["Bearer", "abc"]), "Bearer abc");
+        assert_eq!(disguised("abcdefg", &["abcdefg"]), "abcdefg");
+    }
+
+    // A JSON secret's string fields are needles on their own.
+    #[test]
+    fn json_secret_fields_are_needles() {
+        let secret =
+            r#"{"access_token":"ya29.AccessTokenValue","nested":{"refresh":["rt-RefreshValue1"]},"n":1}"#;
+        let mut needles = Needles::new();
+        needles.secret(secret);
+        let out = needles.redactor(Forms::Disguised).text("token ya29.AccessTokenValue and rt-RefreshValue1");
+        assert_eq!(out, format!("token {MARKER} and {MARKER}"));
+        assert_eq!(needles.redactor(Forms::Disguised).text("access_token"), "access_token");
+    }
+
+    // An injected `Bearer <token>` yields the token as a needle of its own.
+    #[test]
+    fn injected_words_are_needles() {
+        let mut needles = Needles::new();
+        needles.injected("Bearer derived-token-0123");
+        let out = needles.redactor(Forms::Disguised).text("got derived-token-0123 back");
+        assert_eq!(out, format!("got {MARKER} back"));
+    }
+
+    // A component cannot make the host compile a huge automaton: injected
+    // values past the budget are not needles, and forms longer than the
+    // text being scrubbed are never compiled.
+    #[test]
+    fn injected_values_are_bounded() {
+        let mut needles = Needles::new();
+        let long = "x".repeat(MAX_INJECTED_BYTES / 2);
+        needles.injected(&long).injected(&"y".repeat(MAX_INJECTED_BYTES)).injected("late-value-0123");
+        assert_eq!(needles.values.len(), 1);
+        let started = std::time::Instant::now();
+        let redactor = needles.redactor(Forms::Disguised);
+        assert_eq!(redactor.text("a short message"), "a short message");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+        assert!(redactor.full.get().is_none());
+    }
+
+    // A long secret is found in a long body (the full automaton), and a short
+    // text skips it without error.
+    #[test]
+    fn long_secret_in_long_body() {
+        let secret = "k".repeat(3000) + "-end";
+        let body = format!("{{\"echo\":\"{}\"}}", STANDARD.encode(&secret)).repeat(3);
+        let out = bytes(body.as_bytes(), &[&secret]);
+        assert_eq!(String::from_utf8(out).unwrap(), format!("{{\"echo\":\"{MARKER}\"}}").repeat(3));
+        assert_eq!(text("short", &[&secret]), "short");
+    }
+
+    // Non-ASCII values and text stay valid UTF-8 around the marker.
+    #[test]
+    fn unicode_survives() {
+        let value = "pässwörd-ünïcode";
+        let out = disguised(&format!("é {} é", value.to_uppercase()), &[value]);
+        assert_eq!(out, format!("é {MARKER} é"));
     }
 }

@@ -1,14 +1,7 @@
-//! What the caller gets back: the body with any echoed secret removed and
-//! the fields a policy blocks stripped.
+//! What the caller gets back: the fields a policy blocks stripped (echoed
+//! secrets are removed by [`crate::redact`] first).
 
 use serde_json::Value;
-
-use crate::redact;
-
-/// Removes every form of every secret from `body`.
-pub fn redact_body(body: &[u8], secrets: &[&str]) -> Vec<u8> {
-    redact::bytes(body, secrets)
-}
 
 /// Removes the dot-path `fields` (e.g. `data.token`) from a JSON body;
 /// arrays apply the rest of the path to each element. Non-JSON bodies pass

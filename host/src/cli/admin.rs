@@ -134,6 +134,9 @@ pub fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<()> {
         field("key rotated", timestamp(ms));
     }
     field("providers", providers.join(", "));
+    if let Some(why) = ctx.runtime()?.cache_refused() {
+        field("code cache", styled(WARN, format!("not used, components are compiled each time: {why}")));
+    }
     Ok(())
 }
 
@@ -262,6 +265,12 @@ pub fn doctor(ctx: &Context, args: DoctorArgs) -> anyhow::Result<std::process::E
             Some((seq, what)) => {
                 anstream::println!("{} audit log: first problem at event #{seq}: {what}", mark(false))
             }
+        }
+        if let Some(why) = ctx.runtime()?.cache_refused() {
+            anstream::println!(
+                "{} compiled-code cache not used (components are compiled each time): {why}",
+                styled(DIM, "note")
+            );
         }
         for file in &diagnosis.stale_key_files {
             anstream::println!(

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 
 use crate::broker::devmode::{self, DevOverrides};
 use crate::config::Config;
-use crate::plugins::Runtime;
+use crate::plugins::{CacheConfig, Runtime};
 use crate::registry::Registry;
 use crate::vault::{KeyCache, Vault};
 
@@ -90,21 +90,28 @@ impl Context {
         if let Some(runtime) = self.runtime.get() {
             return Ok(runtime);
         }
-        let runtime = Runtime::new(self.config()?.sandbox, Some(self.component_cache_dir()))?;
+        let runtime = Runtime::new(self.config()?.sandbox, self.component_cache())?;
         Ok(self.runtime.get_or_init(|| runtime))
     }
 
-    /// `<dir>/cache/components`. Test builds may share one cache between
-    /// vaults through `AIVAULT_DEV_CACHE_DIR`; release builds ignore it, since
-    /// whoever controls the environment would otherwise choose the native code
-    /// aivault runs.
-    fn component_cache_dir(&self) -> PathBuf {
+    /// `<dir>/cache/components`, its entries authenticated by the key in
+    /// `<dir>/keys/cache.key` (beside the master key, outside the cache).
+    ///
+    /// Test builds may share one cache between vaults through
+    /// `AIVAULT_DEV_CACHE_DIR`, keyed by the sibling file `<that dir>.key`, so
+    /// test vaults do not each recompile every built-in. Release builds ignore
+    /// it, since whoever controls the environment would otherwise choose the
+    /// native code aivault runs.
+    fn component_cache(&self) -> Option<CacheConfig> {
         if cfg!(debug_assertions)
             && let Some(dir) = std::env::var_os("AIVAULT_DEV_CACHE_DIR")
         {
-            return PathBuf::from(dir);
+            return CacheConfig::with_sibling_key(PathBuf::from(dir));
         }
-        self.dir.join("cache").join("components")
+        Some(CacheConfig::new(
+            self.dir.join("cache").join("components"),
+            self.dir.join("keys").join("cache.key"),
+        ))
     }
 
     /// Every loaded provider.

@@ -1,56 +1,146 @@
 //! Compiled components cached on disk by content digest, so a command does
 //! not recompile an unchanged component.
 //!
-//! An entry is `sha256(artifact) || artifact`. Deserialising trusts the bytes
-//! as native code, so an entry whose checksum does not match (a torn write, a
-//! flipped bit, an edit) is deleted and rebuilt, never loaded. The directory
-//! is owner-only, like the rest of the vault directory.
+//! Deserialising a cache entry runs it as native code, so an entry is used
+//! only if it is authenticated: it is `HMAC-SHA256(key, tag || artifact) ||
+//! artifact`, where the tag binds the component digest and the engine
+//! configuration (an entry moved to another file name fails), and the key
+//! lives outside the cache directory (see [`key`]). Whoever can write the
+//! cache directory but not the key can delete entries, never plant one: an
+//! entry that does not verify (forged, copied from another component, torn,
+//! corrupt) is deleted and the component recompiled.
+//!
+//! The directory itself must be owned by the current user and closed to
+//! everyone else; otherwise it is neither read nor written and components are
+//! compiled in memory.
+
+mod key;
 
 use std::fs;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
+use hmac::digest::InvalidLength;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use wasmtime::Engine;
 use wasmtime::component::Component;
+use zeroize::Zeroizing;
 
-const CHECKSUM_LEN: usize = 32;
+const MAC_LEN: usize = 32;
 
-/// The cache directory plus the tag of the engine configuration it holds
-/// artifacts for (an artifact only loads into an identical engine).
+/// Separates what an entry's MAC covers from any other use of the key.
+const MAC_CONTEXT: &[u8] = b"aivault/v1/compiled-component";
+
+/// Where compiled components are cached, and the file holding the key that
+/// authenticates them (which must not be inside the cache directory).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// The cache directory; created owner-only if missing.
+    pub dir: PathBuf,
+    /// The key file; created (random, mode 0600) on first use.
+    pub key_file: PathBuf,
+}
+
+impl CacheConfig {
+    /// A cache in `dir` authenticated by the key in `key_file`.
+    pub fn new(dir: PathBuf, key_file: PathBuf) -> Self {
+        CacheConfig { dir, key_file }
+    }
+
+    /// A cache in `dir` whose key is the sibling file `<dir>.key`, for a
+    /// cache shared outside any vault. `None` if `dir` has no final name.
+    pub fn with_sibling_key(dir: PathBuf) -> Option<Self> {
+        let mut name = dir.file_name()?.to_os_string();
+        name.push(".key");
+        let key_file = dir.with_file_name(name);
+        Some(CacheConfig { dir, key_file })
+    }
+}
+
+/// Why the cache cannot be used; components are then compiled in memory.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CacheError {
+    /// The directory or key file could not be created or read.
+    #[error("cannot use {}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+
+    /// The cache path exists but is not a directory.
+    #[error("{} is not a directory", path.display())]
+    NotADirectory { path: PathBuf },
+
+    /// Someone else owns the directory or key file.
+    #[error("{} is owned by uid {owner}, not by this user (uid {uid}); remove it to have a new one made", path.display())]
+    NotOwned { path: PathBuf, owner: u32, uid: u32 },
+
+    /// Group or others may use the directory or key file.
+    #[error("{} has mode {mode:04o}, open to group or others; `chmod go-rwx` it", path.display())]
+    TooOpen { path: PathBuf, mode: u32 },
+
+    /// The key file holds something other than a key.
+    #[error("{} does not hold a cache key; delete it to have a new one made", path.display())]
+    BadKey { path: PathBuf },
+}
+
+/// An open cache: a checked directory, its key, and the tag of the engine
+/// configuration it holds artifacts for (an artifact only loads into an
+/// identical engine).
 pub struct ArtifactCache {
     dir: PathBuf,
+    key: Zeroizing<[u8; key::KEY_LEN]>,
     engine_tag: String,
 }
 
 impl ArtifactCache {
-    /// A cache under `dir` for artifacts of `engine`.
-    pub fn new(dir: PathBuf, engine: &Engine) -> Self {
+    /// Opens the cache `config` describes for artifacts of `engine`: checks
+    /// (or creates) the directory and reads (or creates) the key.
+    pub fn open(config: &CacheConfig, engine: &Engine) -> Result<Self, CacheError> {
+        prepare_dir(&config.dir)?;
+        let key = key::load_or_create(&config.key_file)?;
         let mut hasher = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        ArtifactCache { dir, engine_tag: format!("{:016x}", hasher.finish()) }
+        Ok(ArtifactCache { dir: config.dir.clone(), key, engine_tag: format!("{:016x}", hasher.finish()) })
     }
 
     fn path(&self, digest: &str) -> PathBuf {
         self.dir.join(format!("{digest}-{}.cwasm", self.engine_tag))
     }
 
+    /// The MAC of the entry for the component `digest` holding `artifact`.
+    /// (HMAC accepts a key of any length, so this never fails in practice.)
+    fn mac(&self, digest: &str, artifact: &[u8]) -> Result<Hmac<Sha256>, InvalidLength> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.key.as_ref())?;
+        // Every field but the last has a fixed length or a terminator, so
+        // no two (digest, tag, artifact) triples hash the same input.
+        for field in [MAC_CONTEXT, digest.as_bytes(), self.engine_tag.as_bytes()] {
+            mac.update(field);
+            mac.update(b"\0");
+        }
+        mac.update(artifact);
+        Ok(mac)
+    }
+
     /// The cached compilation of the component with `digest`, if present and
-    /// intact.
+    /// authentic. Anything else found under its name is deleted.
     pub fn load(&self, engine: &Engine, digest: &str) -> Option<Component> {
         let path = self.path(digest);
         let bytes = fs::read(&path).ok()?;
-        let intact = bytes.len() > CHECKSUM_LEN
-            && Sha256::digest(&bytes[CHECKSUM_LEN..]).as_slice() == &bytes[..CHECKSUM_LEN];
-        if !intact {
+        let authentic = bytes.len() > MAC_LEN && {
+            let (tag, artifact) = bytes.split_at(MAC_LEN);
+            self.mac(digest, artifact).is_ok_and(|mac| mac.verify_slice(tag).is_ok())
+        };
+        if !authentic {
             let _ = fs::remove_file(&path);
             return None;
         }
-        // SAFETY: the artifact was produced by `Component::serialize` for an
-        // engine with this configuration (the file name carries its tag) and
-        // its checksum matches, so it is the bytes we wrote.
-        match unsafe { Component::deserialize(engine, &bytes[CHECKSUM_LEN..]) } {
+        // SAFETY: the MAC verified under a key only this user can read, over
+        // this digest and engine tag, so these are the bytes
+        // `Component::serialize` produced for this component in an engine
+        // with this configuration; they are in memory, so the file changing
+        // now cannot change what is loaded.
+        match unsafe { Component::deserialize(engine, &bytes[MAC_LEN..]) } {
             Ok(component) => Some(component),
             Err(_) => {
                 let _ = fs::remove_file(&path);
@@ -61,14 +151,143 @@ impl ArtifactCache {
 
     /// Writes the compilation atomically (temp file, then rename), so a
     /// concurrent reader sees the old entry or the new one, never half.
-    pub fn store(&self, digest: &str, component: &Component) -> std::io::Result<()> {
-        let artifact = component.serialize().map_err(std::io::Error::other)?;
-        crate::fsutil::create_private_dir(&self.dir)?;
+    pub fn store(&self, digest: &str, component: &Component) -> io::Result<()> {
+        let artifact = component.serialize().map_err(io::Error::other)?;
+        let tag = self.mac(digest, &artifact).map_err(io::Error::other)?.finalize().into_bytes();
         let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
-        tmp.write_all(&Sha256::digest(&artifact))?;
+        tmp.write_all(&tag)?;
         tmp.write_all(&artifact)?;
         tmp.as_file().sync_all()?;
         tmp.persist(self.path(digest)).map_err(|e| e.error)?;
         Ok(())
+    }
+}
+
+/// Creates `dir` owner-only if it is missing, then insists it is a
+/// directory owned by this user with no group or other permissions. An
+/// existing directory is never loosened or tightened: one that is open to
+/// others may already hold someone else's files.
+fn prepare_dir(dir: &Path) -> Result<(), CacheError> {
+    let io_err = |source| CacheError::Io { path: dir.to_path_buf(), source };
+    match fs::metadata(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => create_dir(dir).map_err(io_err)?,
+        Err(e) => return Err(io_err(e)),
+        Ok(_) => {}
+    }
+    let meta = fs::metadata(dir).map_err(io_err)?;
+    if !meta.is_dir() {
+        return Err(CacheError::NotADirectory { path: dir.to_path_buf() });
+    }
+    check_owner_only(dir, &meta)
+}
+
+/// Whether `meta` (of `path`) is owned by this user with no group or other
+/// permissions: anyone else who can write it could plant entries, and anyone
+/// else who can read a key could forge them.
+fn check_owner_only(path: &Path, meta: &fs::Metadata) -> Result<(), CacheError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let uid = effective_uid();
+        if meta.uid() != uid {
+            return Err(CacheError::NotOwned { path: path.to_path_buf(), owner: meta.uid(), uid });
+        }
+        let mode = meta.mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            return Err(CacheError::TooOpen { path: path.to_path_buf(), mode });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, meta);
+    Ok(())
+}
+
+/// Creates `dir` (and missing parents) with mode 0700. Unlike
+/// [`crate::fsutil::create_private_dir`] it leaves an existing directory's
+/// mode alone, so a directory someone else prepared is checked, not adopted.
+fn create_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// The uid files this process creates are owned by.
+#[cfg(unix)]
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid takes no arguments, touches no memory and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    use std::os::unix::fs::PermissionsExt as _;
+
+    // A shared cache keeps its key beside the directory, never inside it.
+    #[test]
+    fn sibling_key_is_outside_the_directory() {
+        let config = CacheConfig::with_sibling_key(PathBuf::from("/tmp/x/component-cache/")).unwrap();
+        assert_eq!(config.key_file, PathBuf::from("/tmp/x/component-cache.key"));
+        assert!(!config.key_file.starts_with(&config.dir));
+        assert!(CacheConfig::with_sibling_key(PathBuf::from("/")).is_none());
+    }
+
+    // A missing directory is created owner-only (0700), parents included.
+    #[cfg(unix)]
+    #[test]
+    fn missing_directory_is_created_private() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("cache").join("components");
+        prepare_dir(&dir).unwrap();
+        for d in [&dir, &root.path().join("cache")] {
+            assert_eq!(fs::metadata(d).unwrap().permissions().mode() & 0o777, 0o700);
+        }
+    }
+
+    // A directory others can read or write is refused and left as it is.
+    #[cfg(unix)]
+    #[test]
+    fn open_directory_is_refused_untouched() {
+        let root = tempfile::tempdir().unwrap();
+        for mode in [0o755, 0o770, 0o701] {
+            fs::set_permissions(root.path(), fs::Permissions::from_mode(mode)).unwrap();
+            let err = prepare_dir(root.path()).unwrap_err();
+            assert!(matches!(err, CacheError::TooOpen { .. }), "{mode:o}: {err}");
+            assert_eq!(fs::metadata(root.path()).unwrap().permissions().mode() & 0o777, mode);
+        }
+        fs::set_permissions(root.path(), fs::Permissions::from_mode(0o700)).unwrap();
+        prepare_dir(root.path()).unwrap();
+    }
+
+    // A file where the directory should be is refused.
+    #[test]
+    fn file_in_place_of_directory_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("cache");
+        fs::write(&file, b"").unwrap();
+        assert!(matches!(prepare_dir(&file), Err(CacheError::NotADirectory { .. })));
+    }
+
+    // The MAC binds the digest and the engine tag: the same artifact under
+    // another component's name, or for another engine, does not verify.
+    #[test]
+    fn mac_binds_digest_and_engine() {
+        let engine = Engine::default();
+        let root = tempfile::tempdir().unwrap();
+        let config = CacheConfig::new(root.path().join("c"), root.path().join("k"));
+        let cache = ArtifactCache::open(&config, &engine).unwrap();
+        let tag = cache.mac("aa", b"code").unwrap().finalize().into_bytes();
+        assert!(cache.mac("aa", b"code").unwrap().verify_slice(&tag).is_ok());
+        assert!(cache.mac("bb", b"code").unwrap().verify_slice(&tag).is_err());
+        assert!(cache.mac("aa", b"codf").unwrap().verify_slice(&tag).is_err());
+        let other_engine = ArtifactCache { engine_tag: "0".repeat(16), ..cache };
+        assert!(other_engine.mac("aa", b"code").unwrap().verify_slice(&tag).is_err());
     }
 }

@@ -31,6 +31,29 @@ impl OutgoingRequest {
         self.query.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
+    /// What a provider wrote into this request that `before` did not have:
+    /// the values of added or changed headers and query parameters, the path
+    /// prefix it added (or the whole path it rewrote) with each segment, and
+    /// a changed method or host. Any may be a secret or derived from one, so
+    /// all are redacted from anything reported about the request.
+    pub fn injected_values<'a>(&'a self, before: &OutgoingRequest) -> Vec<&'a str> {
+        let mut values = Vec::new();
+        for (pairs, old) in [(&self.headers, &before.headers), (&self.query, &before.query)] {
+            values.extend(pairs.iter().filter(|p| !old.contains(p)).map(|(_, v)| v.as_str()));
+        }
+        if self.path != before.path {
+            let added = self.path.strip_suffix(before.path.as_str()).unwrap_or(&self.path);
+            values.push(added);
+            values.extend(added.split('/'));
+        }
+        for (now, was) in [(&self.method, &before.method), (&self.host, &before.host)] {
+            if now != was {
+                values.push(now);
+            }
+        }
+        values
+    }
+
     pub(super) fn to_v0_1_0(&self, with_body: bool) -> api::Request {
         api::Request {
             capability: self.capability.clone(),
@@ -76,5 +99,41 @@ impl fmt::Debug for OutgoingRequest {
             .field("query_names", &names(&self.query))
             .field("header_names", &names(&self.headers))
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req() -> OutgoingRequest {
+        OutgoingRequest {
+            capability: "ex/items".into(),
+            credential_kind: "default".into(),
+            method: "GET".into(),
+            host: "api.example.com".into(),
+            path: "/v1/items".into(),
+            query: vec![("limit".into(), "5".into())],
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: None,
+        }
+    }
+
+    // Only what the provider added or changed counts as injected; the
+    // caller's own headers and query are not needles.
+    #[test]
+    fn injected_values_are_what_changed() {
+        let before = req();
+        let mut after = req();
+        after.headers.push(("authorization".into(), "Bearer tok".into()));
+        after.headers[0].1 = "text/plain".into();
+        after.query.push(("key".into(), "k".into()));
+        after.path = "/botTOKEN/x/v1/items".into();
+        after.host = "derived.example.com".into();
+        assert_eq!(
+            after.injected_values(&before),
+            ["text/plain", "Bearer tok", "k", "/botTOKEN/x", "", "botTOKEN", "x", "derived.example.com"]
+        );
+        assert!(req().injected_values(&before).is_empty());
     }
 }

@@ -2,18 +2,16 @@
 //! [`InstancePre`](wasmtime::component::InstancePre); per call a fresh store
 //! and instance under a fuel budget and a memory cap.
 
-use std::path::PathBuf;
-
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::bindings::v0_1_0::{ProviderComponent, ProviderComponentPre, api};
-use super::cache::ArtifactCache;
+use super::cache::{ArtifactCache, CacheConfig, CacheError};
 use super::manifest::{HostPattern, ProviderManifest};
 use super::{Origin, OutgoingRequest, PluginError, verify, version};
-use crate::redact;
+use crate::redact::{Forms, Needles};
 
 /// How much a single call into a component may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +36,7 @@ pub struct Runtime {
     engine: Engine,
     limits: SandboxLimits,
     cache: Option<ArtifactCache>,
+    cache_refused: Option<CacheError>,
 }
 
 /// A loaded, validated provider component, ready to be called.
@@ -149,15 +148,26 @@ impl ResourceLimiter for StoreState {
 
 impl Runtime {
     /// An engine configured for fuel metering; compiled components are cached
-    /// under `cache_dir` when given.
-    pub fn new(limits: SandboxLimits, cache_dir: Option<PathBuf>) -> Result<Self, PluginError> {
+    /// as `cache` says when given. A cache that cannot be used safely (see
+    /// [`Runtime::cache_refused`]) is not used at all: components are then
+    /// compiled in memory, which costs time, never correctness.
+    pub fn new(limits: SandboxLimits, cache: Option<CacheConfig>) -> Result<Self, PluginError> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.consume_fuel(true);
         let engine = Engine::new(&config)
             .map_err(|e| PluginError::Load { origin: Origin::BuiltIn("engine"), reason: e.to_string() })?;
-        let cache = cache_dir.map(|dir| ArtifactCache::new(dir, &engine));
-        Ok(Runtime { engine, limits, cache })
+        let (cache, cache_refused) = match cache.map(|c| ArtifactCache::open(&c, &engine)) {
+            None => (None, None),
+            Some(Ok(cache)) => (Some(cache), None),
+            Some(Err(why)) => (None, Some(why)),
+        };
+        Ok(Runtime { engine, limits, cache, cache_refused })
+    }
+
+    /// Why the requested cache is not being used, if it is not.
+    pub fn cache_refused(&self) -> Option<&CacheError> {
+        self.cache_refused.as_ref()
     }
 
     /// The limits every call runs under.
@@ -312,18 +322,21 @@ impl Plugin {
         &self.manifest.id
     }
 
-    /// Asks the provider whether `value` can be the secret `name`.
+    /// Asks the provider whether `value` can be the secret `name`. Its
+    /// answer is shown only after every disguise of the value (and of each
+    /// string in it, for a JSON value) is removed.
     pub fn validate_secret(&self, name: &str, value: &str) -> Result<(), PluginError> {
         let arg = Zeroizing::new(value.to_string());
         let verdict = self.sandbox.call(&self.label, "validate-secret", |c, store| {
             c.aivault_provider_provider().call_validate_secret(store, name, &arg)
         })?;
         verdict.map_err(|e| {
+            let redactor = Needles::new().secret(value).redactor(Forms::Disguised);
             let reason = match e {
                 api::SecretError::Empty => "the value is empty".to_string(),
-                api::SecretError::Malformed(why) => redact::text(&why, &[value]),
+                api::SecretError::Malformed(why) => redactor.text(&why),
                 api::SecretError::UnknownName(n) => {
-                    format!("it declares no secret named {}", redact::text(&n, &[value]))
+                    format!("it declares no secret named {}", redactor.text(&n))
                 }
             };
             PluginError::SecretRejected { provider: self.label.clone(), name: name.to_string(), reason }
@@ -366,6 +379,10 @@ impl Plugin {
         (self.check_injection(req, secrets, allowed_hosts, result), stats)
     }
 
+    /// Turns what `inject` returned into a request to send or an error. Any
+    /// text the component wrote, or that quotes what it wrote, is shown only
+    /// after every disguise of every secret it was handed, and of every
+    /// value it injected, is removed.
     fn check_injection(
         &self,
         req: &OutgoingRequest,
@@ -373,7 +390,6 @@ impl Plugin {
         allowed_hosts: &[HostPattern],
         result: Result<Result<api::Request, api::InjectError>, PluginError>,
     ) -> Result<OutgoingRequest, PluginError> {
-        let plain: Vec<&str> = secrets.iter().map(|(_, v)| v.as_str()).collect();
         let mut returned = match result? {
             Ok(r) => OutgoingRequest::from_v0_1_0(r),
             Err(e) => {
@@ -381,25 +397,44 @@ impl Plugin {
                     api::InjectError::MissingSecret(p) => format!("secret `{p}` was not supplied"),
                     api::InjectError::MalformedSecret(why) | api::InjectError::Unsupported(why) => why,
                 };
-                return Err(PluginError::InjectFailed {
-                    provider: self.label.clone(),
-                    reason: redact::text(&reason, &plain),
-                });
+                let reason = scrub(&reason, secrets, None);
+                return Err(PluginError::InjectFailed { provider: self.label.clone(), reason });
             }
         };
-        let refused = |reason: String| PluginError::InjectRefused {
+        let refused = |reason: String, returned: &OutgoingRequest| PluginError::InjectRefused {
             provider: self.label.clone(),
-            reason: redact::text(&reason, &plain),
+            reason: scrub(&reason, secrets, Some((req, returned))),
         };
         if !self.manifest.needs_body {
             if returned.body.is_some() {
-                return Err(refused("it returned a body it was never given".into()));
+                return Err(refused("it returned a body it was never given".into(), &returned));
             }
             returned.body.clone_from(&req.body);
         }
-        verify::check_injected(req, &returned, allowed_hosts).map_err(refused)?;
+        verify::check_injected(req, &returned, allowed_hosts).map_err(|r| refused(r, &returned))?;
         Ok(returned)
     }
+}
+
+/// `text` (a component's message, or a refusal of what it returned) with
+/// every disguise removed of every secret it was handed and, given the
+/// request before and after `inject`, of every value it injected. Built only
+/// when there is something to show: a call that succeeds pays nothing.
+fn scrub(
+    text: &str,
+    secrets: &[(String, Zeroizing<String>)],
+    injection: Option<(&OutgoingRequest, &OutgoingRequest)>,
+) -> String {
+    let mut needles = Needles::new();
+    for (_, value) in secrets {
+        needles.secret(value);
+    }
+    if let Some((before, after)) = injection {
+        for value in after.injected_values(before) {
+            needles.injected(value);
+        }
+    }
+    needles.redactor(Forms::Disguised).text(text)
 }
 
 /// The innermost message of a wasmtime error chain, on one line.

@@ -1,5 +1,10 @@
 //! Checks on what `inject` returns, before anything is sent: a provider may
 //! add authentication, never redirect, rewrite or smuggle.
+//!
+//! A refusal never quotes what the component produced (a header or query
+//! name, a header value, a new method, host or path): any of them may be a
+//! secret or derived from one. It names the rule broken, the broker's own
+//! values, and at most a header name from our own fixed list.
 
 use super::OutgoingRequest;
 use super::manifest::{HostPattern, check_path_prefix};
@@ -26,22 +31,23 @@ const MAX_HEADERS: usize = 128;
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 const MAX_PREFIX_BYTES: usize = 4 * 1024;
 
-/// Why a returned request is refused; never contains a header value.
+/// Why a returned request is refused; never quotes the component's output.
 pub fn check_injected(
     before: &OutgoingRequest,
     after: &OutgoingRequest,
     allowed_hosts: &[HostPattern],
 ) -> Result<(), String> {
     if after.method != before.method {
-        return Err(format!("it changed the method from {} to {}", before.method, after.method));
+        return Err(format!("it changed the method from {}", before.method));
     }
     if after.capability != before.capability || after.credential_kind != before.credential_kind {
         return Err("it changed the capability or credential kind".into());
     }
     if after.host != before.host {
-        return Err(format!("it changed the host from `{}` to `{}`", before.host, after.host));
+        return Err(format!("it changed the host from `{}`", before.host));
     }
-    // Also guards the caller: the broker should never have asked for such a host.
+    // Also guards the caller: the broker should never have asked for such a
+    // host. (The host is the broker's own here, since it was not changed.)
     if !allowed_hosts.iter().any(|p| p.matches(&after.host)) {
         return Err(format!("the request goes to `{}`, outside the provider's hosts", after.host));
     }
@@ -88,6 +94,12 @@ pub fn is_client_owned(lower: &str) -> bool {
     CLIENT_OWNED_HEADERS.contains(&lower) || lower.starts_with("proxy-")
 }
 
+/// How to name the client-owned header `lower` in a message: our own
+/// constant, never the caller's or component's string.
+fn client_owned_label(lower: &str) -> &'static str {
+    CLIENT_OWNED_HEADERS.iter().find(|h| **h == lower).copied().unwrap_or("proxy-*")
+}
+
 /// Whether `name` is an HTTP token.
 pub fn is_header_name(name: &str) -> bool {
     !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
@@ -98,19 +110,22 @@ pub fn is_header_value(value: &str) -> bool {
     !value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
 }
 
+/// A header name can be a secret (a provider may put its key in the name),
+/// so messages describe the header without naming it.
 fn check_header(name: &str, value: &str) -> Result<(), String> {
     if !is_header_name(name) {
         return Err("it set a header whose name is not a valid HTTP token".into());
     }
     let lower = name.to_ascii_lowercase();
     if is_client_owned(&lower) {
-        return Err(format!("it set the `{lower}` header, which only the HTTP client may set"));
+        let label = client_owned_label(&lower);
+        return Err(format!("it set the `{label}` header, which only the HTTP client may set"));
     }
     if !is_header_value(value) {
-        return Err(format!("it set header `{lower}` to a value containing CR, LF or NUL"));
+        return Err("it set a header whose value contains CR, LF or NUL".into());
     }
     if name.len() + value.len() > MAX_HEADER_BYTES {
-        return Err(format!("it set header `{lower}` longer than {MAX_HEADER_BYTES} bytes"));
+        return Err(format!("it set a header whose name and value exceed {MAX_HEADER_BYTES} bytes"));
     }
     Ok(())
 }
@@ -187,6 +202,36 @@ mod tests {
             after.headers.push((name.into(), value.into()));
             assert!(check(&after).is_err(), "{name}");
         }
+    }
+
+    // A refusal never quotes a header name, header value, method or host the
+    // component produced, and names client-owned headers by our constant.
+    #[test]
+    fn refusals_quote_nothing_the_component_wrote() {
+        const SECRET: &str = "Secret-Name-0123456789";
+        let long = "v".repeat(MAX_HEADER_BYTES);
+        let cases: [(&str, &str, &str); 5] = [
+            (SECRET, "a\r\nb", "CR, LF or NUL"),
+            (SECRET, &long, "exceed"),
+            ("Secret Name 0123456789", "1", "not a valid HTTP token"),
+            ("HoSt", "x", "`host` header"),
+            ("Proxy-Secret-Name-0123456789", "x", "`proxy-*` header"),
+        ];
+        for (name, value, why) in cases {
+            let mut after = req("/v1/items");
+            after.headers.push((name.into(), value.into()));
+            let err = check(&after).unwrap_err();
+            assert!(err.contains(why), "{err}");
+            assert!(!err.to_lowercase().contains("secret"), "{err}");
+        }
+        let mut after = req("/v1/items");
+        after.method = SECRET.into();
+        let err = check(&after).unwrap_err();
+        assert!(err.contains("changed the method") && !err.contains(SECRET), "{err}");
+        let mut after = req("/v1/items");
+        after.host = format!("{SECRET}.example.com");
+        let err = check(&after).unwrap_err();
+        assert!(err.contains("changed the host") && !err.contains(SECRET), "{err}");
     }
 
     // The body is never the provider's to change.

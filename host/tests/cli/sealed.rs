@@ -288,7 +288,10 @@ fn audit_failures_are_never_silent() {
     let traversal = ["invoke", "openai/models", "--method", "GET", "--path", "/v1/../admin"];
     let (ok, _, err) = vault.call(&upstream, &traversal);
     assert!(!ok && err.lines().count() == 1, "{err}");
-    assert!(err.contains("traversal") && err.contains("this refusal could not be written to the audit log"), "{err}");
+    assert!(
+        err.contains("traversal") && err.contains("this refusal could not be written to the audit log"),
+        "{err}"
+    );
     assert!(upstream.seen().is_empty());
 
     fail_on("invoke");

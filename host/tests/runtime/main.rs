@@ -1,7 +1,10 @@
 //! The provider runtime, exercised with real components: the three built-in
-//! providers and the hostile fixtures under `tests/components/`.
+//! providers and the hostile fixtures under `tests/components/`, plus the
+//! compiled-code cache.
 
 mod builtin;
+mod cache;
 mod hostile;
+mod leaky;
 mod memory;
 mod support;

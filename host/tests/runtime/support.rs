@@ -3,7 +3,9 @@
 
 use std::sync::LazyLock;
 
-use aivault::plugins::{HostPattern, Origin, OutgoingRequest, Plugin, Runtime, SandboxLimits};
+use std::path::Path;
+
+use aivault::plugins::{CacheConfig, HostPattern, Origin, OutgoingRequest, Plugin, Runtime, SandboxLimits};
 use aivault::registry::Registry;
 use zeroize::Zeroizing;
 
@@ -15,10 +17,15 @@ pub struct Fixture {
 
 pub static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
     let cache = tempfile::tempdir().unwrap();
-    let runtime = Runtime::new(SandboxLimits::default(), Some(cache.path().to_path_buf())).unwrap();
+    let runtime = Runtime::new(SandboxLimits::default(), Some(cache_in(cache.path()))).unwrap();
     let registry = Registry::load_builtin(&runtime).unwrap();
     Fixture { runtime, registry, _cache: cache }
 });
+
+/// A cache in `<root>/components` keyed by `<root>/cache.key`.
+pub fn cache_in(root: &Path) -> CacheConfig {
+    CacheConfig::new(root.join("components"), root.join("cache.key"))
+}
 
 pub fn builtin(id: &str) -> &'static Plugin {
     FIXTURE.registry.provider(id).unwrap()
