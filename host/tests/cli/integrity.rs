@@ -5,7 +5,6 @@
 //! nothing reaches the loopback upstream.
 
 use aivault_test_artifacts as artifacts;
-use rusqlite::Connection;
 use serde_json::Value;
 
 use crate::support::{GITHUB_TOKEN, OPENAI_KEY, Vault};
@@ -13,10 +12,6 @@ use crate::upstream::Upstream;
 
 const HOSTS: &[&str] = &["api.openai.com", "api.github.com", "api.telegram.org"];
 const TELEGRAM_TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
-
-fn db(vault: &Vault) -> Connection {
-    Connection::open(vault.path().join("vault.db")).unwrap()
-}
 
 /// A vault with OpenAI and GitHub credentials, a policy and a binding.
 fn vault_with_everything() -> (Vault, Upstream) {
@@ -63,7 +58,7 @@ const OPENAI_MODELS: &[&str] = &["invoke", "openai/models", "--method", "GET", "
 fn inserted_custom_capability_sends_nothing() {
     for id in ["openai/chat-completions", "openai/exfiltrate"] {
         let (vault, upstream) = vault_with_everything();
-        db(&vault)
+        vault.db()
             .execute(
                 "INSERT INTO custom_capabilities (id, credential_id, description, methods, path_prefixes, host, created_at_ms)
                  VALUES (?1, 'openai', '', '[\"POST\"]', '[\"/v1/chat/completions\"]', 'evil.example.com', 0)",
@@ -96,10 +91,11 @@ fn edited_secrets_are_refused() {
     ];
     for sql in cases {
         let (vault, upstream) = vault_with_everything();
-        let id: String = db(&vault)
+        let id: String = vault
+            .db()
             .query_row("SELECT id FROM secrets WHERE name = 'OPENAI_API_KEY'", [], |r| r.get(0))
             .unwrap();
-        db(&vault).execute(sql, []).unwrap();
+        vault.db().execute(sql, []).unwrap();
         let what = format!("secret `{id}` failed its integrity check");
         refused(&vault, &upstream, OPENAI_MODELS, &what);
         let group = ["invoke", "openai/models", "--method", "GET", "--workspace-id", "w", "--group-id", "g"];
@@ -140,7 +136,7 @@ fn edited_credentials_and_links_are_refused() {
     ];
     for (sql, what) in cases {
         let (vault, upstream) = vault_with_everything();
-        db(&vault).execute(sql, []).unwrap();
+        vault.db().execute(sql, []).unwrap();
         refused(&vault, &upstream, OPENAI_MODELS, what);
         assert!(vault.fails(&["credential", "list"]).contains(what), "{sql}");
         doctor_lists(&vault, what);
@@ -187,7 +183,7 @@ fn edited_or_deleted_policies_and_bindings_are_refused() {
     ];
     for (sql, args, what) in cases {
         let (vault, upstream) = vault_with_everything();
-        db(&vault).execute(sql, []).unwrap();
+        vault.db().execute(sql, []).unwrap();
         refused(&vault, &upstream, args, what);
         doctor_lists(&vault, what);
         vault.assert_nowhere(GITHUB_TOKEN);
@@ -199,7 +195,7 @@ fn edited_or_deleted_policies_and_bindings_are_refused() {
 #[test]
 fn broken_seal_needs_the_operator() {
     let (vault, upstream) = vault_with_everything();
-    db(&vault).execute("DELETE FROM capability_bindings", []).unwrap();
+    vault.db().execute("DELETE FROM capability_bindings", []).unwrap();
     vault.ok(&["capability", "bind", "openai/models", "--consumer", "agent-b"]);
     let what = "the set of consumer bindings";
     refused(&vault, &upstream, &["invoke", "github/users", "--path", "/user"], what);
@@ -225,7 +221,7 @@ fn forged_approval_is_not_used() {
     };
     let manifest =
         r#"{"id":"telegram","hosts":["api.telegram.org"],"vault_secrets":[{"name":"TELEGRAM_BOT_TOKEN"}]}"#;
-    db(&vault)
+    vault.db()
         .execute(
             "INSERT INTO provider_approvals (provider_id, file_name, sha256, manifest, enabled, approved_at_ms)
              VALUES ('telegram', 'telegram.wasm', ?1, ?2, 1, 0)",

@@ -12,10 +12,6 @@ use sha2::{Digest, Sha256};
 use crate::support::{GITHUB_TOKEN, OPENAI_KEY, Vault};
 use crate::upstream::Upstream;
 
-fn db(vault: &Vault) -> Connection {
-    Connection::open(vault.path().join("vault.db")).unwrap()
-}
-
 fn busy_vault() -> Vault {
     let vault = Vault::new();
     vault.ok(&["secrets", "create", "--name", "OPENAI_API_KEY", "--value", OPENAI_KEY]);
@@ -105,7 +101,7 @@ fn rewritten_chain_is_detected() {
     for (sql, first) in edits {
         let vault = busy_vault();
         assert!(vault.ok(&["audit", "verify"]).contains("sealed by the vault's key"));
-        let conn = db(&vault);
+        let conn = vault.db();
         conn.execute_batch("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;").unwrap();
         conn.execute_batch(sql).unwrap();
         rechain(&conn);
@@ -118,7 +114,7 @@ fn rewritten_chain_is_detected() {
 #[test]
 fn truncated_log_is_detected() {
     let vault = busy_vault();
-    let conn = db(&vault);
+    let conn = vault.db();
     let last: i64 = conn.query_row("SELECT MAX(seq) FROM audit", [], |r| r.get(0)).unwrap();
     conn.execute_batch("DROP TRIGGER audit_no_delete;").unwrap();
     conn.execute("DELETE FROM audit WHERE seq > ?1", [last - 2]).unwrap();
@@ -139,7 +135,7 @@ fn truncated_log_is_detected() {
 /// Makes a vault look as an aivault before row authentication left it: no
 /// MACs, no seals, and the old kind of key check.
 fn make_legacy(vault: &Vault) {
-    let conn = db(vault);
+    let conn = vault.db();
     conn.execute_batch(
         "UPDATE secrets SET mac = NULL; UPDATE credentials SET mac = NULL;
          UPDATE custom_capabilities SET mac = NULL; UPDATE capability_policies SET mac = NULL;
@@ -152,7 +148,7 @@ fn make_legacy(vault: &Vault) {
 
 fn legacy_key_check(vault: &Vault) -> Vec<u8> {
     use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
-    let kek_id: String = db(vault).query_row("SELECT kek_id FROM key_config", [], |r| r.get(0)).unwrap();
+    let kek_id: String = vault.db().query_row("SELECT kek_id FROM key_config", [], |r| r.get(0)).unwrap();
     let text = std::fs::read_to_string(vault.path().join("keys").join(format!("{kek_id}.key"))).unwrap();
     let key = base64::engine::general_purpose::STANDARD.decode(text.trim()).unwrap();
     let cipher = aes_gcm::Aes256Gcm::new_from_slice(&key).unwrap();
@@ -184,9 +180,9 @@ fn old_vault_is_authenticated_on_first_write() {
     assert!(events.iter().any(|e| e["event"] == "vault.authenticate"), "{events:?}");
 
     // Rows are checked from now on.
-    db(&vault).execute("UPDATE credentials SET host = 'evil.example.com'", []).unwrap();
+    vault.db().execute("UPDATE credentials SET host = 'evil.example.com'", []).unwrap();
     assert!(vault.fails(&["credential", "list"]).contains("failed its integrity check"));
-    db(&vault).execute("UPDATE key_config SET key_check = ?1", [legacy_key_check(&vault)]).unwrap();
+    vault.db().execute("UPDATE key_config SET key_check = ?1", [legacy_key_check(&vault)]).unwrap();
     let err = vault.fails(&["secrets", "list"]);
     assert!(err.contains("key check was replaced with one from before its rows were authenticated"), "{err}");
     vault.assert_nowhere(OPENAI_KEY);
@@ -217,7 +213,7 @@ fn rotate_master_survives_sigkill_at_every_step() {
     for (i, step) in steps.iter().enumerate() {
         let vault = busy_vault();
         let kek_before: String =
-            db(&vault).query_row("SELECT kek_id FROM key_config", [], |r| r.get(0)).unwrap();
+            vault.db().query_row("SELECT kek_id FROM key_config", [], |r| r.get(0)).unwrap();
         let markers = tempfile::tempdir().unwrap();
         let marker = markers.path().join("reached");
         let mut child = vault
@@ -231,7 +227,7 @@ fn rotate_master_survives_sigkill_at_every_step() {
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
 
-        let kek_id: String = db(&vault).query_row("SELECT kek_id FROM key_config", [], |r| r.get(0)).unwrap();
+        let kek_id: String = vault.db().query_row("SELECT kek_id FROM key_config", [], |r| r.get(0)).unwrap();
         assert_eq!(
             kek_id != kek_before,
             i >= 2,
@@ -267,7 +263,7 @@ fn audit_failures_are_never_silent() {
     let vault = Vault::new();
     vault.ok(&["secrets", "create", "--name", "OPENAI_API_KEY", "--value", OPENAI_KEY]);
     let upstream = Upstream::start(&["api.openai.com"]);
-    let conn = db(&vault);
+    let conn = vault.db();
     let fail_on = |event: &str| {
         conn.execute_batch(&format!(
             "DROP TRIGGER IF EXISTS fail_audit;

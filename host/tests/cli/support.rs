@@ -68,6 +68,12 @@ impl Vault {
         self.run_cmd(cmd)
     }
 
+    /// A connection to the vault's database, as anyone who can write the
+    /// file has (tests tamper with it the way `sqlite3` would).
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.path().join("vault.db")).unwrap()
+    }
+
     /// Everything every command run through this vault printed.
     pub fn all_output(&self) -> String {
         self.output.borrow().clone()

@@ -3,17 +3,12 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use rusqlite::Connection;
 use serde_json::Value;
 
 use crate::support::{OPENAI_KEY, OPENAI_KEY_2, TRELLO_KEY, TRELLO_TOKEN, Vault};
 
 const ENV_KEY: &str = "q0L2wJb9m8n7b6v5c4x3z2a1s0d9f8g7h6j5k4l3m2o=";
 const ENV_KEY_2: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-
-fn db(vault: &Vault) -> Connection {
-    Connection::open(vault.path().join("vault.db")).unwrap()
-}
 
 fn mode(path: &std::path::Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -113,7 +108,7 @@ fn passphrase_key_provider() {
         vault.run_cmd(cmd)
     };
     assert!(with_pass(&["init", "--provider", "passphrase"], "correct horse battery").0);
-    let params: String = db(&vault).query_row("SELECT params FROM key_config", [], |r| r.get(0)).unwrap();
+    let params: String = vault.db().query_row("SELECT params FROM key_config", [], |r| r.get(0)).unwrap();
     let params: Value = serde_json::from_str(&params).unwrap();
     assert_eq!(params["argon2id"]["memory_kib"], 19456);
     assert!(
@@ -143,7 +138,7 @@ fn rotate_master_across_providers() {
     vault.ok(&["secrets", "create", "--name", "OPENAI_API_KEY", "--value", OPENAI_KEY]);
     vault.ok(&["secrets", "create", "--name", "OTHER", "--value", "other-value-1"]);
     let ciphertexts = || -> Vec<(Vec<u8>, Vec<u8>)> {
-        let conn = db(&vault);
+        let conn = vault.db();
         let mut stmt = conn.prepare("SELECT ciphertext, wrapped_dek FROM secrets ORDER BY id").unwrap();
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
     };
@@ -209,7 +204,7 @@ fn tampered_rows_fail_to_decrypt() {
         let vault = Vault::new();
         vault.ok(&["secrets", "create", "--name", "OPENAI_API_KEY", "--value", OPENAI_KEY]);
         vault.ok(&["secrets", "create", "--name", "OTHER_KEY", "--value", "other-value-1"]);
-        db(&vault).execute(sql, []).unwrap();
+        vault.db().execute(sql, []).unwrap();
 
         let mut library = aivault::vault::Vault::open(vault.path()).unwrap();
         let err = library
@@ -272,7 +267,7 @@ fn audit_chain_detects_edits_and_deletions() {
     vault.assert_nowhere(OPENAI_KEY);
     vault.assert_nowhere("plain-value-2");
 
-    let conn = db(&vault);
+    let conn = vault.db();
     // The log refuses edits through SQL; an attacker must drop the guard first.
     assert!(conn.execute("DELETE FROM audit WHERE seq = 3", []).is_err());
     conn.execute_batch("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;").unwrap();
@@ -291,7 +286,7 @@ fn audit_truncation_detected() {
     let vault = Vault::new();
     vault.ok(&["secrets", "create", "--name", "A_KEY", "--value", "a-value-1"]);
     vault.ok(&["secrets", "create", "--name", "B_KEY", "--value", "b-value-1"]);
-    let conn = db(&vault);
+    let conn = vault.db();
     conn.execute_batch("DROP TRIGGER audit_no_delete; DELETE FROM audit WHERE seq = 3;").unwrap();
     let (ok, out, _) = vault.run(&["audit", "verify"]);
     assert!(!ok && out.contains("events #3 to #3 were deleted from the end"), "{out}");
