@@ -296,7 +296,7 @@ impl Vault {
 
     /// Secrets matching `filter`, metadata only.
     pub fn list(&mut self, filter: &SecretFilter) -> Result<Vec<SecretRow>> {
-        let tx = self.begin_read(KeyUse::IfAvailable)?;
+        let tx = self.begin_listing()?;
         Ok(tx.secrets(filter)?)
     }
 
@@ -409,7 +409,7 @@ impl Vault {
     /// Deletes a secret and every credential (with its capabilities) that
     /// used it. Works on rows that fail their integrity check too: deleting
     /// one is how it is repaired.
-    pub fn delete(&mut self, label: &str) -> Result<Deleted> {
+    pub fn delete(&mut self, registry: &Registry, label: &str) -> Result<Deleted> {
         let mut tx = self.begin_write()?;
         tx.skip_checks();
         let secret = resolve_secret(&tx, label)?;
@@ -418,6 +418,7 @@ impl Vault {
         for credential in tx.credentials_using(&secret.id)? {
             management::delete_credential_in(
                 &tx,
+                registry,
                 &credential,
                 &format!("secret {} deleted", secret.name),
                 now,
@@ -476,7 +477,7 @@ impl Vault {
 
     /// Every credential.
     pub fn credentials(&mut self) -> Result<Vec<CredentialRow>> {
-        Ok(self.begin_read(KeyUse::IfAvailable)?.credentials()?)
+        Ok(self.begin_listing()?.credentials()?)
     }
 
     /// Newest audit events first.

@@ -54,6 +54,9 @@ pub enum PathError {
 pub const LOOK_ALIKES: &[(char, &str, char)] = &[
     ('\u{2024}', "ONE DOT LEADER", '.'),
     ('\u{2025}', "TWO DOT LEADER", '.'),
+    ('\u{2026}', "HORIZONTAL ELLIPSIS", '.'),
+    ('\u{FE19}', "PRESENTATION FORM FOR VERTICAL HORIZONTAL ELLIPSIS", '.'),
+    ('\u{FE30}', "PRESENTATION FORM FOR VERTICAL TWO DOT LEADER", '.'),
     ('\u{FE52}', "SMALL FULL STOP", '.'),
     ('\u{FF0E}', "FULLWIDTH FULL STOP", '.'),
     ('\u{3002}', "IDEOGRAPHIC FULL STOP", '.'),

@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::Context;
-use super::output::{DIM, HEADING, ID, OK, WARN, print_json, styled, timestamp};
+use super::output::{DIM, HEADING, ID, OK, WARN, print_json, printable, styled, timestamp};
 use crate::vault::{KeyProvider, Vault};
 
 #[derive(Debug, Args)]
@@ -59,10 +59,11 @@ pub struct DoctorArgs {
     /// Full JSON.
     #[arg(short, long)]
     verbose: bool,
-    /// After reviewing `capability bindings` and `capability policy list`,
-    /// accept their current set of rows (a row added or removed outside
-    /// aivault breaks the tables' seal). Rows whose own check fails stay
-    /// refused: delete or re-create them.
+    /// After reviewing the listings (`credential list`, `capability list`,
+    /// `capability bindings`, `capability policy list`, `provider list`,
+    /// `secrets list`), accept each table's current set of rows: a row
+    /// added, removed or replaced outside aivault breaks its table's seal.
+    /// Rows whose own check fails stay refused: delete or re-create them.
     #[arg(long)]
     reseal: bool,
 }
@@ -214,8 +215,9 @@ pub fn audit(ctx: &Context, args: AuditArgs) -> anyhow::Result<std::process::Exi
             styled(DIM, format!("#{:<5}", r.seq)),
             styled(DIM, timestamp(r.ts_ms)),
             styled(HEADING, format!("{:<22}", r.event)),
-            styled(ID, &r.subject),
-            styled(DIM, &r.details)
+            // A subject can be a caller's capability id: never raw.
+            styled(ID, printable(&r.subject)),
+            styled(DIM, printable(&r.details))
         );
     }
     Ok(std::process::ExitCode::SUCCESS)

@@ -62,6 +62,17 @@ pub enum PolicyCommand {
     /// List every policy.
     #[command(visible_alias = "ls")]
     List(ListArgs),
+    /// Remove a capability's policy (also one that failed its integrity
+    /// check, or names a capability that no longer exists).
+    #[command(visible_alias = "rm")]
+    Delete(PolicyDeleteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyDeleteArgs {
+    /// Capability id.
+    #[arg(long)]
+    capability: String,
 }
 
 #[derive(Debug, Args)]
@@ -145,7 +156,7 @@ pub fn run(ctx: &Context, cmd: CapabilityCommand) -> anyhow::Result<ExitCode> {
         CapabilityCommand::Invoke(args) => return invoke::run(ctx, args, Render::Raw),
         CapabilityCommand::Create(args) => create(ctx, args),
         CapabilityCommand::Delete(args) => {
-            ctx.vault()?.delete_capability(&args.id)?;
+            ctx.vault()?.delete_capability(ctx.registry()?, &args.id)?;
             anstream::println!("Capability deleted: {}", args.id);
             Ok(())
         }
@@ -169,6 +180,11 @@ pub fn run(ctx: &Context, cmd: CapabilityCommand) -> anyhow::Result<ExitCode> {
         CapabilityCommand::Bindings(args) => bindings(ctx, args),
         CapabilityCommand::Policy(PolicyCommand::Set(args)) => set_policy(ctx, args),
         CapabilityCommand::Policy(PolicyCommand::List(args)) => policies(ctx, args),
+        CapabilityCommand::Policy(PolicyCommand::Delete(args)) => {
+            ctx.vault()?.delete_policy(&args.capability)?;
+            anstream::println!("Policy removed: {}", args.capability);
+            Ok(())
+        }
     }
     .map(|()| ExitCode::SUCCESS)
 }

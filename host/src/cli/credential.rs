@@ -90,7 +90,7 @@ pub fn run(ctx: &Context, cmd: CredentialCommand) -> anyhow::Result<()> {
         CredentialCommand::List(args) => list(ctx, args),
         CredentialCommand::Create(args) => create(ctx, args),
         CredentialCommand::Delete(args) => {
-            let deleted = ctx.vault()?.delete_credential(&args.id)?;
+            let deleted = ctx.vault()?.delete_credential(ctx.registry()?, &args.id)?;
             anstream::println!("Credential deleted: {} ({})", deleted.id, deleted.provider);
             Ok(())
         }

@@ -4,6 +4,8 @@
 use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
+use crate::vault::integrity::is_unprintable;
+
 /// Section headings.
 pub const HEADING: Style = Style::new().bold();
 /// Identifiers people type back (capability ids, secret names).
@@ -26,11 +28,21 @@ pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One line on stderr: `error: outer: inner: root`.
+/// One line on stderr: `error: outer: inner: root`. Messages can quote
+/// text from outside (a provider's words, a tampered row), so control and
+/// invisible formatting characters are escaped rather than let loose on the
+/// terminal.
 pub fn print_error(err: &anyhow::Error) {
     let chain: Vec<String> = err.chain().map(ToString::to_string).collect();
-    let line = chain.join(": ").replace(['\n', '\r'], " ");
+    let line = printable(&chain.join(": ").replace(['\n', '\r'], " "));
     anstream::eprintln!("{} {line}", styled(AnsiColor::Red.on_default().bold(), "error:"));
+}
+
+/// `text` with control and invisible formatting characters escaped.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| if is_unprintable(c) { c.escape_default().collect() } else { vec![c] })
+        .collect()
 }
 
 /// A UTC timestamp to the second, e.g. `2026-11-28T16:40:01Z`.

@@ -387,8 +387,17 @@ fn find_file(ctx: &Context, id: &str) -> anyhow::Result<(DropFile, Plugin)> {
         bail!("{id} is a built-in provider; it is always enabled and cannot be changed");
     }
     let runtime = ctx.runtime()?;
+    // A changed file approved for another provider is never compiled here:
+    // only its own re-approval may do that.
+    let approvals = approvals(ctx)?;
+    let changed_elsewhere = |file: &DropFile| {
+        approvals
+            .iter()
+            .any(|a| a.file_name == file.file_name && a.sha256 != file.sha256 && a.provider_id != id)
+    };
     let mut found: Vec<(DropFile, Plugin)> = scan(ctx)?
         .into_iter()
+        .filter(|file| !changed_elsewhere(file))
         .filter_map(|file| dropin::load(runtime, &file).ok().map(|plugin| (file, plugin)))
         .filter(|(_, plugin)| plugin.id() == id)
         .collect();
@@ -477,6 +486,20 @@ fn disable(ctx: &Context, raw: &str) -> anyhow::Result<()> {
 }
 
 fn remove(ctx: &Context, raw: &str) -> anyhow::Result<()> {
+    // An approval that failed its integrity check is forgotten, but no file
+    // is deleted on its word (its file name is not to be trusted either).
+    if let Target::Id(id) = Target::parse(ctx, raw)? {
+        let checked = ctx.read_vault(|v| v.approvals())?;
+        if checked.untrusted.iter().any(|(i, _)| *i == id)
+            && !checked.trusted.iter().any(|a| a.provider_id == id)
+        {
+            ctx.vault()?.forget_approval(&id)?;
+            anstream::println!(
+                "Provider approval removed: {id} (it failed its integrity check; no file was deleted)"
+            );
+            return Ok(());
+        }
+    }
     let approvals = approvals(ctx)?;
     let dir = ctx.config()?.providers_dir.clone();
     let (path, approval) = match Target::parse(ctx, raw)? {

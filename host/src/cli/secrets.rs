@@ -180,7 +180,7 @@ pub fn run(ctx: &Context, cmd: SecretsCommand) -> anyhow::Result<()> {
             Ok(())
         }
         SecretsCommand::Delete(args) => {
-            let deleted = ctx.vault()?.delete(&args.id)?;
+            let deleted = ctx.vault()?.delete(ctx.registry()?, &args.id)?;
             anstream::println!("Secret deleted: {}", deleted.name);
             for credential in deleted.credentials {
                 anstream::println!("Credential removed: {credential}");

@@ -42,7 +42,16 @@ impl Vault {
             Err(e) => return Err(e),
         };
         let mut approvals = Approvals::default();
+        let sealed = tx.approvals_sealed()?;
         for (approval, mac) in tx.approvals_raw()? {
+            if !sealed && tx.approval_trusted(&approval, mac.as_deref()) {
+                let reason =
+                    "the set of provider approvals was changed outside aivault (one was added, removed \
+                              or replaced); review `aivault provider list`, then `aivault doctor --reseal`"
+                        .to_string();
+                approvals.untrusted.push((approval.provider_id, reason));
+                continue;
+            }
             if tx.approval_trusted(&approval, mac.as_deref()) {
                 approvals.trusted.push(approval);
             } else {

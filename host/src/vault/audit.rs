@@ -37,15 +37,13 @@ fn mac_fields(seq: i64, hash: &str) -> Fields {
 /// sequence number. The transaction must hold the vault's keys.
 pub fn append(tx: &Tx<'_>, event: &Event, ts_ms: i64) -> Result<i64, StoreError> {
     let keys = tx.keys().filter(|k| !k.is_legacy()).cloned().ok_or(StoreError::Unkeyed)?;
-    let head = tx.audit_head()?;
-    // A head whose seal is already broken stays broken: re-sealing it would
-    // hide a truncation.
-    let sealed = match (tx.audit_head_seal()?, &head) {
-        (None, None) => true,
-        (Some((value, authentic)), Some((seq, hash))) => authentic && value == format!("{seq}:{hash}"),
-        _ => false,
-    };
-    let (last_seq, prev_hash) = head.unwrap_or((0, GENESIS.to_string()));
+    let (last_seq, prev_hash) = tx.audit_head()?.unwrap_or((0, GENESIS.to_string()));
+    // A head whose seal is broken or missing stays so: re-sealing it would
+    // hide a truncation or a wiped log. Only a new vault and an old vault's
+    // migration write the first seal ([`authenticate_legacy`]).
+    let sealed = tx
+        .audit_head_seal()?
+        .is_some_and(|(value, authentic)| authentic && value == format!("{last_seq}:{prev_hash}"));
     let seq = last_seq.max(tx.audit_high_water()?) + 1;
     let details = event.details.to_string();
     let hash = event_hash(&prev_hash, seq, ts_ms, event.kind, &event.subject, &details);
@@ -158,10 +156,17 @@ fn chain_break(rows: &[AuditRow], key: Option<&MacKey>) -> Option<(i64, String)>
     None
 }
 
+/// Seals the head of an empty log, before its first event.
+fn seal_empty(tx: &Tx<'_>) -> Result<(), StoreError> {
+    tx.seal_audit_head(0, GENESIS)
+}
+
 /// What is wrong with the sealed head, given the newest event.
 fn head_problem(tx: &Tx<'_>, last: Option<(i64, &str)>) -> Result<Option<String>, StoreError> {
     let Some((value, authentic)) = tx.audit_head_seal()? else {
-        return Ok(last.map(|_| "the log's newest event is not sealed (its seal was removed)".to_string()));
+        return Ok(Some(
+            "the seal of the log's newest event is missing: the log was wiped or its seal removed".into(),
+        ));
     };
     if !authentic {
         return Ok(Some("the seal of the log's newest event was altered".into()));
@@ -173,7 +178,9 @@ fn head_problem(tx: &Tx<'_>, last: Option<(i64, &str)>) -> Result<Option<String>
         Some((seq, _)) if sealed_seq > seq => Some(format!(
             "the log ends at #{seq} but its newest event was sealed at #{sealed_seq}: events were deleted from the end"
         )),
-        None if sealed_seq > 0 => Some(format!("events #1 to #{sealed_seq} were deleted")),
+        None if sealed_seq > 0 => {
+            Some(format!("the log is empty but its newest event was sealed at #{sealed_seq}: it was wiped"))
+        }
         None => None,
         Some(_) => Some(format!(
             "the log does not end at its sealed newest event #{sealed_seq}: events were deleted and others written in their place"
@@ -193,8 +200,9 @@ pub fn authenticate_legacy(tx: &Tx<'_>) -> Result<usize, StoreError> {
         tx.set_audit_mac(row.seq, Some(&keys.audit().tag(&mac_fields(row.seq, &row.hash))))?;
         sealed += 1;
     }
-    if let Some(last) = rows.last() {
-        tx.seal_audit_head(last.seq, &last.hash)?;
+    match rows.last() {
+        Some(last) => tx.seal_audit_head(last.seq, &last.hash)?,
+        None => seal_empty(tx)?,
     }
     Ok(sealed)
 }

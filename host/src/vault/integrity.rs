@@ -4,9 +4,9 @@
 //! custom capabilities, policies, bindings, approvals) carries an
 //! HMAC-SHA256 under a key derived from the master key. Whoever can write the
 //! database without holding that key can neither forge a row nor move one to
-//! another id. Tables whose rows *restrict* a caller (policies, bindings) are
-//! also sealed as a whole, so a deleted row is noticed too, and the audit log
-//! is an HMAC chain with a sealed head.
+//! another id; the tables a decision rests on are also sealed as a whole, so
+//! a deleted, replayed or older version of a row is noticed too, and the
+//! audit log is an HMAC chain with a sealed head.
 //!
 //! The [`super::store`] checks rows as it reads them and authenticates them
 //! as it writes them; this module holds the keys and the encodings.
@@ -153,11 +153,19 @@ impl Fields {
         self.bytes(&[u8::from(value)])
     }
 
-    /// A list, in the order given (callers pass stored order, which is sorted).
+    /// A list, in the order given: the order is part of what is
+    /// authenticated, so callers sort where order carries no meaning.
     pub fn list<'a>(self, items: impl IntoIterator<Item = &'a str>) -> Self {
         let items: Vec<&str> = items.into_iter().collect();
         let count = items.len() as i64;
         items.into_iter().fold(self.int(count), |f, item| f.text(item))
+    }
+
+    /// A list of pairs, each member its own field.
+    pub fn pairs<'a>(self, items: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let items: Vec<(&str, &str)> = items.into_iter().collect();
+        let count = items.len() as i64;
+        items.into_iter().fold(self.int(count), |f, (a, b)| f.text(a).text(b))
     }
 }
 
@@ -186,12 +194,19 @@ pub fn shown(text: &str) -> String {
     let mut out: String = text
         .chars()
         .take(80)
-        .flat_map(|c| if c.is_control() { c.escape_default().collect() } else { vec![c] })
+        .flat_map(|c| if is_unprintable(c) { c.escape_default().collect() } else { vec![c] })
         .collect();
     if text.chars().count() > 80 {
         out.push('…');
     }
     out
+}
+
+/// Control characters, and the invisible formatting ones that reorder or
+/// hide text on a terminal (bidirectional overrides, zero-width marks).
+pub fn is_unprintable(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
 }
 
 #[cfg(test)]
@@ -232,6 +247,7 @@ mod tests {
     #[test]
     fn shown_escapes_control_characters() {
         assert_eq!(shown("ok\u{1b}[31m"), "ok\\u{1b}[31m");
+        assert_eq!(shown("a\u{202e}b"), "a\\u{202e}b");
         assert_eq!(shown(&"x".repeat(100)).chars().count(), 81);
     }
 }

@@ -37,16 +37,7 @@ impl Vault {
     pub fn invocation_data(&mut self, capability: &str) -> Result<InvocationData> {
         let tx = self.begin_read(KeyUse::Required)?;
         let credentials = tx.credentials()?;
-        let mut secrets = HashMap::new();
-        for credential in &credentials {
-            for (_, id) in &credential.secrets {
-                if !secrets.contains_key(id)
-                    && let Some(secret) = tx.secret(id)?
-                {
-                    secrets.insert(id.clone(), secret);
-                }
-            }
-        }
+        let secrets = tx.secrets_of_credentials()?.into_iter().map(|s| (s.id.clone(), s)).collect();
         Ok(InvocationData {
             credentials,
             secrets,

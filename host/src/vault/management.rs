@@ -7,7 +7,6 @@ use super::audit::{self, Event};
 use super::crypto::Binding;
 use super::scope::Scope;
 use super::store::{BindingRow, CredentialRow, CustomCapabilityRow, PolicyRow, StoreError, Tx};
-use super::unlock::KeyUse;
 use super::{Result, SecretRow, Vault, VaultError, crypto, held_keys, now_ms, resolve_secret};
 use crate::plugins::HostPattern;
 use crate::registry::Registry;
@@ -87,6 +86,8 @@ pub enum ManageError {
     BadCapability(String),
     #[error("policy values must be positive numbers ({0})")]
     BadPolicy(&'static str),
+    #[error("{0} has no policy; `aivault capability policy list` shows them")]
+    NoPolicy(String),
     #[error("consumer `{0}` is not allowed: use 1-128 letters, digits, `.`, `_`, `-` or `@`")]
     BadConsumer(String),
     #[error("{consumer} is already bound to {capability} in scope {scope}")]
@@ -184,11 +185,11 @@ impl Vault {
 
     /// Deletes a credential with its custom capabilities, their policies and
     /// bindings; also one that fails its integrity check (that is the repair).
-    pub fn delete_credential(&mut self, id: &str) -> Result<CredentialRow> {
+    pub fn delete_credential(&mut self, registry: &Registry, id: &str) -> Result<CredentialRow> {
         let mut tx = self.begin_write()?;
         tx.skip_checks();
         let credential = find_credential(&tx, id)?;
-        delete_credential_in(&tx, &credential, "deleted by the operator", now_ms())?;
+        delete_credential_in(&tx, registry, &credential, "deleted by the operator", now_ms())?;
         tx.commit()?;
         Ok(credential)
     }
@@ -257,14 +258,16 @@ impl Vault {
         Ok(row)
     }
 
-    /// Deletes a custom capability (also one that fails its integrity check).
-    pub fn delete_capability(&mut self, id: &str) -> Result<()> {
+    /// Deletes a custom capability (also one that fails its integrity
+    /// check). A row taking a provider capability's id goes alone: that id's
+    /// policy, bindings and links are the provider capability's.
+    pub fn delete_capability(&mut self, registry: &Registry, id: &str) -> Result<()> {
         let mut tx = self.begin_write()?;
         tx.skip_checks();
         if !tx.custom_capability_exists(id)? {
             return Err(ManageError::UnknownCustomCapability(id.to_string()).into());
         }
-        tx.delete_custom_capability(id)?;
+        tx.delete_custom_capability(id, registry.capability(id).is_err())?;
         let now = now_ms();
         audit::append(&tx, &Event::new("capability.delete", id, json!({})), now)?;
         tx.commit()?;
@@ -273,7 +276,7 @@ impl Vault {
 
     /// Every custom capability.
     pub fn custom_capabilities(&mut self) -> Result<Vec<CustomCapabilityRow>> {
-        Ok(self.begin_read(KeyUse::IfAvailable)?.custom_capabilities()?)
+        Ok(self.begin_listing()?.custom_capabilities()?)
     }
 
     /// Sets (merges) the policy of a known capability.
@@ -323,9 +326,22 @@ impl Vault {
         Ok(policy)
     }
 
+    /// Removes a capability's policy, whether or not the row passes its
+    /// check or the capability still exists (that is how a forged or stale
+    /// policy is repaired).
+    pub fn delete_policy(&mut self, capability: &str) -> Result<()> {
+        let tx = self.begin_write()?;
+        if !tx.delete_policy(capability)? {
+            return Err(ManageError::NoPolicy(capability.to_string()).into());
+        }
+        audit::append(&tx, &Event::new("capability.policy.delete", capability, json!({})), now_ms())?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Every policy.
     pub fn policies(&mut self) -> Result<Vec<PolicyRow>> {
-        Ok(self.begin_read(KeyUse::IfAvailable)?.policies()?)
+        Ok(self.begin_listing()?.policies()?)
     }
 
     /// Allows `consumer` to invoke `capability` in `scope`.
@@ -380,19 +396,20 @@ impl Vault {
 
     /// Every binding.
     pub fn bindings(&mut self) -> Result<Vec<BindingRow>> {
-        Ok(self.begin_read(KeyUse::IfAvailable)?.bindings()?)
+        Ok(self.begin_listing()?.bindings()?)
     }
 }
 
 /// Removes a credential and everything that hung off it, with audit events.
 pub(super) fn delete_credential_in(
     tx: &Tx<'_>,
+    registry: &Registry,
     credential: &CredentialRow,
     reason: &str,
     now: i64,
 ) -> Result<()> {
     for custom in tx.custom_capabilities()?.iter().filter(|c| c.credential_id == credential.id) {
-        tx.delete_custom_capability(&custom.id)?;
+        tx.delete_custom_capability(&custom.id, registry.capability(&custom.id).is_err())?;
         audit::append(tx, &Event::new("capability.delete", &custom.id, json!({"reason": reason})), now)?;
     }
     tx.delete_credential(&credential.id)?;

@@ -63,15 +63,20 @@ impl Vault {
             testpoint::reached("rotate.rewrapped");
             Ok(count)
         });
-        let count = match result.and_then(|count| tx.commit().map(|()| count).map_err(VaultError::from)) {
+        let count = match result {
             Ok(count) => count,
             Err(e) => {
+                // Nothing was committed, so nothing names the new key.
                 if new_provider == KeyProvider::File {
                     let _ = std::fs::remove_file(&new_file);
                 }
                 return Err(e);
             }
         };
+        // A commit that reports an error may still have reached the log and
+        // be replayed on the next open: from here on the new key file stays
+        // (`aivault doctor` lists a key file nothing names).
+        tx.commit()?;
         self.keys.put(new.clone());
         testpoint::reached("rotate.committed");
 

@@ -68,12 +68,16 @@ impl Scope {
         }
     }
 
-    /// Rebuilds a scope from stored columns (empty string = no id).
+    /// Rebuilds a scope from stored columns (empty string = no id). Columns
+    /// that do not fit the kind (a global row with a workspace id) are not a
+    /// scope: what is read must be exactly what a MAC covers.
     pub fn from_columns(kind: &str, workspace: &str, group: &str) -> Option<Self> {
-        match kind {
-            "global" => Some(Scope::Global),
-            "workspace" => Some(Scope::Workspace { workspace: workspace.to_string() }),
-            "group" => Some(Scope::Group { workspace: workspace.to_string(), group: group.to_string() }),
+        match (kind, workspace.is_empty(), group.is_empty()) {
+            ("global", true, true) => Some(Scope::Global),
+            ("workspace", false, true) => Some(Scope::Workspace { workspace: workspace.to_string() }),
+            ("group", false, false) => {
+                Some(Scope::Group { workspace: workspace.to_string(), group: group.to_string() })
+            }
             _ => None,
         }
     }

@@ -11,6 +11,7 @@
 //! writes ([`super::integrity`]). A row changed outside aivault is reported
 //! as [`StoreError::Integrity`], never returned.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,6 +73,10 @@ pub struct Tx<'a> {
     keys: Option<Arc<KeySet>>,
     /// Whether rows read are checked against their MACs.
     checks: bool,
+    /// Whether tables read are checked against their seals too (not when
+    /// listing them for the operator to review).
+    seal_checks: bool,
+    seals: RefCell<seals::SealState>,
 }
 
 /// The master-key configuration (one row).
@@ -189,6 +194,31 @@ pub(super) fn scope_from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<Sc
     })
 }
 
+/// Rows of `table` as decoded, or an integrity error naming the table if a
+/// row holds something aivault never writes there (text where a list
+/// belongs, a scope with stray ids): such a row was edited outside aivault.
+pub(super) fn decoded<T>(table: &'static str, rows: rusqlite::Result<T>) -> Result<T> {
+    rows.map_err(|e| match e {
+        rusqlite::Error::FromSqlConversionFailure(..)
+        | rusqlite::Error::InvalidColumnType(..)
+        | rusqlite::Error::IntegralValueOutOfRange(..) => {
+            IntegrityError::new(table, format!("a row of {table} that cannot be read")).into()
+        }
+        other => other.into(),
+    })
+}
+
+/// A row type the store authenticates: its table, what its MAC covers, and
+/// how a message names it (never by a value).
+pub(super) trait Authenticated {
+    const TABLE: &'static str;
+    fn fields(&self) -> Fields;
+    fn described(&self) -> String;
+}
+
+/// Rows as stored, each with its MAC.
+pub(super) type Stored<T> = Vec<(T, Option<Vec<u8>>)>;
+
 /// A scope's three columns, for MACs.
 pub(super) fn scope_fields(fields: Fields, scope: &Scope) -> Fields {
     fields.text(scope.kind_str()).text(scope.workspace_id()).text(scope.group_id())
@@ -196,11 +226,13 @@ pub(super) fn scope_fields(fields: Fields, scope: &Scope) -> Fields {
 
 impl<'a> Tx<'a> {
     fn new(tx: rusqlite::Transaction<'a>) -> Self {
-        Tx { tx, keys: None, checks: false }
+        Tx { tx, keys: None, checks: false, seal_checks: true, seals: RefCell::default() }
     }
 
-    /// Makes every change of this transaction durable.
+    /// Re-seals the tables this transaction changed, then makes every change
+    /// durable.
     pub fn commit(self) -> Result<()> {
+        self.reseal_dirty()?;
         Ok(self.tx.commit()?)
     }
 
@@ -223,6 +255,13 @@ impl<'a> Tx<'a> {
         self.checks = false;
     }
 
+    /// Checks rows but not whole tables' seals: for listings the operator
+    /// reviews (a broken seal says a row was added, removed or replaced, and
+    /// the listing is how to find which).
+    pub fn skip_seal_checks(&mut self) {
+        self.seal_checks = false;
+    }
+
     /// The keys to authenticate a write with.
     fn writer(&self) -> Result<&KeySet> {
         self.keys.as_deref().filter(|k| !k.is_legacy()).ok_or(StoreError::Unkeyed)
@@ -238,19 +277,25 @@ impl<'a> Tx<'a> {
         self.keys.as_ref().is_some_and(|k| k.rows().verify(fields, mac))
     }
 
-    /// Fails unless `mac` authenticates `fields`, when this transaction checks.
-    fn check(
-        &self,
-        table: &'static str,
-        what: impl FnOnce() -> String,
-        fields: &Fields,
-        mac: Option<&[u8]>,
-    ) -> Result<()> {
-        if !self.checks || self.authentic(fields, mac) {
-            Ok(())
-        } else {
-            Err(IntegrityError::new(table, what()).into())
-        }
+    /// The rows, each checked against its MAC when this transaction checks.
+    fn checked<T: Authenticated>(&self, rows: Stored<T>) -> Result<Vec<T>> {
+        rows.into_iter()
+            .map(|(row, mac)| {
+                if !self.checks || self.authentic(&row.fields(), mac.as_deref()) {
+                    Ok(row)
+                } else {
+                    Err(IntegrityError::new(T::TABLE, row.described()).into())
+                }
+            })
+            .collect()
+    }
+
+    /// Each row of `rows` that fails its check under the keys held.
+    fn failing<T: Authenticated>(&self, rows: Stored<T>) -> Vec<IntegrityError> {
+        rows.into_iter()
+            .filter(|(row, mac)| !self.authentic(&row.fields(), mac.as_deref()))
+            .map(|(row, _)| IntegrityError::new(T::TABLE, row.described()))
+            .collect()
     }
 
     // ----- key configuration -----

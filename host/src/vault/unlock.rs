@@ -79,6 +79,16 @@ impl Vault {
         Ok(tx)
     }
 
+    /// A read transaction for listing rows to the operator: rows are checked
+    /// when the key can be had without asking, table seals are not (a
+    /// broken seal says a row was added, removed or replaced; the listing is
+    /// how the operator finds which).
+    pub(super) fn begin_listing(&mut self) -> Result<Tx<'_>> {
+        let mut tx = self.begin_read(KeyUse::IfAvailable)?;
+        tx.skip_seal_checks();
+        Ok(tx)
+    }
+
     /// A read transaction (a consistent snapshot), holding the keys as `key_use` asks.
     pub(super) fn begin_read(&mut self, key_use: KeyUse) -> Result<Tx<'_>> {
         let mut tx = self.store.read()?;
@@ -143,6 +153,9 @@ fn initialise(tx: &mut Tx<'_>, cache: &KeyCache, dir: &Path, provider: KeyProvid
     })?;
     tx.authenticate(keys.clone());
     tx.seal_tables()?;
+    // Events an older aivault recorded before any key existed (approving a
+    // provider) are sealed as found, like an old vault's on migration.
+    audit::authenticate_legacy(tx)?;
     audit::append(tx, &Event::new("vault.init", "master-key", json!({"provider": provider.as_str()})), now)?;
     cache.put(keys);
     Ok(())
@@ -152,7 +165,7 @@ fn initialise(tx: &mut Tx<'_>, cache: &KeyCache, dir: &Path, provider: KeyProvid
 /// had it removed): a new key would neither open the secrets nor vouch for
 /// rows it never authenticated.
 fn refuse_orphaned_rows(tx: &Tx<'_>) -> Result<()> {
-    if tx.count_secrets()? > 0 || tx.has_seals()? {
+    if tx.count_secrets()? > 0 || tx.has_seals()? || tx.audit_has_macs()? {
         return Err(VaultError::KeyConfigMissing);
     }
     Ok(())

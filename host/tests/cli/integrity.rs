@@ -58,6 +58,15 @@ const OPENAI_MODELS: &[&str] = &["invoke", "openai/models", "--method", "GET", "
 fn inserted_custom_capability_sends_nothing() {
     for id in ["openai/chat-completions", "openai/exfiltrate"] {
         let (vault, upstream) = vault_with_everything();
+        vault.ok(&[
+            "capability",
+            "policy",
+            "set",
+            "--capability",
+            "openai/chat-completions",
+            "--rate-limit-per-minute",
+            "7",
+        ]);
         vault.db()
             .execute(
                 "INSERT INTO custom_capabilities (id, credential_id, description, methods, path_prefixes, host, created_at_ms)
@@ -70,9 +79,13 @@ fn inserted_custom_capability_sends_nothing() {
         refused(&vault, &upstream, OPENAI_MODELS, &what);
         assert!(vault.fails(&["capability", "list"]).contains(&what));
         doctor_lists(&vault, &what);
-        // Deleting the row is the repair.
+        // Deleting the row is the repair, and it removes nothing of the
+        // provider capability whose id the forged row took.
         vault.ok(&["capability", "delete", id]);
         vault.ok(&["doctor"]);
+        assert!(vault.ok(&["capability", "policy", "list"]).contains("openai/chat-completions"));
+        let credentials: Value = serde_json::from_str(&vault.ok(&["credential", "list", "-v"])).unwrap();
+        assert!(credentials.to_string().contains("openai/chat-completions"), "{credentials}");
         assert!(vault.call(&upstream, OPENAI_MODELS).0);
         vault.assert_nowhere(OPENAI_KEY);
     }
@@ -115,6 +128,7 @@ fn edited_credentials_and_links_are_refused() {
         ("UPDATE credentials SET host = 'evil.example.com' WHERE id = 'openai'", openai),
         ("UPDATE credentials SET scope = 'workspace', workspace_id = 'w' WHERE id = 'openai'", openai),
         ("UPDATE credentials SET provider = 'github' WHERE id = 'openai'", openai),
+        ("UPDATE credentials SET kind = 'codex-oauth' WHERE id = 'openai'", openai),
         (
             "INSERT INTO credential_capabilities (credential_id, capability_id) VALUES ('openai', 'github/users')",
             openai,
@@ -162,7 +176,7 @@ fn edited_or_deleted_policies_and_bindings_are_refused() {
         (
             "DELETE FROM capability_policies",
             OPENAI_MODELS,
-            "the set of capability policies (a row was added or removed) failed its integrity check",
+            "the set of capability policies (a row was added, removed or replaced) failed its integrity check",
         ),
         (
             "UPDATE capability_bindings SET consumer = 'mallory'",
@@ -172,7 +186,7 @@ fn edited_or_deleted_policies_and_bindings_are_refused() {
         (
             "DELETE FROM capability_bindings",
             &["invoke", "github/users", "--path", "/user"],
-            "the set of consumer bindings (a row was added or removed) failed its integrity check",
+            "the set of consumer bindings (a row was added, removed or replaced) failed its integrity check",
         ),
         (
             "INSERT INTO capability_bindings (capability_id, consumer, scope, workspace_id, group_id, created_at_ms)
@@ -238,8 +252,11 @@ fn forged_approval_is_not_used() {
     let row = rows.as_array().unwrap().iter().find(|r| r["id"] == "telegram").unwrap();
     assert_eq!(row["status"], "invalid", "{row}");
     doctor_lists(&vault, what);
-    // The operator's own approval replaces it.
+    // The operator's own approval replaces it; the table stays flagged
+    // (a row was added behind aivault's back) until the operator accepts it.
     vault.ok(&["provider", "enable", "telegram"]);
+    doctor_lists(&vault, "the set of provider approvals");
+    vault.ok(&["doctor", "--reseal"]);
     vault.ok(&["secrets", "create", "--name", "TELEGRAM_BOT_TOKEN", "--value", TELEGRAM_TOKEN]);
     vault.ok(&["doctor"]);
     vault.assert_nowhere(TELEGRAM_TOKEN);
@@ -288,4 +305,148 @@ fn withdrawn_host_makes_rows_unusable() {
     assert_eq!(upstream.seen().len(), 1, "nothing more was sent");
     vault.assert_nowhere("hostile-key-value-1");
     vault.assert_nowhere("hostile-token-value-1");
+}
+
+// A row's MAC proves aivault wrote it, not that it is still meant to be
+// there: putting back what the operator removed, with the MAC it had, is
+// refused too (the table's seal covers every row's key and MAC).
+#[test]
+fn replayed_rows_are_refused() {
+    // An attachment the operator removed.
+    let (vault, upstream) = vault_with_everything();
+    vault.ok(&[
+        "secrets",
+        "attach-group",
+        "--id",
+        "OPENAI_API_KEY",
+        "--workspace-id",
+        "w",
+        "--group-id",
+        "g",
+    ]);
+    let (id, mac, updated): (String, Vec<u8>, i64) = vault
+        .db()
+        .query_row("SELECT id, mac, updated_at_ms FROM secrets WHERE name = 'OPENAI_API_KEY'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap();
+    vault.ok(&[
+        "secrets",
+        "detach-group",
+        "--id",
+        "OPENAI_API_KEY",
+        "--workspace-id",
+        "w",
+        "--group-id",
+        "g",
+    ]);
+    let conn = vault.db();
+    conn.execute("INSERT INTO group_attachments VALUES (?1, 'w', 'g', 0)", [&id]).unwrap();
+    conn.execute(
+        "UPDATE secrets SET mac = ?2, updated_at_ms = ?3 WHERE id = ?1",
+        rusqlite::params![id, mac, updated],
+    )
+    .unwrap();
+    let group = ["invoke", "openai/models", "--method", "GET", "--workspace-id", "w", "--group-id", "g"];
+    refused(&vault, &upstream, &group, "the set of group attachments (a row was added, removed or replaced)");
+    doctor_lists(&vault, "the set of group attachments");
+
+    // A credential the operator deleted, put back with its links.
+    let (vault, upstream) = vault_with_everything();
+    let conn = vault.db();
+    conn.execute_batch(
+        "CREATE TABLE saved_credentials AS SELECT * FROM credentials WHERE id = 'openai';
+         CREATE TABLE saved_secrets AS SELECT * FROM credential_secrets WHERE credential_id = 'openai';
+         CREATE TABLE saved_caps AS SELECT * FROM credential_capabilities WHERE credential_id = 'openai';",
+    )
+    .unwrap();
+    vault.ok(&["credential", "delete", "openai"]);
+    conn.execute_batch(
+        "INSERT INTO credentials SELECT * FROM saved_credentials;
+         INSERT INTO credential_secrets SELECT * FROM saved_secrets;
+         INSERT INTO credential_capabilities SELECT * FROM saved_caps;",
+    )
+    .unwrap();
+    refused(
+        &vault,
+        &upstream,
+        OPENAI_MODELS,
+        "the set of credentials (a row was added, removed or replaced)",
+    );
+    doctor_lists(&vault, "the set of credentials");
+    vault.assert_nowhere(OPENAI_KEY);
+}
+
+// A provider the operator disabled, re-enabled with its old approval row.
+#[test]
+fn replayed_approval_is_refused() {
+    let vault = Vault::new();
+    let dir = vault.path().join("providers");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(artifacts::EXAMPLE_TELEGRAM, dir.join("telegram.wasm")).unwrap();
+    vault.ok(&["provider", "enable", "telegram"]);
+    let mac: Vec<u8> = vault.db().query_row("SELECT mac FROM provider_approvals", [], |r| r.get(0)).unwrap();
+    vault.ok(&["provider", "disable", "telegram"]);
+    vault.db().execute("UPDATE provider_approvals SET enabled = 1, mac = ?1", [mac]).unwrap();
+    let err = vault.fails(&["capability", "describe", "telegram/bot"]);
+    assert!(
+        err.contains("provider telegram is not in use: the set of provider approvals was changed"),
+        "{err}"
+    );
+    doctor_lists(&vault, "the set of provider approvals");
+    // The operator decides: disable it again and accept the table as it is.
+    vault.ok(&["provider", "disable", "telegram"]);
+    vault.ok(&["doctor", "--reseal"]);
+    let err = vault.fails(&["capability", "describe", "telegram/bot"]);
+    assert!(err.contains("it is disabled"), "{err}");
+}
+
+// Rows no command can repair by use (a policy for a capability that does
+// not exist, an approval for a file that does not exist, a row aivault
+// cannot even read) are listed and can still be removed.
+#[test]
+fn every_forged_row_can_be_removed() {
+    let (vault, upstream) = vault_with_everything();
+    let conn = vault.db();
+    conn.execute(
+        "INSERT INTO capability_policies (capability_id, response_block, updated_at_ms) VALUES ('x/y', '[]', 0)",
+        [],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO provider_approvals (provider_id, file_name, sha256, manifest, enabled, approved_at_ms)
+         VALUES ('ghost', '../../escape.wasm', 'abc', '{}', 1, 0)",
+        [],
+    )
+    .unwrap();
+    vault.ok(&[
+        "capability",
+        "create",
+        "openai/mine",
+        "--credential",
+        "openai",
+        "--method",
+        "GET",
+        "--path-prefix",
+        "/v1",
+    ]);
+    conn.execute("UPDATE custom_capabilities SET methods = 'not a list'", []).unwrap();
+
+    refused(&vault, &upstream, OPENAI_MODELS, "failed its integrity check");
+    let (ok, out, _) = vault.run(&["doctor"]);
+    assert!(!ok, "{out}");
+    for what in [
+        "the policy of `x/y`",
+        "the approval of provider `ghost`",
+        "a row of custom_capabilities that cannot be read",
+    ] {
+        assert!(out.contains(what), "doctor did not list {what:?}:\n{out}");
+    }
+    vault.ok(&["capability", "policy", "delete", "--capability", "x/y"]);
+    let out = vault.ok(&["provider", "remove", "ghost"]);
+    assert!(out.contains("no file was deleted"), "{out}");
+    vault.ok(&["capability", "delete", "openai/mine"]);
+    vault.ok(&["doctor"]);
+    let (ok, _, err) = vault.call(&upstream, OPENAI_MODELS);
+    assert!(ok, "{err}");
 }

@@ -132,6 +132,25 @@ fn truncated_log_is_detected() {
     assert!(!ok && out.contains("does not end at its sealed newest event"), "{out}");
 }
 
+// Wiping the whole log, its sequence and its head seal is noticed too.
+#[test]
+fn wiped_log_is_detected() {
+    let vault = busy_vault();
+    vault
+        .db()
+        .execute_batch(
+            "DROP TRIGGER audit_no_delete; DELETE FROM audit; DELETE FROM sqlite_sequence WHERE name = 'audit';
+             DELETE FROM seals WHERE name = 'audit-head';",
+        )
+        .unwrap();
+    let (ok, out, _) = vault.run(&["audit", "verify"]);
+    assert!(!ok && out.contains("the seal of the log's newest event is missing"), "{out}");
+    // A later write does not start a fresh, sealed log over it.
+    vault.ok(&["secrets", "create", "--name", "LATER", "--value", "later-value-1"]);
+    let (ok, out, _) = vault.run(&["audit", "verify"]);
+    assert!(!ok && out.contains("the seal of the log's newest event is missing"), "{out}");
+}
+
 /// Makes a vault look as an aivault before row authentication left it: no
 /// MACs, no seals, and the old kind of key check.
 fn make_legacy(vault: &Vault) {

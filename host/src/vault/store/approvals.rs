@@ -4,7 +4,7 @@
 
 use rusqlite::params;
 
-use super::{Result, Tx};
+use super::{Authenticated, Result, Stored, Tx, decoded};
 use crate::vault::integrity::{Fields, shown};
 
 /// One approved component: the digest and manifest the operator saw.
@@ -21,8 +21,10 @@ pub struct ApprovalRow {
 
 pub(super) const TABLE: &str = "provider_approvals";
 
-impl ApprovalRow {
-    pub(in crate::vault) fn fields(&self) -> Fields {
+impl Authenticated for ApprovalRow {
+    const TABLE: &'static str = TABLE;
+
+    fn fields(&self) -> Fields {
         Fields::new("aivault/v1/approval")
             .text(&self.provider_id)
             .text(&self.file_name)
@@ -32,14 +34,14 @@ impl ApprovalRow {
             .int(self.approved_at_ms)
     }
 
-    pub(in crate::vault) fn described(id: &str) -> String {
-        format!("the approval of provider `{}`", shown(id))
+    fn described(&self) -> String {
+        format!("the approval of provider `{}`", shown(&self.provider_id))
     }
 }
 
 impl Tx<'_> {
     /// Every approval with its stored MAC, unchecked.
-    pub fn approvals_raw(&self) -> Result<Vec<(ApprovalRow, Option<Vec<u8>>)>> {
+    pub fn approvals_raw(&self) -> Result<Stored<ApprovalRow>> {
         let mut stmt = self.tx.prepare_cached(
             "SELECT provider_id, file_name, sha256, manifest, enabled, approved_at_ms, mac
              FROM provider_approvals ORDER BY provider_id",
@@ -57,17 +59,32 @@ impl Tx<'_> {
                 r.get(6)?,
             ))
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        decoded(TABLE, rows.collect())
     }
 
-    /// Whether `approval` carries an authentic MAC, or this transaction does
-    /// not check (a vault that predates row authentication).
+    /// Whether `approval` carries an authentic MAC. Only a vault that
+    /// predates row authentication is trusted as found; one whose key
+    /// cannot be had is not trusted at all.
     pub fn approval_trusted(&self, approval: &ApprovalRow, mac: Option<&[u8]>) -> bool {
-        !self.checks || self.authentic(&approval.fields(), mac)
+        match &self.keys {
+            None => false,
+            Some(keys) if keys.is_legacy() => true,
+            Some(_) => self.authentic(&approval.fields(), mac),
+        }
+    }
+
+    /// Whether the set of approvals is the one aivault last sealed (an
+    /// approval revoked by the operator and put back would otherwise count).
+    pub fn approvals_sealed(&self) -> Result<bool> {
+        match &self.keys {
+            Some(keys) if !keys.is_legacy() => self.table_sealed(TABLE),
+            _ => Ok(true),
+        }
     }
 
     pub fn put_approval(&self, a: &ApprovalRow) -> Result<()> {
         let mac = self.tag(&a.fields())?;
+        self.touch_table(TABLE)?;
         self.tx.execute(
             "INSERT OR REPLACE INTO provider_approvals (provider_id, file_name, sha256, manifest, enabled, approved_at_ms, mac)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -78,6 +95,7 @@ impl Tx<'_> {
 
     /// `false` if there was no such approval.
     pub fn delete_approval(&self, provider_id: &str) -> Result<bool> {
+        self.touch_table(TABLE)?;
         Ok(self.tx.execute("DELETE FROM provider_approvals WHERE provider_id = ?1", [provider_id])? == 1)
     }
 }

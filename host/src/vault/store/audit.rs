@@ -96,6 +96,13 @@ impl Tx<'_> {
         Ok(stmt.query_map([], audit_from_row)?.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Whether any event carries a MAC (the vault had a key once).
+    pub fn audit_has_macs(&self) -> Result<bool> {
+        Ok(self
+            .tx
+            .query_row("SELECT EXISTS (SELECT 1 FROM audit WHERE mac IS NOT NULL)", [], |r| r.get(0))?)
+    }
+
     pub fn count_audit(&self) -> Result<i64> {
         Ok(self.tx.query_row("SELECT COUNT(*) FROM audit", [], |r| r.get(0))?)
     }

@@ -4,9 +4,8 @@
 
 use rusqlite::params;
 
-use super::approvals::TABLE as APPROVALS;
 use super::seals::SEALED_TABLES;
-use super::{CredentialRow, CustomCapabilityRow, PolicyRow, Result, SecretRow, Tx};
+use super::{Authenticated, Result, StoreError, Tx};
 use crate::vault::integrity::IntegrityError;
 
 impl Tx<'_> {
@@ -14,37 +13,28 @@ impl Tx<'_> {
     /// whether or not this transaction checks as it reads.
     pub fn integrity_report(&self) -> Result<Vec<IntegrityError>> {
         let mut problems = Vec::new();
-        let mut note = |ok: bool, table: &'static str, what: String| {
-            if !ok {
+        // A table with a row that cannot even be read is one problem; the
+        // other tables are still checked.
+        let mut tables = [
+            self.secrets_raw("1", &[]).map(|rows| self.failing(rows)),
+            self.credentials_raw("1", &[]).map(|rows| self.failing(rows)),
+            self.custom_capabilities_raw().map(|rows| self.failing(rows)),
+            self.policies_raw().map(|rows| self.failing(rows)),
+            self.bindings_raw().map(|rows| self.failing(rows)),
+            self.approvals_raw().map(|rows| self.failing(rows)),
+        ];
+        for table in &mut tables {
+            match std::mem::replace(table, Ok(Vec::new())) {
+                Ok(failing) => problems.extend(failing),
+                Err(StoreError::Integrity(unreadable)) => problems.push(unreadable),
+                Err(e) => return Err(e),
+            }
+        }
+        for (table, _, _, what) in SEALED_TABLES {
+            if !self.table_sealed(table)? {
+                let what = format!("the set of {what} (a row was added, removed or replaced)");
                 problems.push(IntegrityError::new(table, what));
             }
-        };
-        for (s, mac) in self.secrets_raw("1", &[])? {
-            note(self.authentic(&s.fields(), mac.as_deref()), "secrets", SecretRow::described(&s.id));
-        }
-        for (c, mac) in self.credentials_raw("1", &[])? {
-            note(self.authentic(&c.fields(), mac.as_deref()), "credentials", CredentialRow::described(&c.id));
-        }
-        for (c, mac) in self.custom_capabilities_raw()? {
-            let what = CustomCapabilityRow::described(&c.id);
-            note(self.authentic(&c.fields(), mac.as_deref()), "custom_capabilities", what);
-        }
-        for (p, mac) in self.policies_raw()? {
-            let what = PolicyRow::described(&p.capability_id);
-            note(self.authentic(&p.fields(), mac.as_deref()), "capability_policies", what);
-        }
-        for (b, mac) in self.bindings_raw()? {
-            note(self.authentic(&b.fields(), mac.as_deref()), "capability_bindings", b.described());
-        }
-        for (a, mac) in self.approvals_raw()? {
-            let what = super::ApprovalRow::described(&a.provider_id);
-            note(self.authentic(&a.fields(), mac.as_deref()), APPROVALS, what);
-        }
-        for (table, what) in
-            [("capability_policies", "capability policies"), ("capability_bindings", "consumer bindings")]
-        {
-            let sealed = self.table_sealed(table)?;
-            note(sealed, table, format!("the set of {what} (a row was added or removed)"));
         }
         Ok(problems)
     }
@@ -100,10 +90,10 @@ impl Tx<'_> {
         self.seal_tables()
     }
 
-    /// Seals the policy and binding tables as they stand (a new vault's
-    /// empty tables, or after [`Tx::authenticate_all`]).
+    /// Seals every sealed table as it stands (a new vault's empty tables,
+    /// after [`Tx::authenticate_all`], or after the operator's review).
     pub fn seal_tables(&self) -> Result<()> {
-        for (table, _) in SEALED_TABLES {
+        for (table, ..) in SEALED_TABLES {
             self.seal_table(table)?;
         }
         Ok(())

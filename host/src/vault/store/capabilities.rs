@@ -7,7 +7,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Result, Tx, scope_fields, scope_from_row};
+use super::{Authenticated, Result, Stored, Tx, decoded, scope_fields, scope_from_row};
 use crate::vault::integrity::{Fields, shown};
 use crate::vault::scope::Scope;
 
@@ -48,8 +48,10 @@ const CUSTOM: &str = "custom_capabilities";
 const POLICIES: &str = "capability_policies";
 const BINDINGS: &str = "capability_bindings";
 
-impl CustomCapabilityRow {
-    pub(in crate::vault) fn fields(&self) -> Fields {
+impl Authenticated for CustomCapabilityRow {
+    const TABLE: &'static str = CUSTOM;
+
+    fn fields(&self) -> Fields {
         Fields::new("aivault/v1/custom-capability")
             .text(&self.id)
             .text(&self.credential_id)
@@ -60,13 +62,15 @@ impl CustomCapabilityRow {
             .int(self.created_at_ms)
     }
 
-    pub(in crate::vault) fn described(id: &str) -> String {
-        format!("custom capability `{}`", shown(id))
+    fn described(&self) -> String {
+        format!("custom capability `{}`", shown(&self.id))
     }
 }
 
-impl PolicyRow {
-    pub(in crate::vault) fn fields(&self) -> Fields {
+impl Authenticated for PolicyRow {
+    const TABLE: &'static str = POLICIES;
+
+    fn fields(&self) -> Fields {
         Fields::new("aivault/v1/policy")
             .text(&self.capability_id)
             .opt_int(self.rate_limit_per_minute)
@@ -76,18 +80,20 @@ impl PolicyRow {
             .int(self.updated_at_ms)
     }
 
-    pub(in crate::vault) fn described(capability: &str) -> String {
-        format!("the policy of `{}`", shown(capability))
+    fn described(&self) -> String {
+        format!("the policy of `{}`", shown(&self.capability_id))
     }
 }
 
-impl BindingRow {
-    pub(in crate::vault) fn fields(&self) -> Fields {
+impl Authenticated for BindingRow {
+    const TABLE: &'static str = BINDINGS;
+
+    fn fields(&self) -> Fields {
         let fields = Fields::new("aivault/v1/binding").text(&self.capability_id).text(&self.consumer);
         scope_fields(fields, &self.scope).int(self.created_at_ms)
     }
 
-    pub(in crate::vault) fn described(&self) -> String {
+    fn described(&self) -> String {
         format!("the binding of `{}` to `{}`", shown(&self.consumer), shown(&self.capability_id))
     }
 }
@@ -101,11 +107,10 @@ fn to_json(list: &[String]) -> String {
     serde_json::to_string(list).expect("a list of strings serialises")
 }
 
-type Stored<T> = Vec<(T, Option<Vec<u8>>)>;
-
 impl Tx<'_> {
     pub fn insert_custom_capability(&self, c: &CustomCapabilityRow) -> Result<()> {
         let mac = self.tag(&c.fields())?;
+        self.touch_table(CUSTOM)?;
         self.tx.execute(
             "INSERT INTO custom_capabilities (id, credential_id, description, methods, path_prefixes, host, created_at_ms, mac)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -149,17 +154,13 @@ impl Tx<'_> {
                 r.get(7)?,
             ))
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        decoded(CUSTOM, rows.collect())
     }
 
     pub fn custom_capabilities(&self) -> Result<Vec<CustomCapabilityRow>> {
-        self.custom_capabilities_raw()?
-            .into_iter()
-            .map(|(c, mac)| {
-                self.check(CUSTOM, || CustomCapabilityRow::described(&c.id), &c.fields(), mac.as_deref())?;
-                Ok(c)
-            })
-            .collect()
+        let rows = self.checked(self.custom_capabilities_raw()?)?;
+        self.check_table_seal(CUSTOM)?;
+        Ok(rows)
     }
 
     /// Whether a custom capability `id` exists, checked or not.
@@ -171,24 +172,44 @@ impl Tx<'_> {
         )?)
     }
 
-    /// Deletes a custom capability with its policy, bindings and enablement.
-    pub fn delete_custom_capability(&self, id: &str) -> Result<()> {
-        let mut stmt =
-            self.tx.prepare("SELECT credential_id FROM credential_capabilities WHERE capability_id = ?1")?;
-        let credentials: Vec<String> =
-            stmt.query_map([id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
-        for credential in credentials {
-            self.amend_credential(&credential, || {
-                self.tx.execute(
-                    "DELETE FROM credential_capabilities WHERE credential_id = ?1 AND capability_id = ?2",
-                    params![credential, id],
-                )?;
-                Ok(())
-            })?;
+    /// Deletes a custom capability. With `whole`, also its policy, its
+    /// bindings and its link from its credential; without (a row that takes
+    /// a provider capability's id, which only an edit outside aivault can
+    /// make), only the row: the policy, bindings and links of that id belong
+    /// to the provider's capability.
+    pub fn delete_custom_capability(&self, id: &str, whole: bool) -> Result<()> {
+        if whole {
+            let mut stmt = self.tx.prepare(
+                "SELECT credential_id FROM custom_capabilities WHERE id = ?1
+                 INTERSECT SELECT credential_id FROM credential_capabilities WHERE capability_id = ?1",
+            )?;
+            let credentials: Vec<String> =
+                stmt.query_map([id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            for credential in credentials {
+                self.amend_credential(&credential, || {
+                    self.tx.execute(
+                        "DELETE FROM credential_capabilities WHERE credential_id = ?1 AND capability_id = ?2",
+                        params![credential, id],
+                    )?;
+                    Ok(())
+                })?;
+            }
+            self.forget_capability(id)?;
         }
-        self.forget_capability(id)?;
-        self.tx.execute("DELETE FROM custom_capabilities WHERE id = ?1", [id])?;
+        self.amend_table(CUSTOM, || {
+            Ok(self.tx.execute("DELETE FROM custom_capabilities WHERE id = ?1", [id])?)
+        })?;
         Ok(())
+    }
+
+    /// Removes a capability's policy; `false` if it had none.
+    pub fn delete_policy(&self, capability_id: &str) -> Result<bool> {
+        self.amend_table(POLICIES, || {
+            Ok(self
+                .tx
+                .execute("DELETE FROM capability_policies WHERE capability_id = ?1", [capability_id])?
+                == 1)
+        })
     }
 
     /// Removes a capability's policy and bindings.
@@ -205,36 +226,30 @@ impl Tx<'_> {
     /// The policy of `capability_id`, checked, with no regard to the table's
     /// seal (read [`Tx::policies`] to act on policies).
     pub fn policy(&self, capability_id: &str) -> Result<Option<PolicyRow>> {
-        let stored = self
-            .tx
-            .query_row(&format!("{POLICY_SELECT} WHERE capability_id = ?1"), [capability_id], policy_from_row)
-            .optional()?;
-        stored
-            .map(|(p, mac)| {
-                self.check(POLICIES, || PolicyRow::described(&p.capability_id), &p.fields(), mac.as_deref())?;
-                Ok(p)
-            })
-            .transpose()
+        let stored = decoded(
+            POLICIES,
+            self.tx
+                .query_row(
+                    &format!("{POLICY_SELECT} WHERE capability_id = ?1"),
+                    [capability_id],
+                    policy_from_row,
+                )
+                .optional(),
+        )?;
+        Ok(self.checked(stored.into_iter().collect())?.pop())
     }
 
     /// Every policy with its stored MAC, unchecked.
     pub(super) fn policies_raw(&self) -> Result<Stored<PolicyRow>> {
         let mut stmt = self.tx.prepare_cached(&format!("{POLICY_SELECT} ORDER BY capability_id"))?;
-        Ok(stmt.query_map([], policy_from_row)?.collect::<rusqlite::Result<_>>()?)
+        decoded(POLICIES, stmt.query_map([], policy_from_row)?.collect())
     }
 
     /// Every policy, each checked, and the set of them checked against the
     /// table's seal (a deleted policy would lift its limits).
     pub fn policies(&self) -> Result<Vec<PolicyRow>> {
-        let policies = self
-            .policies_raw()?
-            .into_iter()
-            .map(|(p, mac)| {
-                self.check(POLICIES, || PolicyRow::described(&p.capability_id), &p.fields(), mac.as_deref())?;
-                Ok(p)
-            })
-            .collect::<Result<_>>()?;
-        self.check_table_seal(POLICIES, "capability policies")?;
+        let policies = self.checked(self.policies_raw()?)?;
+        self.check_table_seal(POLICIES)?;
         Ok(policies)
     }
 
@@ -309,21 +324,14 @@ impl Tx<'_> {
                 r.get(6)?,
             ))
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        decoded(BINDINGS, rows.collect())
     }
 
     /// Every binding, each checked, and the set of them checked against the
     /// table's seal (a deleted binding would open its capability to anyone).
     pub fn bindings(&self) -> Result<Vec<BindingRow>> {
-        let bindings = self
-            .bindings_raw()?
-            .into_iter()
-            .map(|(b, mac)| {
-                self.check(BINDINGS, || b.described(), &b.fields(), mac.as_deref())?;
-                Ok(b)
-            })
-            .collect::<Result<_>>()?;
-        self.check_table_seal(BINDINGS, "consumer bindings")?;
+        let bindings = self.checked(self.bindings_raw()?)?;
+        self.check_table_seal(BINDINGS)?;
         Ok(bindings)
     }
 

@@ -4,7 +4,7 @@
 
 use rusqlite::{Row, params};
 
-use super::{Result, Tx, scope_fields, scope_from_row};
+use super::{Authenticated, Result, Stored, Tx, decoded, scope_fields, scope_from_row};
 use crate::vault::integrity::{Fields, shown};
 use crate::vault::scope::Scope;
 
@@ -28,10 +28,12 @@ const TABLE: &str = "credentials";
 const CREDENTIAL_COLUMNS: &str =
     "id, provider, kind, scope, workspace_id, group_id, host, auto_provisioned, created_at_ms";
 
-impl CredentialRow {
+impl Authenticated for CredentialRow {
+    const TABLE: &'static str = TABLE;
+
     /// What the row's MAC covers: every column and every link.
-    pub(in crate::vault) fn fields(&self) -> Fields {
-        let mut secrets: Vec<String> = self.secrets.iter().map(|(n, id)| format!("{n}={id}")).collect();
+    fn fields(&self) -> Fields {
+        let mut secrets: Vec<&(String, String)> = self.secrets.iter().collect();
         secrets.sort_unstable();
         let mut capabilities: Vec<&str> = self.capabilities.iter().map(String::as_str).collect();
         capabilities.sort_unstable();
@@ -41,12 +43,12 @@ impl CredentialRow {
             .opt(self.host.as_deref())
             .flag(self.auto_provisioned)
             .int(self.created_at_ms)
-            .list(secrets.iter().map(String::as_str))
+            .pairs(secrets.into_iter().map(|(name, id)| (name.as_str(), id.as_str())))
             .list(capabilities)
     }
 
-    pub(in crate::vault) fn described(id: &str) -> String {
-        format!("credential `{}`", shown(id))
+    fn described(&self) -> String {
+        format!("credential `{}`", shown(&self.id))
     }
 }
 
@@ -70,6 +72,7 @@ fn credential_from_row(row: &Row<'_>) -> rusqlite::Result<(CredentialRow, Option
 impl Tx<'_> {
     pub fn insert_credential(&self, c: &CredentialRow) -> Result<()> {
         let mac = self.tag(&c.fields())?;
+        self.touch_table(TABLE)?;
         self.tx.execute(
             &format!(
                 "INSERT INTO credentials ({CREDENTIAL_COLUMNS}, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
@@ -107,11 +110,11 @@ impl Tx<'_> {
         &self,
         clause: &str,
         args: &[&dyn rusqlite::ToSql],
-    ) -> Result<Vec<(CredentialRow, Option<Vec<u8>>)>> {
+    ) -> Result<Stored<CredentialRow>> {
         let sql =
             format!("SELECT {CREDENTIAL_COLUMNS}, mac FROM credentials WHERE {clause} ORDER BY provider, id");
         let mut stmt = self.tx.prepare_cached(&sql)?;
-        let rows: Vec<_> = stmt.query_map(args, credential_from_row)?.collect::<rusqlite::Result<_>>()?;
+        let rows: Vec<_> = decoded(TABLE, stmt.query_map(args, credential_from_row)?.collect())?;
         rows.into_iter()
             .map(|(mut c, mac)| {
                 let mut secrets = self.tx.prepare_cached(
@@ -128,13 +131,11 @@ impl Tx<'_> {
     }
 
     fn credentials_where(&self, clause: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<CredentialRow>> {
-        self.credentials_raw(clause, args)?
-            .into_iter()
-            .map(|(c, mac)| {
-                self.check(TABLE, || CredentialRow::described(&c.id), &c.fields(), mac.as_deref())?;
-                Ok(c)
-            })
-            .collect()
+        let rows = self.checked(self.credentials_raw(clause, args)?)?;
+        // A credential deleted by the operator and put back with its old
+        // MAC would otherwise serve again.
+        self.check_table_seal(TABLE)?;
+        Ok(rows)
     }
 
     pub fn credentials(&self) -> Result<Vec<CredentialRow>> {
@@ -164,6 +165,7 @@ impl Tx<'_> {
     /// Runs `change` on credential `id`'s links, then re-authenticates the
     /// credential, unless it failed its check before the change.
     pub(super) fn amend_credential(&self, id: &str, change: impl FnOnce() -> Result<()>) -> Result<()> {
+        self.touch_table(TABLE)?;
         let authentic = self
             .credentials_raw("id = ?1", &[&id])?
             .pop()
@@ -185,7 +187,9 @@ impl Tx<'_> {
     }
 
     pub fn delete_credential(&self, id: &str) -> Result<()> {
-        self.tx.execute("DELETE FROM credentials WHERE id = ?1", [id])?;
+        // Its custom capabilities go with it (ON DELETE CASCADE).
+        self.touch_table("custom_capabilities")?;
+        self.amend_table(TABLE, || Ok(self.tx.execute("DELETE FROM credentials WHERE id = ?1", [id])?))?;
         Ok(())
     }
 

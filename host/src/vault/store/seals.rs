@@ -1,8 +1,17 @@
-//! Seals: one MAC over a whole table's set of rows, for the tables whose
-//! rows restrict callers (policies and bindings), so deleting a row is
-//! noticed as surely as editing one; and one over the audit log's head, so
-//! truncating the log is. A per-row MAC alone cannot tell a deleted row from
-//! one that never existed.
+//! Seals: one MAC over a whole table's set of rows, and one over the audit
+//! log's head. A row's own MAC proves aivault wrote it, but not that it is
+//! still meant to be there: a row deleted by the operator could be put back
+//! with the MAC it had, an old version of a row could replace the current
+//! one, and a row could be deleted. A table's seal covers every row's key
+//! and MAC, so each of these breaks it; the log's head seal catches a
+//! truncated log. (Restoring a whole table together with its seal is a
+//! rollback, which nothing inside the database can tell from the present.)
+//!
+//! Secrets are not sealed as a table: an old version of a secret's row can
+//! only restore its old value (sealed with its old version), aliases or
+//! name, and its group attachments are sealed on their own.
+
+use std::collections::{HashMap, HashSet};
 
 use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
@@ -10,20 +19,48 @@ use sha2::{Digest, Sha256};
 use super::{Result, Tx};
 use crate::vault::integrity::{Fields, IntegrityError};
 
-/// The sealed tables, with the key columns that identify a row.
-pub(super) const SEALED_TABLES: &[(&str, &str)] = &[
-    ("capability_policies", "capability_id"),
+/// The sealed tables: name, the key columns that identify a row, the MAC
+/// column (`NULL` for a table whose rows have nothing but their key), and
+/// what its rows are, for messages.
+pub(super) const SEALED_TABLES: &[(&str, &str, &str, &str)] = &[
+    ("credentials", "id", "mac", "credentials"),
+    ("custom_capabilities", "id", "mac", "custom capabilities"),
+    ("capability_policies", "capability_id", "mac", "capability policies"),
     (
         "capability_bindings",
         "capability_id || char(0) || consumer || char(0) || scope || char(0) || workspace_id || char(0) || group_id",
+        "mac",
+        "consumer bindings",
+    ),
+    ("provider_approvals", "provider_id", "mac", "provider approvals"),
+    (
+        "group_attachments",
+        "secret_id || char(0) || workspace_id || char(0) || group_id",
+        "NULL",
+        "group attachments",
     ),
 ];
 
 /// The seal of the audit log's newest event.
 pub(super) const AUDIT_HEAD: &str = "audit-head";
 
+/// What a transaction knows about the sealed tables it touched.
+#[derive(Debug, Default)]
+pub(super) struct SealState {
+    /// Whether each table's rows matched its seal when first looked at in
+    /// this transaction (its own writes are trusted after that).
+    status: HashMap<&'static str, bool>,
+    /// Tables this transaction wrote to: re-sealed at commit if they were
+    /// sealed to begin with.
+    dirty: HashSet<&'static str>,
+}
+
 fn seal_fields(name: &str, value: &str) -> Fields {
     Fields::new("aivault/v1/seal").text(name).text(value)
+}
+
+fn table_entry(table: &str) -> &'static (&'static str, &'static str, &'static str, &'static str) {
+    SEALED_TABLES.iter().find(|(t, ..)| *t == table).expect("a sealed table")
 }
 
 impl Tx<'_> {
@@ -54,8 +91,8 @@ impl Tx<'_> {
 
     /// A digest of `table`'s rows as stored: every key with its MAC, in key order.
     fn table_digest(&self, table: &str) -> Result<String> {
-        let key = SEALED_TABLES.iter().find(|(t, _)| *t == table).map(|(_, k)| *k).unwrap_or("rowid");
-        let mut stmt = self.tx.prepare_cached(&format!("SELECT {key}, mac FROM {table} ORDER BY 1"))?;
+        let (_, key, mac, _) = table_entry(table);
+        let mut stmt = self.tx.prepare_cached(&format!("SELECT {key}, {mac} FROM {table} ORDER BY 1"))?;
         let mut rows = stmt.query([])?;
         let mut digest = Sha256::new();
         while let Some(row) = rows.next()? {
@@ -69,36 +106,69 @@ impl Tx<'_> {
         Ok(hex::encode(digest.finalize()))
     }
 
-    /// Whether `table`'s set of rows is the one last sealed.
-    pub(super) fn table_sealed(&self, table: &str) -> Result<bool> {
+    /// Whether `table`'s set of rows is the one last sealed, as of the first
+    /// time this transaction looked.
+    pub(super) fn table_sealed(&self, table: &'static str) -> Result<bool> {
+        if let Some(status) = self.seals.borrow().status.get(table) {
+            return Ok(*status);
+        }
         let digest = self.table_digest(table)?;
-        self.seal_holds(table, &digest)
+        let sealed = self.seal_holds(table, &digest)?;
+        self.seals.borrow_mut().status.insert(table, sealed);
+        Ok(sealed)
     }
 
     /// Fails unless `table`'s set of rows is the one last sealed, when this
-    /// transaction checks.
-    pub(super) fn check_table_seal(&self, table: &'static str, what: &str) -> Result<()> {
-        if !self.checks || self.table_sealed(table)? {
-            Ok(())
-        } else {
-            Err(IntegrityError::new(table, format!("the set of {what} (a row was added or removed)")).into())
+    /// transaction checks seals.
+    pub(super) fn check_table_seal(&self, table: &'static str) -> Result<()> {
+        if !self.checks || !self.seal_checks || self.table_sealed(table)? {
+            return Ok(());
         }
+        let what = table_entry(table).3;
+        Err(IntegrityError::new(table, format!("the set of {what} (a row was added, removed or replaced)"))
+            .into())
+    }
+
+    /// Notes that `table` is about to change: it is re-sealed at commit,
+    /// unless its seal was already broken (the damage stays visible until
+    /// the operator reviews it).
+    pub(super) fn touch_table(&self, table: &'static str) -> Result<()> {
+        self.table_sealed(table)?;
+        self.seals.borrow_mut().dirty.insert(table);
+        Ok(())
+    }
+
+    /// Re-seals the tables this transaction changed (called at commit).
+    pub(super) fn reseal_dirty(&self) -> Result<()> {
+        let dirty: Vec<&'static str> = {
+            let state = self.seals.borrow();
+            state.dirty.iter().copied().filter(|t| state.status.get(t) == Some(&true)).collect()
+        };
+        for table in dirty {
+            self.seal_table(table)?;
+        }
+        Ok(())
     }
 
     /// Seals `table` as it now stands.
-    pub(super) fn seal_table(&self, table: &str) -> Result<()> {
+    pub(super) fn seal_table(&self, table: &'static str) -> Result<()> {
         let digest = self.table_digest(table)?;
-        self.put_seal(table, &digest)
+        self.put_seal(table, &digest)?;
+        let mut state = self.seals.borrow_mut();
+        state.status.insert(table, true);
+        state.dirty.remove(table);
+        Ok(())
     }
+}
 
-    /// Runs `change` on `table`, then re-seals it, unless its seal was broken
-    /// before: the damage stays visible until the operator reviews it.
-    pub(super) fn amend_table<T>(&self, table: &str, change: impl FnOnce() -> Result<T>) -> Result<T> {
-        let sealed = self.table_sealed(table)?;
-        let out = change()?;
-        if sealed {
-            self.seal_table(table)?;
-        }
-        Ok(out)
+impl Tx<'_> {
+    /// Runs `change` on `table`, noting it for re-sealing at commit.
+    pub(super) fn amend_table<T>(
+        &self,
+        table: &'static str,
+        change: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        self.touch_table(table)?;
+        change()
     }
 }

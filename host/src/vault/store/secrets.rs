@@ -4,7 +4,7 @@
 
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::{Result, Tx, scope_fields, scope_from_row};
+use super::{Authenticated, Result, Stored, Tx, decoded, scope_fields, scope_from_row};
 use crate::vault::crypto::Sealed;
 use crate::vault::integrity::{Fields, shown};
 use crate::vault::scope::Scope;
@@ -35,17 +35,20 @@ pub struct SecretFilter {
 }
 
 const TABLE: &str = "secrets";
+const ATTACHMENTS: &str = "group_attachments";
 
 const SECRET_COLUMNS: &str = "id, name, scope, workspace_id, group_id, pinned_provider, value_version, \
      ciphertext, wrapped_dek, kek_id, created_at_ms, updated_at_ms";
 
-impl SecretRow {
+impl Authenticated for SecretRow {
+    const TABLE: &'static str = TABLE;
+
     /// What the row's MAC covers: everything but the sealed value (bound by
     /// its own associated data) and the key id (replaced by rotation).
-    pub(in crate::vault) fn fields(&self) -> Fields {
+    fn fields(&self) -> Fields {
         let mut aliases: Vec<&str> = self.aliases.iter().map(String::as_str).collect();
         aliases.sort_unstable();
-        let mut attachments: Vec<String> = self.attachments.iter().map(|(w, g)| format!("{w}/{g}")).collect();
+        let mut attachments: Vec<&(String, String)> = self.attachments.iter().collect();
         attachments.sort_unstable();
         scope_fields(Fields::new("aivault/v1/secret").text(&self.id).text(&self.name), &self.scope)
             .opt(self.pinned_provider.as_deref())
@@ -53,11 +56,11 @@ impl SecretRow {
             .int(self.created_at_ms)
             .int(self.updated_at_ms)
             .list(aliases)
-            .list(attachments.iter().map(String::as_str))
+            .pairs(attachments.into_iter().map(|(w, g)| (w.as_str(), g.as_str())))
     }
 
-    pub(in crate::vault) fn described(id: &str) -> String {
-        format!("secret `{}`", shown(id))
+    fn described(&self) -> String {
+        format!("secret `{}`", shown(&self.id))
     }
 }
 
@@ -123,28 +126,31 @@ impl Tx<'_> {
         &self,
         clause: &str,
         args: &[&dyn rusqlite::ToSql],
-    ) -> Result<Vec<(SecretRow, Option<Vec<u8>>)>> {
+    ) -> Result<Stored<SecretRow>> {
         let sql = format!(
             "SELECT {SECRET_COLUMNS}, mac FROM secrets WHERE {clause} ORDER BY scope, workspace_id, group_id, name"
         );
         let mut stmt = self.tx.prepare_cached(&sql)?;
-        let rows: Vec<_> = stmt.query_map(args, secret_from_row)?.collect::<rusqlite::Result<_>>()?;
+        let rows: Vec<_> = decoded(TABLE, stmt.query_map(args, secret_from_row)?.collect())?;
         rows.into_iter().map(|(s, mac)| Ok((self.with_details(s)?, mac))).collect()
     }
 
     fn secrets_where(&self, clause: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<SecretRow>> {
-        self.secrets_raw(clause, args)?
-            .into_iter()
-            .map(|(s, mac)| {
-                self.check(TABLE, || SecretRow::described(&s.id), &s.fields(), mac.as_deref())?;
-                Ok(s)
-            })
-            .collect()
+        let rows = self.checked(self.secrets_raw(clause, args)?)?;
+        // An attachment the operator removed, put back together with the
+        // secret's old MAC, would share the secret with that group again.
+        self.check_table_seal(ATTACHMENTS)?;
+        Ok(rows)
     }
 
     /// The secret with this id.
     pub fn secret(&self, id: &str) -> Result<Option<SecretRow>> {
         Ok(self.secrets_where("id = ?1", &[&id])?.pop())
+    }
+
+    /// Every secret some credential uses.
+    pub fn secrets_of_credentials(&self) -> Result<Vec<SecretRow>> {
+        self.secrets_where("id IN (SELECT secret_id FROM credential_secrets)", &[])
     }
 
     /// Secrets whose name or alias is `name`, in any scope.
@@ -307,13 +313,15 @@ impl Tx<'_> {
     }
 
     pub fn delete_secret(&self, id: &str) -> Result<()> {
-        self.tx.execute("DELETE FROM secrets WHERE id = ?1", [id])?;
+        // Its attachments go with it (ON DELETE CASCADE).
+        self.amend_table(ATTACHMENTS, || Ok(self.tx.execute("DELETE FROM secrets WHERE id = ?1", [id])?))?;
         Ok(())
     }
 
     /// Adds an attachment; `false` if it already existed.
     pub fn attach(&self, id: &str, workspace: &str, group: &str, now_ms: i64) -> Result<bool> {
         let mut added = false;
+        self.touch_table(ATTACHMENTS)?;
         self.amend_secret(id, || {
             added = self.tx.execute(
                 "INSERT OR IGNORE INTO group_attachments (secret_id, workspace_id, group_id, created_at_ms)
@@ -329,6 +337,7 @@ impl Tx<'_> {
     /// Removes an attachment; `false` if there was none.
     pub fn detach(&self, id: &str, workspace: &str, group: &str, now_ms: i64) -> Result<bool> {
         let mut removed = false;
+        self.touch_table(ATTACHMENTS)?;
         self.amend_secret(id, || {
             removed = self.tx.execute(
                 "DELETE FROM group_attachments WHERE secret_id = ?1 AND workspace_id = ?2 AND group_id = ?3",
