@@ -12,6 +12,7 @@
 //! entry carries a value or the injected URL.
 
 pub mod devmode;
+pub mod envelope;
 mod headers;
 pub mod multipart;
 mod path;
@@ -26,7 +27,7 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 pub use devmode::DevOverrides;
-pub use path::{NormalPath, PathError};
+pub use path::{NormalPath, PathError, normalise, under_prefix};
 pub use rederive::RederiveError;
 pub use resolve::ResolveError;
 pub use upstream::UpstreamError;
@@ -56,6 +57,9 @@ pub struct Invocation {
     pub group_id: Option<String>,
     pub consumer: Option<String>,
     pub timeout: Duration,
+    /// The front-end and credential the call came through, for the audit
+    /// log (e.g. `serve token tok_…`); `None` at the CLI.
+    pub via: Option<String>,
 }
 
 /// What upstream answered, made safe for the caller.
@@ -86,11 +90,13 @@ pub enum BrokerError {
     Vault(#[from] VaultError),
     #[error(transparent)]
     Plugin(#[from] PluginError),
-    #[error("{capability} allows {methods}; pass --method")]
+    #[error("{capability} allows {methods}; say which (--method, or `method` in a request envelope)")]
     MethodRequired { capability: String, methods: String },
     #[error("{capability} does not allow {method} (it allows {methods})")]
     MethodNotAllowed { capability: String, method: String, methods: String },
-    #[error("{capability} covers several paths ({prefixes}); pass --path")]
+    #[error(
+        "{capability} covers several paths ({prefixes}); say which (--path, or `path` in a request envelope)"
+    )]
     PathRequired { capability: String, prefixes: String },
     #[error("path {path} is outside {capability} (allowed prefixes: {prefixes})")]
     PathNotAllowed { capability: String, path: String, prefixes: String },
@@ -155,7 +161,7 @@ impl From<ResolveError> for BrokerError {
 impl BrokerError {
     /// Whether this is a refusal by policy (audited as `invoke.denied`) as
     /// opposed to a failure (`invoke.failed`).
-    fn is_refusal(&self) -> bool {
+    pub fn is_refusal(&self) -> bool {
         !matches!(
             self,
             BrokerError::Upstream(_)
@@ -445,6 +451,7 @@ impl AuditFacts {
             "consumer": call.consumer,
             "method": self.method,
             "path": self.path,
+            "via": call.via,
             "durationMs": started.elapsed().as_millis() as u64,
         })
     }

@@ -10,6 +10,8 @@ mod invoke;
 mod output;
 mod provider;
 mod secrets;
+mod serve;
+mod token;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -65,6 +67,14 @@ enum Command {
     /// inspect and test them.
     #[command(subcommand, visible_alias = "providers")]
     Provider(provider::ProviderCommand),
+
+    /// Serve capabilities over local HTTP to agents and unmodified SDKs,
+    /// each request authorised by a proxy token.
+    Serve(serve::ServeArgs),
+
+    /// Proxy tokens for `aivault serve`: create (printed once), list, revoke.
+    #[command(subcommand, visible_alias = "tokens")]
+    Token(token::TokenCommand),
 
     /// Set up the master key (file, env or passphrase). Optional: the first
     /// `secrets create` sets up a key file by itself.
@@ -140,6 +150,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Credential(cmd) => credential::run(&ctx, cmd).map(|()| ExitCode::SUCCESS),
         Command::Capability(cmd) => capability::run(&ctx, cmd),
         Command::Provider(cmd) => provider::run(&ctx, cmd),
+        Command::Token(cmd) => token::run(&ctx, cmd).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => serve::run(&ctx, args).map(|()| ExitCode::SUCCESS),
         Command::Invoke(args) => invoke::run(&ctx, args, invoke::Render::Raw),
 
         Command::Json(args) => invoke::run(&ctx, args, invoke::Render::Json),

@@ -16,5 +16,6 @@ pub mod plugins;
 
 pub mod redact;
 pub mod registry;
+pub mod serve;
 pub mod testpoint;
 pub mod vault;

@@ -18,6 +18,7 @@ mod schema;
 pub mod scope;
 mod status;
 mod store;
+mod tokens;
 mod unlock;
 
 use std::path::{Path, PathBuf};
@@ -40,8 +41,9 @@ pub use scope::{Scope, ScopeError, ScopeKind};
 pub use status::Status;
 pub use store::{
     ApprovalRow, AuditRow, BindingRow, CredentialRow, CustomCapabilityRow, PolicyRow, SecretFilter,
-    SecretRow, StoreError,
+    SecretRow, StoreError, TokenRow,
 };
+pub use tokens::{NewToken, TOKEN_PREFIX, TokenError};
 
 pub use unlock::KeyCache;
 
@@ -76,6 +78,8 @@ pub enum VaultError {
     Plugin(#[from] PluginError),
     #[error(transparent)]
     Manage(#[from] ManageError),
+    #[error(transparent)]
+    Token(TokenError),
     #[error(transparent)]
     Registry(Box<crate::registry::RegistryError>),
 
@@ -126,6 +130,8 @@ pub enum VaultError {
         "the vault's key check was replaced with one from before its rows were authenticated; the vault may have been edited outside aivault"
     )]
     KeyCheckReplaced,
+    #[error("the vault has no master key yet; `aivault secrets create` or `aivault init` sets one up")]
+    NotInitialised,
     #[error(
         "the vault holds secrets or authenticated rows but its key configuration is missing; restore vault.db from a backup"
     )]
@@ -483,6 +489,16 @@ impl Vault {
     /// Newest audit events first.
     pub fn audit(&mut self, limit: i64, before_ts_ms: Option<i64>) -> Result<Vec<AuditRow>> {
         Ok(self.begin_read(KeyUse::Skip)?.audit_page(limit, before_ts_ms)?)
+    }
+
+    /// Unlocks the master key now (asking for a passphrase if it must), so
+    /// a long-running front-end never waits on a prompt mid-request.
+    pub fn unlock(&mut self) -> Result<()> {
+        let tx = self.begin_read(KeyUse::Required)?;
+        if tx.keys().is_none() {
+            return Err(VaultError::NotInitialised);
+        }
+        Ok(())
     }
 
     /// Checks the audit chain: the hashes, each event's MAC and the sealed

@@ -75,6 +75,11 @@ impl Context {
         Ok(read(&mut self.vault()?)?)
     }
 
+    /// The key cache every vault this command opens shares.
+    pub fn keys(&self) -> &KeyCache {
+        &self.keys
+    }
+
     /// Test-build upstream overrides (empty otherwise).
     pub fn dev(&self) -> &DevOverrides {
         &self.dev
@@ -119,12 +124,18 @@ impl Context {
         if let Some(registry) = self.registry.get() {
             return Ok(registry);
         }
+        let registry = self.load_registry()?;
+        Ok(self.registry.get_or_init(|| registry))
+    }
+
+    /// A registry of its own, for a front-end that shares it across threads.
+    pub fn load_registry(&self) -> anyhow::Result<Registry> {
         let approvals = self.read_vault(|v| v.approvals())?;
         let mut registry =
             Registry::load(self.runtime()?, &self.config()?.providers_dir, &approvals.trusted)?;
         for (id, reason) in approvals.untrusted {
             registry.refuse(id, reason);
         }
-        Ok(self.registry.get_or_init(|| registry))
+        Ok(registry)
     }
 }

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::Context;
 use super::output::{DIM, WARN, styled};
+use crate::broker::envelope::Envelope;
 use crate::broker::{Answer, Broker, Invocation, multipart};
 
 #[derive(Debug, Args)]
@@ -127,39 +128,8 @@ fn build_invocation(args: InvokeArgs) -> anyhow::Result<Invocation> {
         }
         (None, None) => None,
     };
-    let field = |name: &str| envelope.as_ref().and_then(|e| e.get(name));
-    let text_field = |name: &str| -> anyhow::Result<Option<String>> {
-        match field(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => bail!("the request envelope's `{name}` must be a string"),
-        }
-    };
-
-    let mut headers = Vec::new();
-    match field("headers") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(map)) => {
-            for (name, value) in map {
-                let value =
-                    value.as_str().with_context(|| format!("envelope header `{name}` must be a string"))?;
-                headers.push((name.clone(), value.to_string()));
-            }
-        }
-        Some(Value::Array(pairs)) => {
-            for pair in pairs {
-                let (Some(name), Some(value)) =
-                    (pair.get(0).and_then(Value::as_str), pair.get(1).and_then(Value::as_str))
-                else {
-                    bail!("envelope headers must be [name, value] pairs of strings");
-                };
-                headers.push((name.to_string(), value.to_string()));
-            }
-        }
-        Some(_) => {
-            bail!("the request envelope's `headers` must be an object or a list of [name, value] pairs")
-        }
-    }
+    let envelope = envelope.as_ref().map(Envelope::parse).transpose()?.unwrap_or_default();
+    let mut headers = envelope.headers;
     for raw in &args.headers {
         let (name, value) =
             raw.split_once(':').with_context(|| format!("header `{raw}` must be `name: value`"))?;
@@ -173,16 +143,7 @@ fn build_invocation(args: InvokeArgs) -> anyhow::Result<Invocation> {
         (None, Some(path)) => {
             Some(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?)
         }
-        (None, None) => match field("body") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.clone().into_bytes()),
-            Some(json) => {
-                if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type")) {
-                    headers.push(("content-type".into(), "application/json".into()));
-                }
-                Some(serde_json::to_vec(json)?)
-            }
-        },
+        (None, None) => envelope.body,
     };
 
     if !args.multipart_fields.is_empty() || !args.multipart_files.is_empty() {
@@ -207,8 +168,8 @@ fn build_invocation(args: InvokeArgs) -> anyhow::Result<Invocation> {
 
     Ok(Invocation {
         capability: args.capability,
-        method: args.method.or(text_field("method")?),
-        path: args.path.or(text_field("path")?),
+        method: args.method.or(envelope.method),
+        path: args.path.or(envelope.path),
         headers,
         body,
         credential: args.credential,
@@ -216,5 +177,6 @@ fn build_invocation(args: InvokeArgs) -> anyhow::Result<Invocation> {
         group_id: args.group_id,
         consumer: args.consumer,
         timeout: Duration::from_millis(args.timeout_ms.max(1)),
+        via: None,
     })
 }

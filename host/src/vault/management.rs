@@ -426,7 +426,7 @@ fn find_credential(tx: &Tx<'_>, id: &str) -> Result<CredentialRow> {
     })
 }
 
-fn ensure_capability_known(tx: &Tx<'_>, registry: &Registry, capability: &str) -> Result<()> {
+pub(super) fn ensure_capability_known(tx: &Tx<'_>, registry: &Registry, capability: &str) -> Result<()> {
     if registry.capability(capability).is_ok() || tx.custom_capability_exists(capability)? {
         Ok(())
     } else {
@@ -453,7 +453,7 @@ fn check_host(host: &str, allowed: &[HostPattern]) -> Result<()> {
     Ok(())
 }
 
-fn check_token(value: &str, extra: &str) -> std::result::Result<(), ()> {
+pub(super) fn check_token(value: &str, extra: &str) -> std::result::Result<(), ()> {
     let ok = !value.is_empty()
         && value.len() <= 128
         && value.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(c));

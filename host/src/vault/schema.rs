@@ -167,4 +167,21 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER audit_no_update BEFORE UPDATE OF seq, ts_ms, event, subject, details, prev_hash, hash ON audit
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     "#,
+    // 5: proxy tokens for `aivault serve`: only a hash of each token is
+    // kept, with what it may call, in which context, until when. Rows carry
+    // MACs and the table is sealed (a revoked token must not come back).
+    r#"
+    CREATE TABLE proxy_tokens (
+        id             TEXT PRIMARY KEY,
+        hash           TEXT NOT NULL UNIQUE,
+        capabilities   TEXT NOT NULL,
+        scope          TEXT NOT NULL CHECK (scope IN ('global', 'workspace', 'group')),
+        workspace_id   TEXT NOT NULL,
+        group_id       TEXT NOT NULL,
+        consumer       TEXT,
+        created_at_ms  INTEGER NOT NULL,
+        expires_at_ms  INTEGER,
+        mac            BLOB
+    );
+    "#,
 ];

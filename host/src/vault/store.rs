@@ -23,6 +23,7 @@ mod capabilities;
 mod credentials;
 mod seals;
 mod secrets;
+mod tokens;
 
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
@@ -36,6 +37,7 @@ pub use audit::AuditRow;
 pub use capabilities::{BindingRow, CustomCapabilityRow, PolicyRow};
 pub use credentials::CredentialRow;
 pub use secrets::{SecretFilter, SecretRow};
+pub use tokens::TokenRow;
 
 /// Database failures. Messages carry no secret values (none are ever bound
 /// as text parameters; values are ciphertext only).

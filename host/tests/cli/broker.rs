@@ -144,7 +144,7 @@ fn refusals_never_reach_upstream() {
         (&["invoke", "openai/models", "--method", "PUT", "--path", "/v1/models"], "does not allow PUT"),
         (&["invoke", "openai/models", "--method", "GET", "--path", "/v1/files"], "outside openai/models"),
         (&["invoke", "openai/models", "--method", "GET", "--path", "/v1/modelsX"], "outside openai/models"),
-        (&["invoke", "openai/models"], "allows DELETE, GET; pass --method"),
+        (&["invoke", "openai/models"], "allows DELETE, GET; say which (--method"),
         (
             &[
                 "invoke",

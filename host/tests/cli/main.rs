@@ -6,6 +6,7 @@ mod dropin;
 mod integrity;
 mod requests;
 mod sealed;
+mod serve;
 
 mod secrets;
 mod support;

@@ -22,6 +22,7 @@ impl Tx<'_> {
             self.policies_raw().map(|rows| self.failing(rows)),
             self.bindings_raw().map(|rows| self.failing(rows)),
             self.approvals_raw().map(|rows| self.failing(rows)),
+            self.tokens_raw().map(|rows| self.failing(rows)),
         ];
         for table in &mut tables {
             match std::mem::replace(table, Ok(Vec::new())) {
@@ -86,6 +87,10 @@ impl Tx<'_> {
                 "UPDATE provider_approvals SET mac = ?2 WHERE provider_id = ?1",
                 params![a.provider_id, mac],
             )?;
+        }
+        for (t, _) in self.tokens_raw()? {
+            let mac = self.tag(&t.fields())?;
+            self.tx.execute("UPDATE proxy_tokens SET mac = ?2 WHERE id = ?1", params![t.id, mac])?;
         }
         self.seal_tables()
     }

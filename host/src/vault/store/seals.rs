@@ -39,6 +39,7 @@ pub(super) const SEALED_TABLES: &[(&str, &str, &str, &str)] = &[
         "NULL",
         "group attachments",
     ),
+    ("proxy_tokens", "id", "mac", "proxy tokens"),
 ];
 
 /// The seal of the audit log's newest event.
