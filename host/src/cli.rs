@@ -3,14 +3,17 @@
 //! where errors become one line on stderr and an exit code.
 
 mod admin;
+mod agent;
 mod capability;
 mod context;
 mod credential;
+mod daemon;
 mod invoke;
 mod output;
 mod provider;
 mod secrets;
 mod serve;
+mod setup;
 mod token;
 
 use std::io::Write as _;
@@ -72,6 +75,24 @@ enum Command {
     /// each request authorised by a proxy token.
     Serve(serve::ServeArgs),
 
+    /// Run aivaultd: hold the unlocked key in memory and serve a Unix
+    /// socket; `invoke` goes through it, agents get only their grants.
+    Daemon(daemon::DaemonArgs),
+
+    /// Hand the running daemon the key (AIVAULT_KEY, AIVAULT_PASSPHRASE or a prompt).
+    Unlock,
+
+    /// Make the running daemon forget the key until `aivault unlock`.
+    Lock,
+
+    /// What other OS users (agents) may invoke through aivaultd.
+    #[command(subcommand, visible_alias = "agents")]
+    Agent(agent::AgentCommand),
+
+    /// OS set-up (as root): `setup agent-access --agent-user NAME`.
+    #[command(subcommand)]
+    Setup(setup::SetupCommand),
+
     /// Proxy tokens for `aivault serve`: create (printed once), list, revoke.
     #[command(subcommand, visible_alias = "tokens")]
     Token(token::TokenCommand),
@@ -102,7 +123,18 @@ enum Command {
 
 /// Runs the command line and turns any error into one line on stderr.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    run_parsed(Cli::try_parse())
+}
+
+/// `aivaultd [options]`: `aivault daemon [options]`.
+pub fn daemon_main() -> ExitCode {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    args.insert(1.min(args.len()), "daemon".into());
+    run_parsed(Cli::try_parse_from(args))
+}
+
+fn run_parsed(parsed: Result<Cli, clap::Error>) -> ExitCode {
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(err) => return usage_error(&err),
     };
@@ -143,8 +175,55 @@ fn usage_error(err: &clap::Error) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// The name of an admin command (one an agent may not run), or `None` for
+/// the commands anyone may (invoking, and those that only talk to the
+/// daemon or the OS).
+fn admin_label(command: &Command) -> Option<&'static str> {
+    Some(match command {
+        Command::Invoke(_)
+        | Command::Json(_)
+        | Command::Markdown(_)
+        | Command::Unlock
+        | Command::Lock
+        | Command::Setup(_)
+        | Command::Completions { .. } => return None,
+        Command::Secrets(_) => "secrets",
+        Command::Credential(_) => "credential",
+        Command::Capability(_) => "capability",
+        Command::Provider(_) => "provider",
+        Command::Token(_) => "token",
+        Command::Serve(_) => "serve",
+        Command::Daemon(_) => "daemon",
+        Command::Agent(_) => "agent",
+        Command::Init(_) => "init",
+        Command::Status(_) => "status",
+        Command::RotateMaster(_) => "rotate-master",
+        Command::Audit(_) => "audit",
+        Command::Doctor(_) => "doctor",
+    })
+}
+
+/// An agent (someone with no vault of their own who reaches an operator's
+/// aivaultd) running an admin command: the daemon refuses it and audits it.
+fn refuse_agent_admin(ctx: &Context, command: &Command) -> anyhow::Result<()> {
+    let Some(label) = admin_label(command) else { return Ok(()) };
+    if ctx.vault_exists() {
+        return Ok(());
+    }
+    let Some((client, pong)) = daemon::find(ctx) else { return Ok(()) };
+    if pong.operator {
+        return Ok(());
+    }
+    let request = crate::daemon::protocol::Request::Admin { command: label.to_string() };
+    match client.request(&request, std::time::Duration::from_secs(10))? {
+        crate::daemon::protocol::Response::Error { message } => anyhow::bail!("{message}"),
+        _ => anyhow::bail!("aivaultd gave an unexpected answer"),
+    }
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let ctx = Context::new(cli.dir)?;
+    refuse_agent_admin(&ctx, &cli.command)?;
     match cli.command {
         Command::Secrets(cmd) => secrets::run(&ctx, cmd).map(|()| ExitCode::SUCCESS),
         Command::Credential(cmd) => credential::run(&ctx, cmd).map(|()| ExitCode::SUCCESS),
@@ -152,6 +231,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Provider(cmd) => provider::run(&ctx, cmd),
         Command::Token(cmd) => token::run(&ctx, cmd).map(|()| ExitCode::SUCCESS),
         Command::Serve(args) => serve::run(&ctx, args).map(|()| ExitCode::SUCCESS),
+        Command::Daemon(args) => daemon::run_daemon(&ctx, args).map(|()| ExitCode::SUCCESS),
+        Command::Unlock => daemon::unlock(&ctx).map(|()| ExitCode::SUCCESS),
+        Command::Lock => daemon::lock(&ctx).map(|()| ExitCode::SUCCESS),
+        Command::Agent(cmd) => agent::run(&ctx, cmd).map(|()| ExitCode::SUCCESS),
+        Command::Setup(cmd) => setup::run(&ctx, cmd).map(|()| ExitCode::SUCCESS),
         Command::Invoke(args) => invoke::run(&ctx, args, invoke::Render::Raw),
 
         Command::Json(args) => invoke::run(&ctx, args, invoke::Render::Json),

@@ -8,6 +8,8 @@
 pub mod broker;
 pub mod cli;
 pub mod config;
+#[cfg(unix)]
+pub mod daemon;
 
 pub mod dotenv;
 mod fsutil;
@@ -18,4 +20,6 @@ pub mod redact;
 pub mod registry;
 pub mod serve;
 pub mod testpoint;
+#[cfg(unix)]
+pub mod unixuser;
 pub mod vault;

@@ -151,7 +151,7 @@ pub fn run(shared: Shared, ready: impl FnOnce(SocketAddr)) -> Result<(), ServeEr
 }
 
 /// SIGTERM or SIGINT.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
     else {

@@ -3,6 +3,7 @@
 //! credentials. Every public operation is one transaction, and either
 //! completes with its audit events or changes nothing.
 
+mod agents;
 mod approvals;
 pub mod audit;
 mod crypto;
@@ -27,6 +28,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::json;
 use zeroize::Zeroizing;
 
+pub use agents::NewGrant;
 pub use approvals::Approvals;
 pub use audit::Verification;
 pub use crypto::DecryptError;
@@ -40,8 +42,8 @@ pub use provision::{Provisioned, Waiting};
 pub use scope::{Scope, ScopeError, ScopeKind};
 pub use status::Status;
 pub use store::{
-    ApprovalRow, AuditRow, BindingRow, CredentialRow, CustomCapabilityRow, PolicyRow, SecretFilter,
-    SecretRow, StoreError, TokenRow,
+    ApprovalRow, AuditRow, BindingRow, CredentialRow, CustomCapabilityRow, GrantRow, KeyConfigRow, PolicyRow,
+    SecretFilter, SecretRow, StoreError, TokenRow,
 };
 pub use tokens::{NewToken, TOKEN_PREFIX, TokenError};
 

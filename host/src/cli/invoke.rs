@@ -15,6 +15,7 @@ use super::Context;
 use super::output::{DIM, WARN, styled};
 use crate::broker::envelope::Envelope;
 use crate::broker::{Answer, Broker, Invocation, multipart};
+use crate::daemon::protocol::{Call, Request, Response};
 
 #[derive(Debug, Args)]
 pub struct InvokeArgs {
@@ -78,9 +79,22 @@ pub enum Render {
 
 pub fn run(ctx: &Context, args: InvokeArgs, render: Render) -> anyhow::Result<ExitCode> {
     let call = build_invocation(args)?;
-    let registry = ctx.registry()?;
-    let mut vault = ctx.vault()?;
-    let answer = Broker::new(&mut vault, registry, ctx.dev()).invoke(&call)?;
+    // With a daemon running, it decrypts and sends: never this process.
+    let answer = match super::daemon::find_or_start(ctx)? {
+        Some((client, _)) => {
+            let request = Request::Invoke(Call::from_invocation(&call));
+            match client.request(&request, call.timeout + Duration::from_secs(30))? {
+                Response::Answer(reply) => reply.into_answer().map_err(anyhow::Error::msg)?,
+                Response::Error { message } => bail!("{message}"),
+                _ => bail!("aivaultd gave an unexpected answer"),
+            }
+        }
+        None => {
+            let registry = ctx.registry()?;
+            let mut vault = ctx.vault()?;
+            Broker::new(&mut vault, registry, ctx.dev()).invoke(&call)?
+        }
+    };
     print_answer(&answer, render)?;
     Ok(if answer.status >= 400 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

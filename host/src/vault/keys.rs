@@ -68,6 +68,8 @@ pub enum KeyError {
     Prompt(std::io::Error),
     #[error("the {0} does not open this vault")]
     WrongKey(&'static str),
+    #[error("the vault is locked: aivaultd holds no key until `aivault unlock`")]
+    DaemonLocked,
     #[error("the vault's key configuration is unreadable: {0}")]
     BadParams(String),
 }
@@ -162,6 +164,17 @@ pub fn create(
 /// stored key check (which also says whether the vault's rows are
 /// authenticated yet).
 pub fn unlock(dir: &Path, config: &KeyConfigRow) -> Result<(Kek, KeyCheck), KeyError> {
+    unlock_from(dir, config, None)
+}
+
+/// [`unlock`] with the key material handed over (the base64 key of an `env`
+/// vault, or the passphrase) instead of read from the environment or a
+/// prompt: how `aivault unlock` gives a daemon the key.
+pub fn unlock_from(
+    dir: &Path,
+    config: &KeyConfigRow,
+    material: Option<&str>,
+) -> Result<(Kek, KeyCheck), KeyError> {
     let provider =
         KeyProvider::parse(&config.provider).ok_or_else(|| KeyError::BadParams(config.provider.clone()))?;
     let (kek, what) = match provider {
@@ -178,13 +191,19 @@ pub fn unlock(dir: &Path, config: &KeyConfigRow) -> Result<(Kek, KeyCheck), KeyE
                 Zeroizing::new(B64.decode(text.trim()).map_err(|_| KeyError::FileInvalid(path.clone()))?);
             (Kek::from_bytes(&bytes).ok_or(KeyError::FileInvalid(path))?, "key file")
         }
-        KeyProvider::Env => (env_key("AIVAULT_KEY")?, "key in AIVAULT_KEY"),
+        KeyProvider::Env => match material {
+            Some(value) => (parse_key(value, "AIVAULT_KEY")?, "key given"),
+            None => (env_key("AIVAULT_KEY")?, "key in AIVAULT_KEY"),
+        },
         KeyProvider::Passphrase => {
             let params: KeyParams =
                 serde_json::from_str(&config.params).map_err(|e| KeyError::BadParams(e.to_string()))?;
             let argon =
                 params.argon2id.ok_or_else(|| KeyError::BadParams("no Argon2id parameters".into()))?;
-            let passphrase = read_passphrase("AIVAULT_PASSPHRASE", false)?;
+            let passphrase = match material {
+                Some(given) => Zeroizing::new(given.to_string()),
+                None => read_passphrase("AIVAULT_PASSPHRASE", false)?,
+            };
             (derive(&passphrase, &argon)?, "passphrase")
         }
     };
@@ -205,8 +224,26 @@ pub fn unlockable_without_prompt(config: &KeyConfigRow) -> bool {
 
 fn env_key(var: &'static str) -> Result<Kek, KeyError> {
     let value = Zeroizing::new(std::env::var(var).map_err(|_| KeyError::EnvMissing { var })?);
+    parse_key(&value, var)
+}
+
+fn parse_key(value: &str, var: &'static str) -> Result<Kek, KeyError> {
     let bytes = Zeroizing::new(B64.decode(value.trim()).map_err(|_| KeyError::EnvInvalid { var })?);
     Kek::from_bytes(&bytes).ok_or(KeyError::EnvInvalid { var })
+}
+
+/// The key material `aivault unlock` hands a daemon for `config`'s
+/// provider: `AIVAULT_KEY` or `AIVAULT_PASSPHRASE` (or a prompt); `None`
+/// for a key file, which the daemon reads itself.
+pub fn material_for(config: &KeyConfigRow) -> Result<Option<Zeroizing<String>>, KeyError> {
+    match KeyProvider::parse(&config.provider) {
+        Some(KeyProvider::Env) => {
+            let var = "AIVAULT_KEY";
+            Ok(Some(Zeroizing::new(std::env::var(var).map_err(|_| KeyError::EnvMissing { var })?)))
+        }
+        Some(KeyProvider::Passphrase) => read_passphrase("AIVAULT_PASSPHRASE", false).map(Some),
+        _ => Ok(None),
+    }
 }
 
 fn read_passphrase(var: &'static str, confirm: bool) -> Result<Zeroizing<String>, KeyError> {

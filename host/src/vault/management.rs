@@ -88,6 +88,8 @@ pub enum ManageError {
     BadPolicy(&'static str),
     #[error("{0} has no policy; `aivault capability policy list` shows them")]
     NoPolicy(String),
+    #[error("{0} has no such grant; `aivault agent list` shows them")]
+    NoGrant(String),
     #[error("consumer `{0}` is not allowed: use 1-128 letters, digits, `.`, `_`, `-` or `@`")]
     BadConsumer(String),
     #[error("{consumer} is already bound to {capability} in scope {scope}")]

@@ -168,8 +168,10 @@ pub const MIGRATIONS: &[&str] = &[
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     "#,
     // 5: proxy tokens for `aivault serve`: only a hash of each token is
-    // kept, with what it may call, in which context, until when. Rows carry
-    // MACs and the table is sealed (a revoked token must not come back).
+    // kept, with what it may call, in which context, until when; and the
+    // grants of agents (other OS users) calling through aivaultd. Rows carry
+    // MACs and both tables are sealed (a revoked token or grant must not
+    // come back).
     r#"
     CREATE TABLE proxy_tokens (
         id             TEXT PRIMARY KEY,
@@ -182,6 +184,21 @@ pub const MIGRATIONS: &[&str] = &[
         created_at_ms  INTEGER NOT NULL,
         expires_at_ms  INTEGER,
         mac            BLOB
+    );
+
+    -- What an OS user other than the vault's owner may invoke through
+    -- aivaultd, and in which context: one grant per user and capability.
+    CREATE TABLE agent_grants (
+        uid            INTEGER NOT NULL,
+        user           TEXT NOT NULL,
+        capability_id  TEXT NOT NULL,
+        scope          TEXT NOT NULL CHECK (scope IN ('global', 'workspace', 'group')),
+        workspace_id   TEXT NOT NULL,
+        group_id       TEXT NOT NULL,
+        consumer       TEXT NOT NULL,
+        created_at_ms  INTEGER NOT NULL,
+        mac            BLOB,
+        PRIMARY KEY (uid, capability_id)
     );
     "#,
 ];

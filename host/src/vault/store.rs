@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod agents;
 mod approvals;
 mod audit;
 mod authenticate;
@@ -32,6 +33,7 @@ use super::schema::MIGRATIONS;
 use super::scope::Scope;
 use crate::fsutil;
 
+pub use agents::GrantRow;
 pub use approvals::ApprovalRow;
 pub use audit::AuditRow;
 pub use capabilities::{BindingRow, CustomCapabilityRow, PolicyRow};

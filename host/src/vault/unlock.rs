@@ -10,31 +10,52 @@ use serde_json::json;
 
 use super::audit::{self, Event};
 use super::integrity::KeySet;
-use super::keys::{self, KeyProvider, Purpose};
+use super::keys::{self, KeyError, KeyProvider, Purpose};
 use super::store::{KeyConfigRow, StoreError, Tx};
 use super::{Result, Vault, VaultError, now_ms};
 
 /// The unlocked keys of a vault, shared by every [`Vault`] opened with the
 /// same cache (the commands of one process, or a daemon's connections).
 #[derive(Clone, Default)]
-pub struct KeyCache(Arc<Mutex<Option<Arc<KeySet>>>>);
+pub struct KeyCache(Arc<Mutex<Slot>>);
+
+#[derive(Default)]
+enum Slot {
+    /// Nothing yet: unlock from the key provider when needed.
+    #[default]
+    Empty,
+    Held(Arc<KeySet>),
+    /// Locked on purpose (`aivault lock`): nothing unlocks until
+    /// [`Vault::unlock_with`] hands the key back.
+    Locked,
+}
 
 impl KeyCache {
-    fn get(&self) -> Option<Arc<KeySet>> {
-        self.0.lock().ok().and_then(|k| k.clone())
+    fn get(&self) -> Result<Option<Arc<KeySet>>> {
+        match &*self.0.lock().map_err(|_| KeyError::DaemonLocked)? {
+            Slot::Empty => Ok(None),
+            Slot::Held(keys) => Ok(Some(keys.clone())),
+            Slot::Locked => Err(KeyError::DaemonLocked.into()),
+        }
     }
 
     pub(super) fn put(&self, keys: Arc<KeySet>) {
         if let Ok(mut slot) = self.0.lock() {
-            *slot = Some(keys);
+            *slot = Slot::Held(keys);
         }
     }
 
-    /// Forgets the keys; they are wiped once no transaction holds them.
-    pub fn clear(&self) {
+    /// Forgets the keys (wiped once no transaction holds them) and refuses
+    /// to unlock again until a key is handed back.
+    pub fn lock(&self) {
         if let Ok(mut slot) = self.0.lock() {
-            *slot = None;
+            *slot = Slot::Locked;
         }
+    }
+
+    /// Whether [`KeyCache::lock`] was called and no key handed back since.
+    pub fn is_locked(&self) -> bool {
+        self.0.lock().map(|slot| matches!(*slot, Slot::Locked)).unwrap_or(true)
     }
 }
 
@@ -99,7 +120,9 @@ impl Vault {
             refuse_orphaned_rows(&tx)?;
             return Ok(tx);
         };
-        if key_use == KeyUse::IfAvailable && !keys::unlockable_without_prompt(&config) {
+        if key_use == KeyUse::IfAvailable
+            && (!keys::unlockable_without_prompt(&config) || self.keys.is_locked())
+        {
             return Ok(tx);
         }
         match keys_for(&tx, &self.keys, &self.dir, &config) {
@@ -111,9 +134,30 @@ impl Vault {
     }
 }
 
+impl Vault {
+    /// Unlocks with key material handed over (`aivault unlock` to a daemon),
+    /// even a cache that was locked on purpose.
+    pub fn unlock_with(&mut self, material: Option<&str>) -> Result<()> {
+        let tx = self.store.read()?;
+        let config = tx.key_config()?.ok_or(VaultError::NotInitialised)?;
+        let (kek, check) = keys::unlock_from(&self.dir, &config, material)?;
+        let keys = Arc::new(KeySet::new(config.kek_id.clone(), kek, check));
+        if keys.is_legacy() && tx.has_seals()? {
+            return Err(VaultError::KeyCheckReplaced);
+        }
+        self.keys.put(keys);
+        Ok(())
+    }
+
+    /// The key configuration, for a client deciding what to hand a daemon.
+    pub fn key_config(&mut self) -> Result<Option<super::store::KeyConfigRow>> {
+        Ok(self.store.read()?.key_config()?)
+    }
+}
+
 /// The keys `config` describes, from the cache when it holds them.
 fn keys_for(tx: &Tx<'_>, cache: &KeyCache, dir: &Path, config: &KeyConfigRow) -> Result<Arc<KeySet>> {
-    let cached = cache.get().filter(|k| {
+    let cached = cache.get()?.filter(|k| {
         k.kek_id() == config.kek_id
             && k.kek().verify_key_check(&config.key_check).map(|c| c == super::crypto::KeyCheck::Legacy)
                 == Some(k.is_legacy())

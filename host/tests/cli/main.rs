@@ -2,6 +2,7 @@
 
 mod broker;
 mod capability;
+mod daemon;
 mod dropin;
 mod integrity;
 mod requests;

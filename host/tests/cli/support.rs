@@ -25,7 +25,7 @@ impl Vault {
     pub fn std_cmd(&self, args: &[&str]) -> std::process::Command {
         let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("aivault"));
         for (var, _) in std::env::vars_os() {
-            if var.to_string_lossy().starts_with("AIVAULT_") {
+            if var.to_string_lossy().starts_with("AIVAULT") {
                 cmd.env_remove(var);
             }
         }
@@ -86,7 +86,7 @@ impl Vault {
                 let path = entry.unwrap().path();
                 if path.is_dir() {
                     walk(&path, out);
-                } else {
+                } else if path.is_file() {
                     out.push((path.clone(), std::fs::read(&path).unwrap()));
                 }
             }

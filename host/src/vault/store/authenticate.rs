@@ -23,6 +23,7 @@ impl Tx<'_> {
             self.bindings_raw().map(|rows| self.failing(rows)),
             self.approvals_raw().map(|rows| self.failing(rows)),
             self.tokens_raw().map(|rows| self.failing(rows)),
+            self.grants_raw().map(|rows| self.failing(rows)),
         ];
         for table in &mut tables {
             match std::mem::replace(table, Ok(Vec::new())) {
@@ -91,6 +92,13 @@ impl Tx<'_> {
         for (t, _) in self.tokens_raw()? {
             let mac = self.tag(&t.fields())?;
             self.tx.execute("UPDATE proxy_tokens SET mac = ?2 WHERE id = ?1", params![t.id, mac])?;
+        }
+        for (g, _) in self.grants_raw()? {
+            let mac = self.tag(&g.fields())?;
+            self.tx.execute(
+                "UPDATE agent_grants SET mac = ?3 WHERE uid = ?1 AND capability_id = ?2",
+                params![g.uid, g.capability, mac],
+            )?;
         }
         self.seal_tables()
     }

@@ -40,6 +40,7 @@ pub(super) const SEALED_TABLES: &[(&str, &str, &str, &str)] = &[
         "group attachments",
     ),
     ("proxy_tokens", "id", "mac", "proxy tokens"),
+    ("agent_grants", "uid || char(0) || capability_id", "mac", "agent grants"),
 ];
 
 /// The seal of the audit log's newest event.

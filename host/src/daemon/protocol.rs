@@ -1,0 +1,176 @@
+//! What the CLI and aivaultd say to each other over the Unix socket: one
+//! JSON message each way, each framed by its length (4 bytes, big-endian).
+
+use std::io::{Read, Write};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroize;
+
+use crate::broker::{Answer, Invocation};
+
+/// The largest message either side accepts (a request body is capped by
+/// policy well below this).
+pub const MAX_MESSAGE: usize = 64 << 20;
+
+/// A request to the daemon.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Request {
+    /// Is anyone there, and who am I to it?
+    Ping,
+    /// Hand the daemon the key material (operator only); the receiver
+    /// wipes it after use.
+    Unlock { material: Option<String> },
+    /// Forget the key until the next unlock (operator only).
+    Lock,
+    /// Invoke a capability.
+    Invoke(Call),
+    /// An admin command tried by someone who can only reach the daemon:
+    /// refused for agents, and audited.
+    Admin { command: String },
+    /// Stop (operator only).
+    Shutdown,
+}
+
+/// An invocation as sent over the socket.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Call {
+    pub capability: String,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    pub headers: Vec<(String, String)>,
+    /// Base64.
+    pub body: Option<String>,
+    pub credential: Option<String>,
+    pub workspace_id: Option<String>,
+    pub group_id: Option<String>,
+    pub consumer: Option<String>,
+    pub timeout_ms: u64,
+}
+
+impl Call {
+    pub fn from_invocation(call: &Invocation) -> Self {
+        Call {
+            capability: call.capability.clone(),
+            method: call.method.clone(),
+            path: call.path.clone(),
+            headers: call.headers.clone(),
+            body: call.body.as_ref().map(|b| B64.encode(b)),
+            credential: call.credential.clone(),
+            workspace_id: call.workspace_id.clone(),
+            group_id: call.group_id.clone(),
+            consumer: call.consumer.clone(),
+            timeout_ms: call.timeout.as_millis() as u64,
+        }
+    }
+
+    pub fn into_invocation(self) -> Result<Invocation, String> {
+        let body =
+            self.body.map(|b| B64.decode(b)).transpose().map_err(|_| "the request body is not base64")?;
+        Ok(Invocation {
+            capability: self.capability,
+            method: self.method,
+            path: self.path,
+            headers: self.headers,
+            body,
+            credential: self.credential,
+            workspace_id: self.workspace_id,
+            group_id: self.group_id,
+            consumer: self.consumer,
+            timeout: std::time::Duration::from_millis(self.timeout_ms.max(1)),
+            via: None,
+        })
+    }
+}
+
+/// The daemon's reply.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum Response {
+    Pong(Pong),
+    Done,
+    Answer(Reply),
+    /// One line, for the caller's stderr.
+    Error {
+        message: String,
+    },
+}
+
+/// Who answers, and what it takes the caller for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pong {
+    pub pid: u32,
+    pub locked: bool,
+    /// Whether the caller is the vault's operator (else an agent).
+    pub operator: bool,
+    /// The vault directory it serves.
+    pub dir: std::path::PathBuf,
+}
+
+/// An answer as sent over the socket.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reply {
+    pub status: u16,
+    pub reason: String,
+    pub content_type: Option<String>,
+    pub redirect: Option<String>,
+    /// Base64.
+    pub body: String,
+    pub redacted: bool,
+    pub credential: String,
+}
+
+impl Reply {
+    pub fn from_answer(a: &Answer) -> Self {
+        Reply {
+            status: a.status,
+            reason: a.reason.clone(),
+            content_type: a.content_type.clone(),
+            redirect: a.redirect.clone(),
+            body: B64.encode(&a.body),
+            redacted: a.redacted,
+            credential: a.credential.clone(),
+        }
+    }
+
+    pub fn into_answer(self) -> Result<Answer, String> {
+        Ok(Answer {
+            status: self.status,
+            reason: self.reason,
+            content_type: self.content_type,
+            redirect: self.redirect,
+            body: B64.decode(self.body).map_err(|_| "the daemon's answer is not base64")?,
+            redacted: self.redacted,
+            credential: self.credential,
+        })
+    }
+}
+
+/// Writes one framed message.
+pub fn write(stream: &mut impl Write, message: &impl Serialize) -> std::io::Result<()> {
+    let bytes = serde_json::to_vec(message).map_err(std::io::Error::other)?;
+    stream.write_all(&(bytes.len() as u32).to_be_bytes())?;
+    stream.write_all(&bytes)?;
+    stream.flush()
+}
+
+/// Reads one framed message.
+pub fn read<T: for<'de> Deserialize<'de>>(stream: &mut impl Read) -> std::io::Result<T> {
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len)?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_MESSAGE {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "message too large"));
+    }
+    let mut bytes = vec![0u8; len];
+    stream.read_exact(&mut bytes)?;
+    let parsed =
+        serde_json::from_slice(&bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e));
+    bytes.zeroize();
+    parsed
+}

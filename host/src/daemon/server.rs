@@ -1,0 +1,260 @@
+//! The daemon's socket server: one request per connection, the peer's uid
+//! from the kernel (SO_PEERCRED), the work on a bounded pool of blocking
+//! threads each with its own vault connection and the one shared key.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::net::UnixListener;
+use tokio::sync::Semaphore;
+use zeroize::Zeroize;
+
+use super::protocol::{self, Call, Pong, Reply, Request, Response};
+use super::{client, owner_of, socket_dir};
+use crate::broker::{Broker, DevOverrides};
+use crate::registry::Registry;
+use crate::vault::{KeyCache, Vault, VaultError};
+
+/// How the daemon runs.
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    pub socket: PathBuf,
+    /// Group-accessible socket (0660) for agents, instead of owner-only.
+    pub shared: bool,
+    /// Calls served at once.
+    pub max_concurrent: usize,
+}
+
+/// Everything a connection handler shares.
+struct Shared {
+    dir: PathBuf,
+    keys: KeyCache,
+    registry: Registry,
+    dev: DevOverrides,
+    operator: u32,
+    permits: Arc<Semaphore>,
+    shutdown: tokio::sync::Notify,
+}
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DaemonError {
+    #[error("aivaultd is already running (pid {pid}) on {}", socket.display())]
+    Running { pid: u32, socket: PathBuf },
+    #[error("cannot serve {}: {source}", socket.display())]
+    Socket { socket: PathBuf, source: std::io::Error },
+    #[error("cannot start the daemon: {0}")]
+    Runtime(std::io::Error),
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+}
+
+/// Runs the daemon until SIGTERM, SIGINT or an operator's shutdown, then
+/// lets the calls in flight finish (and be audited) and removes the socket.
+/// `ready` is told whether the vault is unlocked.
+pub fn run(
+    dir: PathBuf,
+    keys: KeyCache,
+    registry: Registry,
+    dev: DevOverrides,
+    options: DaemonOptions,
+    ready: impl FnOnce(bool),
+) -> Result<(), DaemonError> {
+    let socket = options.socket.clone();
+    let socket_err = |source: std::io::Error| DaemonError::Socket { socket: socket.clone(), source };
+    if let Some(pid) = client::Client::at(&socket).and_then(|c| c.ping().ok()).map(|pong| pong.pid) {
+        return Err(DaemonError::Running { pid, socket });
+    }
+    // Nobody answers: a socket file left by a daemon that died is stale.
+    if socket.exists() {
+        std::fs::remove_file(&socket).map_err(socket_err)?;
+    }
+    socket_dir(socket.parent().unwrap_or(&dir), options.shared).map_err(socket_err)?;
+    let operator = owner_of(&dir).map_err(socket_err)?;
+
+    // Unlock now if the key provider allows it without a prompt; otherwise
+    // start locked and wait for `aivault unlock`.
+    let unlocked = Vault::open_with(&dir, keys.clone())?.unlock().is_ok();
+    if !unlocked {
+        keys.lock();
+    }
+    let shared = Arc::new(Shared {
+        dir,
+        keys,
+        registry,
+        dev,
+        operator,
+        permits: Arc::new(Semaphore::new(options.max_concurrent.max(1))),
+        shutdown: tokio::sync::Notify::new(),
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(options.max_concurrent.max(1) + 4)
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(DaemonError::Runtime)?;
+    let result = runtime.block_on(async {
+        let listener = UnixListener::bind(&socket).map_err(socket_err)?;
+        let mode = if options.shared { 0o660 } else { 0o600 };
+        std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(mode)).map_err(socket_err)?;
+        ready(unlocked);
+        let signal = crate::serve::shutdown_signal();
+        tokio::pin!(signal);
+        loop {
+            tokio::select! {
+                _ = &mut signal => break,
+                _ = shared.shutdown.notified() => break,
+                accepted = listener.accept() => {
+                    let Ok((stream, _)) = accepted else { continue };
+                    let shared = Arc::clone(&shared);
+                    tokio::spawn(async move { serve_connection(shared, stream).await });
+                }
+            }
+        }
+        let all = u32::try_from(options.max_concurrent.max(1)).unwrap_or(u32::MAX);
+        let _ = tokio::time::timeout(Duration::from_secs(60), shared.permits.acquire_many(all)).await;
+        Ok(())
+    });
+    let _ = std::fs::remove_file(&socket);
+    shared.keys.lock();
+    result
+}
+
+async fn serve_connection(shared: Arc<Shared>, stream: tokio::net::UnixStream) {
+    let Ok(peer) = stream.peer_cred() else { return };
+    let uid = peer.uid();
+    let Ok(permit) = Arc::clone(&shared.permits).acquire_owned().await else { return };
+    let Ok(stream) = stream.into_std() else { return };
+    let _ = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let mut stream = stream;
+        if stream.set_nonblocking(false).is_err() {
+            return;
+        }
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+        let Ok(request) = protocol::read::<Request>(&mut stream) else { return };
+        let response = handle(&shared, uid, request);
+        let _ = protocol::write(&mut stream, &response);
+    })
+    .await;
+}
+
+fn error(message: impl std::fmt::Display) -> Response {
+    Response::Error { message: message.to_string().replace(['\n', '\r'], " ") }
+}
+
+fn handle(shared: &Shared, uid: u32, request: Request) -> Response {
+    let operator = uid == shared.operator;
+    let mut vault = match Vault::open_with(&shared.dir, shared.keys.clone()) {
+        Ok(vault) => vault,
+        Err(e) => return error(e),
+    };
+    match request {
+        Request::Ping => Response::Pong(Pong {
+            pid: std::process::id(),
+            locked: shared.keys.is_locked(),
+            operator,
+            dir: shared.dir.clone(),
+        }),
+        Request::Invoke(call) if operator => {
+            invoke(shared, &mut vault, call, format!("aivaultd (operator uid {uid})"))
+        }
+        Request::Invoke(call) => invoke_as_agent(shared, &mut vault, uid, call),
+        _ if !operator => {
+            let what = match &request {
+                Request::Admin { command } => format!("`aivault {command}`"),
+                Request::Unlock { .. } => "unlocking the vault".into(),
+                Request::Lock => "locking the vault".into(),
+                _ => "stopping the daemon".into(),
+            };
+            let reason =
+                format!("{what} is the operator's; an agent may only invoke the capabilities it was granted");
+            deny(&mut vault, uid, &reason)
+        }
+        Request::Unlock { mut material } => {
+            let result = vault.unlock_with(material.as_deref());
+            if let Some(material) = material.as_mut() {
+                material.zeroize();
+            }
+            match result.and_then(|()| vault.record("daemon.unlock", "master-key", json!({"uid": uid}))) {
+                Ok(()) => Response::Done,
+                Err(e) => error(e),
+            }
+        }
+        Request::Lock => {
+            // Recorded while the key is still there to seal the entry.
+            let _ = vault.record("daemon.lock", "master-key", json!({"uid": uid}));
+            shared.keys.lock();
+            Response::Done
+        }
+        Request::Admin { command } => error(format!(
+            "the daemon only invokes; run `aivault {command}` on the vault directory as its owner"
+        )),
+        Request::Shutdown => {
+            shared.shutdown.notify_one();
+            Response::Done
+        }
+    }
+}
+
+fn invoke(shared: &Shared, vault: &mut Vault, call: Call, via: String) -> Response {
+    let mut call = match call.into_invocation() {
+        Ok(call) => call,
+        Err(e) => return error(e),
+    };
+    call.via = Some(via);
+    match Broker::new(vault, &shared.registry, &shared.dev).invoke(&call) {
+        Ok(answer) => Response::Answer(Reply::from_answer(&answer)),
+        Err(e) => error(e),
+    }
+}
+
+/// An agent's call: only a granted capability, only in the grant's context
+/// and as its consumer; a context or credential of its own is refused.
+fn invoke_as_agent(shared: &Shared, vault: &mut Vault, uid: u32, call: Call) -> Response {
+    let user = crate::unixuser::name_of(uid).unwrap_or_else(|| format!("uid {uid}"));
+    if call.workspace_id.is_some()
+        || call.group_id.is_some()
+        || call.consumer.is_some()
+        || call.credential.is_some()
+    {
+        let reason = format!(
+            "{user} is an agent: the context, consumer and credential of its calls come from its grant, not its flags"
+        );
+        return deny(vault, uid, &reason);
+    }
+    let grant = match vault.grant_for(uid, &call.capability) {
+        Ok(Some(grant)) => grant,
+        Ok(None) => {
+            let reason = format!(
+                "{user} may not invoke {}; the operator grants it with `aivault agent allow`",
+                call.capability
+            );
+            return deny(vault, uid, &reason);
+        }
+        Err(e) => return error(e),
+    };
+    let call = Call {
+        workspace_id: Some(grant.scope.workspace_id().to_string()).filter(|w| !w.is_empty()),
+        group_id: Some(grant.scope.group_id().to_string()).filter(|g| !g.is_empty()),
+        consumer: Some(grant.consumer.clone()),
+        ..call
+    };
+    invoke(shared, vault, call, format!("aivaultd (agent {user}, uid {uid})"))
+}
+
+/// Audits a refusal of an agent; the message says so if it could not be.
+fn deny(vault: &mut Vault, uid: u32, reason: &str) -> Response {
+    let user = crate::unixuser::name_of(uid).unwrap_or_default();
+    match vault.record("daemon.denied", &format!("uid {uid}"), json!({"user": user, "reason": reason})) {
+        Ok(()) => error(reason),
+        Err(audit) => {
+            error(format!("{reason} (and this refusal could not be written to the audit log: {audit})"))
+        }
+    }
+}

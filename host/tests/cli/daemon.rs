@@ -1,0 +1,350 @@
+//! aivaultd end to end: the real daemon binary on a Unix socket, the CLI in
+//! front of it, and the loopback HTTPS upstream behind it. The agent test
+//! creates a second OS user (CI runs as root; elsewhere it says why it
+//! skips).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::{OPENAI_KEY, Vault};
+use crate::upstream::Upstream;
+
+const ENV_KEY: &str = "q0L2wJb9m8n7b6v5c4x3z2a1s0d9f8g7h6j5k4l3m2o=";
+const PASSPHRASE: &str = "correct horse battery";
+const MODELS: &[&str] = &["invoke", "openai/models", "--method", "GET", "--path", "/v1/models"];
+
+/// A running daemon, stopped with SIGTERM when dropped.
+struct Daemon {
+    child: Child,
+    /// Its first line: `aivaultd listening on … (unlocked|locked: …)`.
+    banner: String,
+}
+
+impl Daemon {
+    fn start(
+        vault: &Vault,
+        upstream: &Upstream,
+        socket: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        let socket_arg = socket.display().to_string();
+        let mut args = vec!["daemon", "--socket", socket_arg.as_str()];
+        args.extend_from_slice(extra);
+        let mut cmd = vault.std_cmd(&args);
+        for (var, value) in upstream.env() {
+            cmd.env(var, value);
+        }
+        for (var, value) in env {
+            cmd.env(var, value);
+        }
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+        let mut banner = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut banner).unwrap();
+        assert!(banner.starts_with("aivaultd listening on"), "{banner:?}");
+        Daemon { child, banner }
+    }
+
+    fn stop(mut self) -> std::process::ExitStatus {
+        signal(self.child.id(), libc::SIGTERM);
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        signal(self.child.id(), libc::SIGTERM);
+        let _ = self.child.wait();
+    }
+}
+
+fn signal(pid: u32, signal: libc::c_int) {
+    // SAFETY: signalling a process this test started.
+    unsafe {
+        libc::kill(pid as libc::pid_t, signal);
+    }
+}
+
+fn socket_of(vault: &Vault) -> PathBuf {
+    vault.path().join("run").join("aivaultd.sock")
+}
+
+/// `aivault <args>` with `env` set, as `vault.run` would.
+fn run_with(vault: &Vault, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let mut cmd = vault.cmd(args);
+    for (var, value) in env {
+        cmd.env(var, value);
+    }
+    vault.run_cmd(cmd)
+}
+
+fn env_vault() -> Vault {
+    let vault = Vault::new();
+    let key = [("AIVAULT_KEY", ENV_KEY)];
+    assert!(run_with(&vault, &["init", "--provider", "env"], &key).0);
+    assert!(
+        run_with(&vault, &["secrets", "create", "--name", "OPENAI_API_KEY", "--value", OPENAI_KEY], &key).0
+    );
+    vault
+}
+
+// With a daemon running, `invoke` goes through it: the caller here has no
+// key at all (AIVAULT_KEY unset), so it could not have decrypted anything.
+#[test]
+fn invoke_goes_through_the_daemon() {
+    let vault = env_vault();
+    let upstream = Upstream::start(&["api.openai.com"]);
+    let daemon = Daemon::start(&vault, &upstream, &socket_of(&vault), &[], &[("AIVAULT_KEY", ENV_KEY)]);
+    assert!(daemon.banner.contains("(unlocked)"), "{}", daemon.banner);
+    let (ok, out, err) = vault.run(MODELS);
+    assert!(ok, "{err}");
+    assert!(out.contains("gpt-4o"), "{out}");
+    assert_eq!(upstream.seen()[0].header("authorization"), Some(format!("Bearer {OPENAI_KEY}").as_str()));
+    let audit = vault.ok(&["audit", "--limit", "3"]);
+    assert!(audit.contains("aivaultd (operator uid"), "{audit}");
+    // Without the daemon the same caller cannot: the key is not in its environment.
+    assert!(daemon.stop().success());
+    let err = vault.fails(MODELS);
+    assert!(err.contains("AIVAULT_KEY is not set"), "{err}");
+    vault.assert_nowhere(OPENAI_KEY);
+    vault.assert_nowhere(ENV_KEY);
+}
+
+// A passphrase vault: the daemon starts locked, `unlock` hands it the
+// passphrase once, `lock` takes the key away again.
+#[test]
+fn lock_and_unlock() {
+    let vault = Vault::new();
+    let pass = [("AIVAULT_PASSPHRASE", PASSPHRASE)];
+    assert!(run_with(&vault, &["init", "--provider", "passphrase"], &pass).0);
+    assert!(
+        run_with(&vault, &["secrets", "create", "--name", "OPENAI_API_KEY", "--value", OPENAI_KEY], &pass).0
+    );
+    let upstream = Upstream::start(&["api.openai.com"]);
+    let daemon = Daemon::start(&vault, &upstream, &socket_of(&vault), &[], &[]);
+    assert!(daemon.banner.contains("locked: run `aivault unlock`"), "{}", daemon.banner);
+
+    let err = vault.fails(MODELS);
+    assert!(err.contains("the vault is locked"), "{err}");
+    let (ok, _, err) = run_with(&vault, &["unlock"], &[("AIVAULT_PASSPHRASE", "wrong horse battery")]);
+    assert!(!ok && err.contains("the passphrase does not open this vault"), "{err}");
+    assert!(vault.fails(MODELS).contains("the vault is locked"));
+    let (ok, out, err) = run_with(&vault, &["unlock"], &pass);
+    assert!(ok && out.starts_with("Vault unlocked in aivaultd"), "{err}");
+    let (ok, _, err) = vault.run(MODELS);
+    assert!(ok, "{err}");
+    assert_eq!(upstream.seen().len(), 1);
+    vault.ok(&["lock"]);
+    assert!(vault.fails(MODELS).contains("the vault is locked"));
+    assert_eq!(upstream.seen().len(), 1, "nothing is sent while locked");
+    vault.assert_nowhere(PASSPHRASE);
+    vault.assert_nowhere("wrong horse battery");
+    vault.assert_nowhere(OPENAI_KEY);
+}
+
+// One daemon per socket; a socket left by a killed daemon is recovered.
+#[test]
+fn one_daemon_per_socket() {
+    let vault = env_vault();
+    let upstream = Upstream::start(&["api.openai.com"]);
+    let key = [("AIVAULT_KEY", ENV_KEY)];
+    let first = Daemon::start(&vault, &upstream, &socket_of(&vault), &[], &key);
+    let socket = socket_of(&vault).display().to_string();
+    let (ok, _, err) = run_with(&vault, &["daemon", "--socket", &socket], &key);
+    assert!(!ok && err.contains(&format!("aivaultd is already running (pid {})", first.child.id())), "{err}");
+    signal(first.child.id(), libc::SIGKILL);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(socket_of(&vault).exists(), "a killed daemon leaves its socket");
+    let second = Daemon::start(&vault, &upstream, &socket_of(&vault), &[], &key);
+    assert!(vault.run(MODELS).0);
+    assert!(second.stop().success());
+    assert!(!socket_of(&vault).exists(), "a stopped daemon removes its socket");
+    drop(first);
+}
+
+// SIGTERM after many calls: a clean exit, every call audited, the log intact.
+#[test]
+fn sigterm_loses_no_audit_entry() {
+    let vault = env_vault();
+    let upstream = Upstream::start(&["api.openai.com"]);
+    let daemon = Daemon::start(&vault, &upstream, &socket_of(&vault), &[], &[("AIVAULT_KEY", ENV_KEY)]);
+    let callers: Vec<std::process::Child> = (0..40)
+        .map(|_| vault.std_cmd(MODELS).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap())
+        .collect();
+    for mut caller in callers {
+        assert!(caller.wait().unwrap().success());
+    }
+    assert!(daemon.stop().success());
+    let events: Vec<Value> = serde_json::from_str(&vault.ok(&["audit", "-v", "--limit", "500"])).unwrap();
+    assert_eq!(events.iter().filter(|e| e["event"] == "invoke").count(), 40);
+    let (ok, out, _) = run_with(&vault, &["audit", "verify"], &[("AIVAULT_KEY", ENV_KEY)]);
+    assert!(ok && out.contains("sealed"), "{out}");
+}
+
+// AIVAULTD_AUTOSTART=1 starts a daemon when none runs.
+#[test]
+fn autostart() {
+    let vault = Vault::new();
+    vault.ok(&["secrets", "create", "--name", "OPENAI_API_KEY", "--value", OPENAI_KEY]);
+    let upstream = Upstream::start(&["api.openai.com"]);
+    let mut env: Vec<(&str, String)> = upstream.env();
+    env.push(("AIVAULTD_AUTOSTART", "1".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (ok, _, err) = run_with(&vault, MODELS, &env);
+    assert!(ok, "{err}");
+    assert!(err.contains("started aivaultd"), "{err}");
+    let pong = aivault::daemon::client::Client::at(&socket_of(&vault)).unwrap().ping().unwrap();
+    signal(pong.pid, libc::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while socket_of(&vault).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!socket_of(&vault).exists());
+    assert!(vault.ok(&["audit", "--limit", "3"]).contains("aivaultd (operator uid"));
+}
+
+/// A throwaway OS user and group, removed when dropped.
+struct AgentUser {
+    name: String,
+    group: String,
+}
+
+impl Drop for AgentUser {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel").arg(&self.name).output();
+        let _ = Command::new("groupdel").arg(&self.group).output();
+    }
+}
+
+/// `aivault <args>` as the agent, with nothing of this process's environment.
+fn as_agent(agent: &AgentUser, socket: &Path, home: &Path, args: &[&str]) -> (bool, String, String) {
+    let bin = assert_cmd::cargo::cargo_bin("aivault");
+    let out = Command::new("runuser")
+        .args(["-u", &agent.name, "--", "env", "-i", "PATH=/usr/bin:/bin", "NO_COLOR=1"])
+        .arg(format!("AIVAULTD_SOCKET={}", socket.display()))
+        .arg(format!("AIVAULT_DIR={}", home.join(".aivault").display()))
+        .arg(bin)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+// Another OS user reaches the daemon through the shared socket and gets
+// exactly its grant: only granted capabilities, only in the grant's
+// context, no admin command, no way into the vault directory.
+#[test]
+fn agents_get_only_their_grant() {
+    if aivault::unixuser::current_uid() != 0 {
+        eprintln!("skipped: creating a second OS user needs root (CI runs as root)");
+        return;
+    }
+    let suffix = &uuid_like()[..6];
+    let agent = AgentUser { name: format!("aivt-agent-{suffix}"), group: format!("aivt-grp-{suffix}") };
+    let made = Command::new("useradd")
+        .args(["--no-create-home", "--shell", "/usr/sbin/nologin", &agent.name])
+        .output();
+    assert!(made.unwrap().status.success(), "useradd failed");
+
+    let vault = Vault::new();
+    vault.ok(&["secrets", "create", "--name", "OPENAI_API_KEY", "--value", OPENAI_KEY]);
+    let workspace_key = "sk-proj-WorkspaceKeyAbcdefGhijklMnopqrStuvwx0123456789";
+    vault.ok(&[
+        "secrets",
+        "create",
+        "--name",
+        "OPENAI_API_KEY",
+        "--value",
+        workspace_key,
+        "--scope",
+        "workspace",
+        "--workspace-id",
+        "w1",
+    ]);
+    let shared = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(shared.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let socket_dir = shared.path().join("sock");
+    let home = shared.path().join("agent-home");
+    let out = vault.ok(&[
+        "setup",
+        "agent-access",
+        "--agent-user",
+        &agent.name,
+        "--operator-user",
+        "root",
+        "--group",
+        &agent.group,
+        "--socket-dir",
+        &socket_dir.display().to_string(),
+    ]);
+    assert!(out.contains("Agent access set up"), "{out}");
+    vault.ok(&[
+        "agent",
+        "allow",
+        "--user",
+        &agent.name,
+        "--capability",
+        "openai/models",
+        "--workspace-id",
+        "w1",
+    ]);
+
+    let upstream = Upstream::start(&["api.openai.com"]);
+    let socket = socket_dir.join("aivaultd.sock");
+    let _daemon = Daemon::start(&vault, &upstream, &socket, &["--shared"], &[]);
+
+    let (ok, out, err) = as_agent(&agent, &socket, &home, MODELS);
+    assert!(ok, "the agent's granted call failed: {err}");
+    assert!(out.contains("gpt-4o"));
+    let seen = upstream.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].header("authorization"), Some(format!("Bearer {workspace_key}").as_str()));
+
+    let refusals: [(&[&str], &str); 5] = [
+        (
+            &["invoke", "openai/chat-completions", "--path", "/v1/chat/completions", "--body", "{}"],
+            "may not invoke",
+        ),
+        (&["invoke", "openai/models", "--method", "GET", "--workspace-id", "w2"], "come from its grant"),
+        (&["secrets", "list"], "`aivault secrets` is the operator's"),
+        (
+            &["credential", "create", "x", "--provider", "openai", "--secret-ref", "vault:secret:x"],
+            "is the operator's",
+        ),
+        (&["unlock"], "unlocking the vault is the operator's"),
+    ];
+    for (args, why) in refusals {
+        let (ok, _, err) = as_agent(&agent, &socket, &home, args);
+        assert!(!ok && err.lines().count() == 1 && err.contains(why), "{args:?}: {err}");
+    }
+    assert_eq!(upstream.seen().len(), 1, "no refused call reached upstream");
+    let audit = vault.ok(&["audit", "--limit", "50"]);
+    assert!(audit.matches("daemon.denied").count() >= 4, "{audit}");
+    assert!(audit.contains(&format!("agent {}", agent.name)), "{audit}");
+
+    // The vault directory is not the agent's to read.
+    let (ok, _, _) = {
+        let out = Command::new("runuser")
+            .args(["-u", &agent.name, "--", "cat"])
+            .arg(vault.path().join("vault.db"))
+            .output()
+            .unwrap();
+        (out.status.success(), (), ())
+    };
+    assert!(!ok, "the agent could read vault.db");
+    vault.assert_nowhere(OPENAI_KEY);
+    vault.assert_nowhere(workspace_key);
+}
+
+fn uuid_like() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{:08x}{:04x}", nanos, std::process::id() & 0xffff)
+}
