@@ -11,6 +11,7 @@
 //! Every call is audited, refusals included; nothing in an error or audit
 //! entry carries a value or the injected URL.
 
+mod deliver;
 pub mod devmode;
 pub mod envelope;
 mod headers;
@@ -26,6 +27,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use zeroize::Zeroizing;
 
+pub use deliver::{Buffer, Delivered, Head, Sink};
 pub use devmode::DevOverrides;
 pub use path::{NormalPath, PathError, normalise, under_prefix};
 pub use rederive::RederiveError;
@@ -144,6 +146,8 @@ pub enum BrokerError {
         "the request was sent (HTTP {status}) but its outcome could not be written to the audit log: {audit}"
     )]
     OutcomeNotRecorded { status: u16, audit: Box<VaultError> },
+    #[error("the caller stopped reading the answer")]
+    CallerGone,
 }
 
 impl From<RederiveError> for BrokerError {
@@ -168,6 +172,7 @@ impl BrokerError {
                 | BrokerError::Vault(_)
                 | BrokerError::Plugin(_)
                 | BrokerError::ResponseTooLarge { .. }
+                | BrokerError::CallerGone
         )
     }
 
@@ -215,10 +220,18 @@ impl<'a> Broker<'a> {
         Broker { vault, registry, dev }
     }
 
-    /// Serves `call`. Its intent is written to the audit log before anything
-    /// is sent (if that fails, nothing is), its outcome after; a refusal is
-    /// audited too, and a refusal that cannot be is reported as such.
+    /// Serves `call` and returns the whole answer.
     pub fn invoke(&mut self, call: &Invocation) -> Result<Answer, BrokerError> {
+        let mut buffer = Buffer::default();
+        let delivered = self.invoke_into(call, &mut buffer)?;
+        Ok(buffer.into_answer(delivered))
+    }
+
+    /// Serves `call`, passing the answer to `sink` as it arrives. Its intent
+    /// is written to the audit log before anything is sent (if that fails,
+    /// nothing is), its outcome after; a refusal is audited too, and a
+    /// refusal that cannot be is reported as such.
+    pub fn invoke_into(&mut self, call: &Invocation, sink: &mut dyn Sink) -> Result<Delivered, BrokerError> {
         let started = Instant::now();
         let mut facts = AuditFacts::default();
         let plan = match self.plan(call, &mut facts) {
@@ -236,13 +249,16 @@ impl<'a> Broker<'a> {
             }
             Err(e) => return Err(BrokerError::IntentNotRecorded(Box::new(e))),
         };
-        let result = self.send(call, &plan);
+        let result = self.send(call, &plan, sink);
         let mut details = facts.details(call, started);
         details["intent"] = json!(seq);
         let kind = match &result {
-            Ok(answer) => {
-                details["status"] = json!(answer.status);
-                details["redacted"] = json!(answer.redacted);
+            Ok(delivered) => {
+                details["status"] = json!(delivered.status);
+                details["redacted"] = json!(delivered.redacted);
+                if delivered.streamed {
+                    details["streamed"] = json!(true);
+                }
                 "invoke"
             }
             Err(e) => {
@@ -251,8 +267,8 @@ impl<'a> Broker<'a> {
             }
         };
         match (result, self.vault.record(kind, &call.capability, details)) {
-            (Ok(answer), Err(audit)) => {
-                Err(BrokerError::OutcomeNotRecorded { status: answer.status, audit: Box::new(audit) })
+            (Ok(delivered), Err(audit)) => {
+                Err(BrokerError::OutcomeNotRecorded { status: delivered.status, audit: Box::new(audit) })
             }
             (Err(error), Err(audit)) => {
                 Err(BrokerError::Unaudited { error: Box::new(error), audit: Box::new(audit) })
@@ -318,7 +334,12 @@ impl<'a> Broker<'a> {
 
     /// Decrypts, has the provider inject, checks, sends, and makes the
     /// answer safe for the caller.
-    fn send(&mut self, call: &Invocation, plan: &Plan<'a>) -> Result<Answer, BrokerError> {
+    fn send(
+        &mut self,
+        call: &Invocation,
+        plan: &Plan<'a>,
+        sink: &mut dyn Sink,
+    ) -> Result<Delivered, BrokerError> {
         let Plan { target, credential, secrets, method, path, host, policy } = plan;
         let rows: Vec<&SecretRow> = secrets.iter().map(|(_, secret)| secret).collect();
         let values = self.vault.reveal(&rows)?;
@@ -349,7 +370,7 @@ impl<'a> Broker<'a> {
 
         let max_response =
             policy.max_response_body_bytes.map(|v| v as u64).unwrap_or(DEFAULT_MAX_RESPONSE_BYTES);
-        let reply = upstream::send(&injected, call.timeout, max_response, self.dev).map_err(|e| {
+        let reply = upstream::send(&injected, call.timeout, self.dev).map_err(|e| {
             // An error message may also quote what the provider injected
             // (non-secret header values too, which costs nothing here).
             for value in injected.injected_values(&request) {
@@ -358,21 +379,16 @@ impl<'a> Broker<'a> {
             BrokerError::Upstream(needles.redactor(Forms::Encoded).text(&e.to_string()))
         })?;
         drop(injected);
-        if reply.truncated {
-            return Err(BrokerError::ResponseTooLarge { capability: target.id.clone(), limit: max_response });
-        }
-        let body = body_redactor.bytes(&reply.body);
-        let redacted = body != reply.body;
-        let (body, _) = response::block_fields(body, &policy.response_block);
-        Ok(Answer {
+        let head = Head {
             status: reply.status,
-            reason: reply.reason,
-            content_type: reply.content_type,
-            redirect: reply.location.map(|l| body_redactor.text(&l)),
-            body,
-            redacted,
+            reason: reply.reason.clone(),
+            content_type: reply.content_type.clone(),
+            redirect: reply.location.as_deref().map(|l| body_redactor.text(l)),
             credential: credential.id.clone(),
-        })
+        };
+        let limits =
+            deliver::Limits { capability: &target.id, max_response, response_block: &policy.response_block };
+        deliver::deliver(reply, head, &body_redactor, &limits, sink)
     }
 
     /// A provider's capability, else a custom one defined for a credential.

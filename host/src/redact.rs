@@ -202,10 +202,40 @@ impl Redactor {
     /// `data` with every match replaced by [`MARKER`]; overlapping matches
     /// become one marker.
     pub fn bytes(&self, data: &[u8]) -> Vec<u8> {
+        match self.spans(data) {
+            Some(spans) => replace_spans(data, &spans),
+            None => MARKER.as_bytes().to_vec(),
+        }
+    }
+
+    /// The longest form searched: a match can reach at most this far back.
+    pub fn longest(&self) -> usize {
+        self.needles.last().map_or(0, |n| n.len())
+    }
+
+    /// How many bytes at the end of `data` could be the start of a form
+    /// that later bytes complete (the longest such tail).
+    fn pending_prefix(&self, data: &[u8]) -> usize {
+        let max = self.longest().saturating_sub(1).min(data.len());
+        let same =
+            |a: &[u8], b: &[u8]| if self.case_insensitive { a.eq_ignore_ascii_case(b) } else { a == b };
+        (1..=max)
+            .rev()
+            .find(|&len| {
+                let tail = &data[data.len() - len..];
+                self.needles.iter().any(|n| n.len() > len && same(&n[..len], tail))
+            })
+            .unwrap_or(0)
+    }
+
+    /// Where `data` holds a form, as merged `(start, end)` spans in order;
+    /// `None` when nothing can be shown as clean (the automaton could not
+    /// be built).
+    fn spans(&self, data: &[u8]) -> Option<Vec<(usize, usize)>> {
         // A form longer than the input cannot occur in it.
         let fitting = self.needles.partition_point(|n| n.len() <= data.len());
         if fitting == 0 {
-            return data.to_vec();
+            return Some(Vec::new());
         }
         let partial;
         let matcher = if fitting == self.needles.len() {
@@ -215,14 +245,11 @@ impl Redactor {
             &partial
         };
         let Matcher::Search { automaton, longest } = matcher else {
-            return MARKER.as_bytes().to_vec();
+            return None;
         };
         // Only fails for a non-standard match kind, which is never built.
-        let Ok(matches) = automaton.try_find_overlapping_iter(data) else {
-            return MARKER.as_bytes().to_vec();
-        };
-        let mut out = Vec::with_capacity(data.len());
-        let mut written = 0;
+        let matches = automaton.try_find_overlapping_iter(data).ok()?;
+        let mut spans = Vec::new();
         // Merged spans that a later match could still extend: matches come
         // in order of their end, and none is longer than `longest`.
         let mut pending: Vec<(usize, usize)> = Vec::new();
@@ -233,25 +260,84 @@ impl Redactor {
             pending.truncate(first);
             pending.push((merged_start, end));
             let settled = pending.iter().take_while(|&&(_, e)| e + longest <= end).count();
-            for (s, e) in pending.drain(..settled) {
-                out.extend_from_slice(&data[written..s]);
-                out.extend_from_slice(MARKER.as_bytes());
-                written = e;
-            }
+            spans.extend(pending.drain(..settled));
         }
-        for (s, e) in pending {
-            out.extend_from_slice(&data[written..s]);
-            out.extend_from_slice(MARKER.as_bytes());
-            written = e;
-        }
-        out.extend_from_slice(&data[written..]);
-        out
+        spans.extend(pending);
+        Some(spans)
     }
 
     /// [`Redactor::bytes`] for text.
     pub fn text(&self, text: &str) -> String {
         let out = self.bytes(text.as_bytes());
         String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }
+}
+
+/// `data` with each span replaced by one [`MARKER`].
+fn replace_spans(data: &[u8], spans: &[(usize, usize)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len());
+    let mut written = 0;
+    for &(start, end) in spans {
+        out.extend_from_slice(&data[written..start]);
+        out.extend_from_slice(MARKER.as_bytes());
+        written = end;
+    }
+    out.extend_from_slice(&data[written..]);
+    out
+}
+
+/// Redaction of a body that arrives in pieces: what is passed on can never
+/// be part of a form that the next piece completes, so a secret split
+/// across two chunks is removed as surely as one inside a chunk.
+pub struct StreamRedactor<'a> {
+    redactor: &'a Redactor,
+    /// The tail of what came, held back until it cannot start a match.
+    carry: Zeroizing<Vec<u8>>,
+    redacted: bool,
+}
+
+impl<'a> StreamRedactor<'a> {
+    pub fn new(redactor: &'a Redactor) -> Self {
+        StreamRedactor { redactor, carry: Zeroizing::new(Vec::new()), redacted: false }
+    }
+
+    /// Takes the next piece; returns what can be passed on now.
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+        self.carry.extend_from_slice(chunk);
+        let data = std::mem::take(&mut *self.carry);
+        // Only a tail that could begin a form waits for the next piece;
+        // the rest (an event's closing newlines, say) goes on at once.
+        let keep = self.redactor.pending_prefix(&data);
+        if data.len() <= keep {
+            *self.carry = data;
+            return Vec::new();
+        }
+        let Some(spans) = self.redactor.spans(&data) else {
+            self.redacted = true;
+            return MARKER.as_bytes().to_vec();
+        };
+        let mut cut = data.len() - keep;
+        if let Some(&(start, _)) = spans.iter().find(|&&(s, e)| s < cut && e > cut) {
+            cut = start;
+        }
+        let settled: Vec<(usize, usize)> = spans.into_iter().filter(|&(_, e)| e <= cut).collect();
+        self.redacted |= !settled.is_empty();
+        let out = replace_spans(&data[..cut], &settled);
+        *self.carry = data[cut..].to_vec();
+        out
+    }
+
+    /// The rest, at the end of the body.
+    pub fn finish(&mut self) -> Vec<u8> {
+        let data = std::mem::take(&mut *self.carry);
+        let out = self.redactor.bytes(&data);
+        self.redacted |= out != *data;
+        out
+    }
+
+    /// Whether anything was removed so far.
+    pub fn redacted(&self) -> bool {
+        self.redacted
     }
 }
 
@@ -501,5 +587,44 @@ mod tests {
         let value = "pässwörd-ünïcode";
         let out = disguised(&format!("é {} é", value.to_uppercase()), &[value]);
         assert_eq!(out, format!("é {MARKER} é"));
+    }
+
+    // A secret split across chunks, at every split point, never passes:
+    // the stream's output equals the whole body's redaction.
+    #[test]
+    fn stream_redaction_across_chunks() {
+        let redactor = Redactor::new([SECRET], Forms::Encoded);
+        let body = format!("data: {{\"echo\":\"{SECRET}\"}}\n\ndata: {}\n\n", STANDARD.encode(SECRET));
+        let whole = redactor.bytes(body.as_bytes());
+        for split in 1..body.len() {
+            let mut stream = StreamRedactor::new(&redactor);
+            let mut out = stream.push(&body.as_bytes()[..split]);
+            out.extend(stream.push(&body.as_bytes()[split..]));
+            out.extend(stream.finish());
+            assert_eq!(out, whole, "split at {split}");
+            assert!(stream.redacted());
+        }
+        // Byte by byte, too.
+        let mut stream = StreamRedactor::new(&redactor);
+        let mut out: Vec<u8> = body.bytes().flat_map(|b| stream.push(&[b])).collect();
+        out.extend(stream.finish());
+        assert_eq!(out, whole);
+    }
+
+    // Clean text streams through unchanged, held back only by a needle's length.
+    #[test]
+    fn stream_passes_clean_text() {
+        let redactor = Redactor::new([SECRET], Forms::Encoded);
+        let mut stream = StreamRedactor::new(&redactor);
+        let chunk = "x".repeat(1000);
+        let first = stream.push(chunk.as_bytes());
+        assert_eq!(first.len(), 1000, "nothing that cannot start a secret is held back");
+        let held = stream.push(&SECRET.as_bytes()[..10]);
+        assert!(held.is_empty(), "the start of a secret waits for the rest");
+        let mut all = first;
+        all.extend(held);
+        all.extend(stream.finish());
+        assert_eq!(all, format!("{chunk}{}", &SECRET[..10]).as_bytes());
+        assert!(!stream.redacted());
     }
 }

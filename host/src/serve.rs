@@ -15,6 +15,7 @@
 
 mod passthrough;
 mod routes;
+mod stream;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,6 +1,8 @@
 //! The one place a request leaves the machine: HTTPS only, rustls with the
 //! bundled web PKI roots, no proxies from the environment, no redirects
-//! followed, a timeout, and a cap on how much of the response is read.
+//! followed, and timeouts: to connect, for the first byte of the answer,
+//! and between pieces of its body (so a long stream lives as long as it
+//! keeps flowing, and a stalled one does not).
 
 use std::io::Read as _;
 use std::time::Duration;
@@ -11,17 +13,48 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use super::devmode::DevOverrides;
 use crate::plugins::OutgoingRequest;
 
-/// What came back.
-#[derive(Debug, Clone)]
+/// What came back: the head at once, the body to read as it arrives.
 pub struct UpstreamResponse {
     pub status: u16,
     pub reason: String,
     pub content_type: Option<String>,
     /// The `location` of a redirect, which is never followed.
     pub location: Option<String>,
-    pub body: Vec<u8>,
-    /// Whether the body was cut at the size limit.
-    pub truncated: bool,
+    /// The declared length; `None` for a chunked (streamed) body.
+    pub content_length: Option<u64>,
+    host: String,
+    body: reqwest::blocking::Response,
+}
+
+impl UpstreamResponse {
+    /// Whether the body comes in pieces over time (server-sent events, or
+    /// chunked with no declared length) and should be passed on as it does.
+    pub fn is_stream(&self) -> bool {
+        self.content_length.is_none()
+            || self.content_type.as_deref().is_some_and(|t| t.starts_with("text/event-stream"))
+    }
+
+    /// The next piece of the body (empty at its end).
+    pub fn read_chunk(&mut self, buf: &mut [u8]) -> Result<usize, UpstreamError> {
+        self.body.read(buf).map_err(|e| UpstreamError::Connect {
+            host: self.host.clone(),
+            reason: format!("reading the response failed: {e}"),
+        })
+    }
+
+    /// The whole body, up to `max` bytes; `true` if there was more.
+    pub fn read_all(&mut self, max: u64) -> Result<(Vec<u8>, bool), UpstreamError> {
+        let mut body = Vec::new();
+        (&mut self.body).take(max.saturating_add(1)).read_to_end(&mut body).map_err(|e| {
+            UpstreamError::Connect {
+                host: self.host.clone(),
+                reason: format!("reading the response failed: {e}"),
+            }
+        })?;
+        let truncated = body.len() as u64 > max;
+        body.truncate(max as usize);
+        Ok((body, truncated))
+    }
 }
 
 /// Why the request could not be completed. Carries no URL (it may hold
@@ -39,11 +72,10 @@ pub enum UpstreamError {
     Tls(String),
 }
 
-/// Sends `req`, reading at most `max_body` bytes of the response.
+/// Sends `req` and returns once the head of the answer has arrived.
 pub fn send(
     req: &OutgoingRequest,
     timeout: Duration,
-    max_body: u64,
     dev: &DevOverrides,
 ) -> Result<UpstreamResponse, UpstreamError> {
     let mut builder = Client::builder()
@@ -93,20 +125,14 @@ pub fn send(
     let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let content_type = header("content-type");
     let location = if status.is_redirection() { header("location") } else { None };
-    let mut body = Vec::new();
-    response.take(max_body.saturating_add(1)).read_to_end(&mut body).map_err(|e| UpstreamError::Connect {
-        host: host.clone(),
-        reason: format!("reading the response failed: {e}"),
-    })?;
-    let truncated = body.len() as u64 > max_body;
-    body.truncate(max_body as usize);
     Ok(UpstreamResponse {
         status: status.as_u16(),
         reason: status.canonical_reason().unwrap_or("").to_string(),
         content_type,
         location,
-        body,
-        truncated,
+        content_length: response.content_length(),
+        host,
+        body: response,
     })
 }
 

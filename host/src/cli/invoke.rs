@@ -14,8 +14,8 @@ use serde_json::Value;
 use super::Context;
 use super::output::{DIM, WARN, styled};
 use crate::broker::envelope::Envelope;
-use crate::broker::{Answer, Broker, Invocation, multipart};
-use crate::daemon::protocol::{Call, Request, Response};
+use crate::broker::{Broker, Head, Invocation, Sink, multipart};
+use crate::daemon::protocol::{Call, Request};
 
 #[derive(Debug, Args)]
 pub struct InvokeArgs {
@@ -79,53 +79,79 @@ pub enum Render {
 
 pub fn run(ctx: &Context, args: InvokeArgs, render: Render) -> anyhow::Result<ExitCode> {
     let call = build_invocation(args)?;
+    let mut out = Terminal { render, status: None, body: Vec::new() };
     // With a daemon running, it decrypts and sends: never this process.
-    let answer = match super::daemon::find_or_start(ctx)? {
+    let redacted = match super::daemon::find_or_start(ctx)? {
         Some((client, _)) => {
             let request = Request::Invoke(Call::from_invocation(&call));
-            match client.request(&request, call.timeout + Duration::from_secs(30))? {
-                Response::Answer(reply) => reply.into_answer().map_err(anyhow::Error::msg)?,
-                Response::Error { message } => bail!("{message}"),
-                _ => bail!("aivaultd gave an unexpected answer"),
-            }
+            client.invoke(&request, call.timeout + Duration::from_secs(30), &mut out)?
         }
         None => {
             let registry = ctx.registry()?;
             let mut vault = ctx.vault()?;
-            Broker::new(&mut vault, registry, ctx.dev()).invoke(&call)?
+            Broker::new(&mut vault, registry, ctx.dev()).invoke_into(&call, &mut out)?.redacted
         }
     };
-    print_answer(&answer, render)?;
-    Ok(if answer.status >= 400 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    out.finish(redacted)?;
+    Ok(if out.status.is_some_and(|s| s >= 400) { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
-fn print_answer(answer: &Answer, render: Render) -> anyhow::Result<()> {
-    let status = format!("HTTP {} {}", answer.status, answer.reason);
-    let status = if answer.status >= 400 { styled(WARN, status) } else { styled(DIM, status) };
-    match &answer.redirect {
-        Some(location) => anstream::eprintln!("{status} (redirect to {location} not followed)"),
-        None => anstream::eprintln!("{status}"),
-    }
-    if answer.redacted {
-        anstream::eprintln!(
-            "{}",
-            styled(WARN, "note: upstream echoed a secret; it was removed from the response")
-        );
-    }
-    let mut stdout = std::io::stdout().lock();
-    let json = || serde_json::from_slice::<Value>(&answer.body).ok();
-    match (render, json()) {
-        (Render::Json, Some(value)) => writeln!(stdout, "{}", serde_json::to_string_pretty(&value)?)?,
-        (Render::Markdown, Some(value)) => write!(stdout, "{}", crate::markdown::render(&value))?,
-        (Render::Raw, _) | (_, None) => {
-            if render != Render::Raw && !answer.body.is_empty() {
-                anstream::eprintln!("{}", styled(DIM, "note: the response is not JSON; shown as is"));
-            }
-            stdout.write_all(&answer.body)?;
+/// The answer on the terminal: the status on stderr at once, a raw body on
+/// stdout piece by piece as it arrives, JSON or Markdown once it is whole.
+struct Terminal {
+    render: Render,
+    status: Option<u16>,
+    body: Vec<u8>,
+}
+
+impl Sink for Terminal {
+    fn head(&mut self, head: &Head) -> std::io::Result<()> {
+        self.status = Some(head.status);
+        let status = format!("HTTP {} {}", head.status, head.reason);
+        let status = if head.status >= 400 { styled(WARN, status) } else { styled(DIM, status) };
+        match &head.redirect {
+            Some(location) => anstream::eprintln!("{status} (redirect to {location} not followed)"),
+            None => anstream::eprintln!("{status}"),
         }
+        Ok(())
     }
-    stdout.flush()?;
-    Ok(())
+
+    fn chunk(&mut self, data: &[u8]) -> std::io::Result<()> {
+        if self.render == Render::Raw {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(data)?;
+            return stdout.flush();
+        }
+        self.body.extend_from_slice(data);
+        Ok(())
+    }
+}
+
+impl Terminal {
+    fn finish(&mut self, redacted: bool) -> anyhow::Result<()> {
+        if redacted {
+            anstream::eprintln!(
+                "{}",
+                styled(WARN, "note: upstream echoed a secret; it was removed from the response")
+            );
+        }
+        if self.render == Render::Raw {
+            return Ok(());
+        }
+        let mut stdout = std::io::stdout().lock();
+        match (self.render, serde_json::from_slice::<Value>(&self.body).ok()) {
+            (Render::Json, Some(value)) => writeln!(stdout, "{}", serde_json::to_string_pretty(&value)?)?,
+            (Render::Markdown, Some(value)) => write!(stdout, "{}", crate::markdown::render(&value))?,
+            _ => {
+                if !self.body.is_empty() {
+                    anstream::eprintln!("{}", styled(DIM, "note: the response is not JSON; shown as is"));
+                }
+                stdout.write_all(&self.body)?;
+            }
+        }
+        stdout.flush()?;
+        Ok(())
+    }
 }
 
 /// Flags first, then the JSON envelope for whatever the flags left open.

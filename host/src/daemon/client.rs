@@ -20,6 +20,18 @@ pub struct ClientError {
     source: std::io::Error,
 }
 
+/// Why an invocation through the daemon failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    #[error(transparent)]
+    Socket(#[from] ClientError),
+    /// The daemon's own one line (a refusal, or the call's failure).
+    #[error("{0}")]
+    Refused(String),
+    #[error("cannot write the answer: {0}")]
+    Output(std::io::Error),
+}
+
 impl Client {
     /// A client for the socket at `path`, if a file is there.
     pub fn at(path: &Path) -> Option<Self> {
@@ -42,6 +54,32 @@ impl Client {
         stream.set_read_timeout(Some(timeout)).map_err(err)?;
         protocol::write(&mut stream, request).map_err(err)?;
         protocol::read(&mut stream).map_err(err)
+    }
+
+    /// Sends an invocation and passes its answer to `sink` as it arrives;
+    /// returns whether a secret echoed by upstream was removed.
+    pub fn invoke(
+        &self,
+        request: &Request,
+        timeout: Duration,
+        sink: &mut dyn crate::broker::Sink,
+    ) -> Result<bool, InvokeError> {
+        let err = |source| ClientError { path: self.path.clone(), source };
+        let mut stream = UnixStream::connect(&self.path).map_err(err)?;
+        stream.set_read_timeout(Some(timeout)).map_err(err)?;
+        protocol::write(&mut stream, request).map_err(err)?;
+        loop {
+            match protocol::read::<Response>(&mut stream).map_err(err)? {
+                Response::Head(head) => sink.head(&head.into()).map_err(InvokeError::Output)?,
+                Response::Chunk { data } => {
+                    let data = protocol::unchunk(&data).map_err(InvokeError::Refused)?;
+                    sink.chunk(&data).map_err(InvokeError::Output)?;
+                }
+                Response::End { redacted } => return Ok(redacted),
+                Response::Error { message } => return Err(InvokeError::Refused(message)),
+                _ => return Err(InvokeError::Refused("aivaultd gave an unexpected answer".into())),
+            }
+        }
     }
 
     /// Whether it runs, and what it takes us for.

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
-use crate::broker::{Answer, Invocation};
+use crate::broker::Invocation;
 
 /// The largest message either side accepts (a request body is capped by
 /// policy well below this).
@@ -92,7 +92,17 @@ impl Call {
 pub enum Response {
     Pong(Pong),
     Done,
-    Answer(Reply),
+    /// An invocation's answer, in pieces: its head, its body as it
+    /// arrives, then its end.
+    Head(Head),
+    Chunk {
+        /// Base64.
+        data: String,
+    },
+    End {
+        /// Whether a secret echoed by upstream was removed.
+        redacted: bool,
+    },
     /// One line, for the caller's stderr.
     Error {
         message: String,
@@ -111,44 +121,49 @@ pub struct Pong {
     pub dir: std::path::PathBuf,
 }
 
-/// An answer as sent over the socket.
+/// An answer's head as sent over the socket.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Reply {
+pub struct Head {
     pub status: u16,
     pub reason: String,
     pub content_type: Option<String>,
     pub redirect: Option<String>,
-    /// Base64.
-    pub body: String,
-    pub redacted: bool,
     pub credential: String,
 }
 
-impl Reply {
-    pub fn from_answer(a: &Answer) -> Self {
-        Reply {
-            status: a.status,
-            reason: a.reason.clone(),
-            content_type: a.content_type.clone(),
-            redirect: a.redirect.clone(),
-            body: B64.encode(&a.body),
-            redacted: a.redacted,
-            credential: a.credential.clone(),
+impl From<&crate::broker::Head> for Head {
+    fn from(h: &crate::broker::Head) -> Self {
+        Head {
+            status: h.status,
+            reason: h.reason.clone(),
+            content_type: h.content_type.clone(),
+            redirect: h.redirect.clone(),
+            credential: h.credential.clone(),
         }
     }
+}
 
-    pub fn into_answer(self) -> Result<Answer, String> {
-        Ok(Answer {
-            status: self.status,
-            reason: self.reason,
-            content_type: self.content_type,
-            redirect: self.redirect,
-            body: B64.decode(self.body).map_err(|_| "the daemon's answer is not base64")?,
-            redacted: self.redacted,
-            credential: self.credential,
-        })
+impl From<Head> for crate::broker::Head {
+    fn from(h: Head) -> Self {
+        crate::broker::Head {
+            status: h.status,
+            reason: h.reason,
+            content_type: h.content_type,
+            redirect: h.redirect,
+            credential: h.credential,
+        }
     }
+}
+
+/// Encodes a body piece for a frame.
+pub fn chunk(data: &[u8]) -> Response {
+    Response::Chunk { data: B64.encode(data) }
+}
+
+/// Decodes a body piece from a frame.
+pub fn unchunk(data: &str) -> Result<Vec<u8>, String> {
+    B64.decode(data).map_err(|_| "the daemon sent a body piece that is not base64".to_string())
 }
 
 /// Writes one framed message.

@@ -12,9 +12,11 @@ use tokio::net::UnixListener;
 use tokio::sync::Semaphore;
 use zeroize::Zeroize;
 
-use super::protocol::{self, Call, Pong, Reply, Request, Response};
+use std::os::unix::net::UnixStream;
+
+use super::protocol::{self, Call, Pong, Request, Response};
 use super::{client, owner_of, socket_dir};
-use crate::broker::{Broker, DevOverrides};
+use crate::broker::{Broker, DevOverrides, Sink};
 use crate::registry::Registry;
 use crate::vault::{KeyCache, Vault, VaultError};
 
@@ -138,7 +140,7 @@ async fn serve_connection(shared: Arc<Shared>, stream: tokio::net::UnixStream) {
         }
         let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
         let Ok(request) = protocol::read::<Request>(&mut stream) else { return };
-        let response = handle(&shared, uid, request);
+        let response = handle(&shared, uid, request, &mut stream);
         let _ = protocol::write(&mut stream, &response);
     })
     .await;
@@ -148,7 +150,9 @@ fn error(message: impl std::fmt::Display) -> Response {
     Response::Error { message: message.to_string().replace(['\n', '\r'], " ") }
 }
 
-fn handle(shared: &Shared, uid: u32, request: Request) -> Response {
+/// The reply to `request`; an invocation writes its answer's head and body
+/// to `stream` as they arrive and returns its end.
+fn handle(shared: &Shared, uid: u32, request: Request, stream: &mut UnixStream) -> Response {
     let operator = uid == shared.operator;
     let mut vault = match Vault::open_with(&shared.dir, shared.keys.clone()) {
         Ok(vault) => vault,
@@ -162,9 +166,9 @@ fn handle(shared: &Shared, uid: u32, request: Request) -> Response {
             dir: shared.dir.clone(),
         }),
         Request::Invoke(call) if operator => {
-            invoke(shared, &mut vault, call, format!("aivaultd (operator uid {uid})"))
+            invoke(shared, &mut vault, call, format!("aivaultd (operator uid {uid})"), stream)
         }
-        Request::Invoke(call) => invoke_as_agent(shared, &mut vault, uid, call),
+        Request::Invoke(call) => invoke_as_agent(shared, &mut vault, uid, call, stream),
         _ if !operator => {
             let what = match &request {
                 Request::Admin { command } => format!("`aivault {command}`"),
@@ -202,21 +206,43 @@ fn handle(shared: &Shared, uid: u32, request: Request) -> Response {
     }
 }
 
-fn invoke(shared: &Shared, vault: &mut Vault, call: Call, via: String) -> Response {
+fn invoke(shared: &Shared, vault: &mut Vault, call: Call, via: String, stream: &mut UnixStream) -> Response {
     let mut call = match call.into_invocation() {
         Ok(call) => call,
         Err(e) => return error(e),
     };
     call.via = Some(via);
-    match Broker::new(vault, &shared.registry, &shared.dev).invoke(&call) {
-        Ok(answer) => Response::Answer(Reply::from_answer(&answer)),
+    let mut frames = Frames { stream };
+    match Broker::new(vault, &shared.registry, &shared.dev).invoke_into(&call, &mut frames) {
+        Ok(delivered) => Response::End { redacted: delivered.redacted },
         Err(e) => error(e),
+    }
+}
+
+/// An answer passed on over the socket as it arrives.
+struct Frames<'a> {
+    stream: &'a mut UnixStream,
+}
+
+impl Sink for Frames<'_> {
+    fn head(&mut self, head: &crate::broker::Head) -> std::io::Result<()> {
+        protocol::write(self.stream, &Response::Head(head.into()))
+    }
+
+    fn chunk(&mut self, data: &[u8]) -> std::io::Result<()> {
+        protocol::write(self.stream, &protocol::chunk(data))
     }
 }
 
 /// An agent's call: only a granted capability, only in the grant's context
 /// and as its consumer; a context or credential of its own is refused.
-fn invoke_as_agent(shared: &Shared, vault: &mut Vault, uid: u32, call: Call) -> Response {
+fn invoke_as_agent(
+    shared: &Shared,
+    vault: &mut Vault,
+    uid: u32,
+    call: Call,
+    stream: &mut UnixStream,
+) -> Response {
     let user = crate::unixuser::name_of(uid).unwrap_or_else(|| format!("uid {uid}"));
     if call.workspace_id.is_some()
         || call.group_id.is_some()
@@ -245,7 +271,7 @@ fn invoke_as_agent(shared: &Shared, vault: &mut Vault, uid: u32, call: Call) -> 
         consumer: Some(grant.consumer.clone()),
         ..call
     };
-    invoke(shared, vault, call, format!("aivaultd (agent {user}, uid {uid})"))
+    invoke(shared, vault, call, format!("aivaultd (agent {user}, uid {uid})"), stream)
 }
 
 /// Audits a refusal of an agent; the message says so if it could not be.

@@ -7,12 +7,13 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 
+use super::stream::{self, ChannelBody, ChannelSink, Start};
 use super::{Shared, passthrough};
 use crate::broker::envelope::Envelope;
 use crate::broker::{Answer, Broker, BrokerError, Invocation};
@@ -36,32 +37,41 @@ impl Reply {
         Reply::json(status, &json!({ "error": line }))
     }
 
-    fn into_response(self) -> Response<Full<Bytes>> {
-        let mut response = Response::new(Full::new(self.body));
-        *response.status_mut() = self.status;
-        if let Some(value) = self.content_type.and_then(|t| HeaderValue::from_str(&t).ok()) {
-            response.headers_mut().insert(CONTENT_TYPE, value);
-        }
-        response
+    fn into_response(self) -> HttpResponse {
+        respond(self.status, self.content_type, Either::Left(Full::new(self.body)))
     }
 }
 
-/// One request, start to end.
-pub(super) async fn handle(
-    shared: Arc<Shared>,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    Ok(route(shared, req).await.into_response())
+/// A response whose body is whole, or follows as it arrives.
+type HttpResponse = Response<Either<Full<Bytes>, ChannelBody>>;
+
+fn respond(
+    status: StatusCode,
+    content_type: Option<String>,
+    body: Either<Full<Bytes>, ChannelBody>,
+) -> HttpResponse {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    if let Some(value) = content_type.and_then(|t| HeaderValue::from_str(&t).ok()) {
+        response.headers_mut().insert(CONTENT_TYPE, value);
+    }
+    response
 }
 
-async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
+/// One request, start to end.
+pub(super) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<HttpResponse, Infallible> {
+    Ok(route(shared, req).await)
+}
+
+async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> HttpResponse {
     let path = req.uri().path().to_string();
     let known = matches!(
         (req.method(), path.as_str()),
         (&Method::GET, "/aivault/capabilities") | (&Method::POST, "/aivault/invoke")
     ) || path.starts_with("/v/");
     if !known {
-        return Reply::error(StatusCode::NOT_FOUND, format!("no route {} {path}", req.method()));
+        return Reply::error(StatusCode::NOT_FOUND, format!("no route {} {path}", req.method()))
+            .into_response();
     }
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, shared.options.max_body_bytes).collect().await {
@@ -70,16 +80,47 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
             return Reply::error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("the request body is larger than {} bytes", shared.options.max_body_bytes),
-            );
+            )
+            .into_response();
         }
     };
     let request = Received { parts, body };
-    blocking(shared, move |shared, vault| match path.as_str() {
-        "/aivault/capabilities" => capabilities(shared, vault, &request),
-        "/aivault/invoke" => invoke(shared, vault, &request),
-        _ => passthrough(shared, vault, &request),
-    })
-    .await
+    match path.as_str() {
+        "/aivault/capabilities" => {
+            blocking(shared, move |shared, vault| capabilities(shared, vault, &request)).await.into_response()
+        }
+        "/aivault/invoke" => {
+            blocking(shared, move |shared, vault| invoke(shared, vault, &request)).await.into_response()
+        }
+        _ => streamed(shared, request).await,
+    }
+}
+
+/// A passthrough call: its answer is passed on as it arrives.
+async fn streamed(shared: Arc<Shared>, request: Received) -> HttpResponse {
+    let (mut sink, start, body) = stream::channel();
+    let work = blocking(shared, move |shared, vault| {
+        match passthrough(shared, vault, &request, &mut sink) {
+            Ok(()) => sink.finish(Reply::error(StatusCode::BAD_GATEWAY, "upstream sent no answer")),
+            Err(reply) => sink.finish(reply),
+        }
+        Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "done")
+    });
+    // The call runs on; the response goes out as soon as its start is known.
+    let task = tokio::spawn(work);
+    match start.await {
+        Ok(Start::Whole(reply)) => reply.into_response(),
+        Ok(Start::Streamed { status, content_type }) => respond(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+            content_type,
+            Either::Right(body),
+        ),
+        // The call ended without a word: a busy server, or a panic.
+        Err(_) => task
+            .await
+            .unwrap_or_else(|_| Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
+            .into_response(),
+    }
 }
 
 /// A request with its body read.
@@ -301,21 +342,21 @@ fn answer_json(answer: &Answer) -> Value {
     out
 }
 
-/// `/v/<provider-or-credential>/…`: the request as an SDK sent it.
-fn passthrough(shared: &Shared, vault: &mut Vault, request: &Received) -> Reply {
-    let parsed = match passthrough::Parsed::from_request(&request.parts) {
-        Ok(parsed) => parsed,
-        Err(reply) => return reply,
-    };
-    let token = match authenticate(vault, parsed.token.as_deref(), request) {
-        Ok(token) => token,
-        Err(reply) => return reply,
-    };
+/// `/v/<provider-or-credential>/…`: the request as an SDK sent it; the
+/// answer goes to `sink` as it arrives, a refusal comes back as the error.
+fn passthrough(
+    shared: &Shared,
+    vault: &mut Vault,
+    request: &Received,
+    sink: &mut ChannelSink,
+) -> Result<(), Reply> {
+    let parsed = passthrough::Parsed::from_request(&request.parts)?;
+    let token = authenticate(vault, parsed.token.as_deref(), request)?;
     let (capability, credential) = match passthrough::target(shared, vault, &token, &parsed) {
         Ok(found) => found,
         Err(reason) => {
             deny(vault, request, Some(&token), &reason.1);
-            return Reply::error(reason.0, reason.1);
+            return Err(Reply::error(reason.0, reason.1));
         }
     };
     let call = Invocation {
@@ -326,12 +367,8 @@ fn passthrough(shared: &Shared, vault: &mut Vault, request: &Received) -> Reply 
         credential,
         ..invocation(shared, &token, capability)
     };
-    match self::call(shared, vault, &call) {
-        Ok(answer) => Reply {
-            status: StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY),
-            content_type: answer.content_type,
-            body: Bytes::from(answer.body),
-        },
-        Err(reply) => reply,
-    }
+    Broker::new(vault, &shared.registry, &shared.dev)
+        .invoke_into(&call, sink)
+        .map(|_| ())
+        .map_err(|e| Reply::error(status_of(&e), e))
 }

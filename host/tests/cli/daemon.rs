@@ -348,3 +348,63 @@ fn uuid_like() -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
     format!("{:08x}{:04x}", nanos, std::process::id() & 0xffff)
 }
+
+/// Reads `child`'s stdout until `marker` appears; what was read.
+fn read_until(out: &mut impl std::io::Read, marker: &str) -> String {
+    let mut received = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&received).contains(marker) {
+        let n = out.read(&mut buf).unwrap();
+        assert!(n > 0, "ended before {marker:?}: {}", String::from_utf8_lossy(&received));
+        received.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8(received).unwrap()
+}
+
+// `aivault invoke` prints a streamed answer as it arrives, in its own
+// process and through the daemon alike.
+#[test]
+fn invoke_streams_as_it_arrives() {
+    use std::io::Read as _;
+    let stream_call = [
+        "invoke",
+        "openai/chat-completions",
+        "--method",
+        "POST",
+        "--path",
+        "/v1/chat/completions/stream",
+        "--body",
+        "{}",
+    ];
+    for through_daemon in [false, true] {
+        let vault = env_vault();
+        let upstream = Upstream::start(&["api.openai.com"]);
+        let key = [("AIVAULT_KEY", ENV_KEY)];
+        let daemon = through_daemon.then(|| Daemon::start(&vault, &upstream, &socket_of(&vault), &[], &key));
+        let mut cmd = vault.std_cmd(&stream_call);
+        for (var, value) in upstream.env() {
+            cmd.env(var, value);
+        }
+        if !through_daemon {
+            cmd.env("AIVAULT_KEY", ENV_KEY);
+        }
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut text = read_until(&mut stdout, "data: first");
+        assert_eq!(
+            upstream.streams_finished(),
+            0,
+            "daemon {through_daemon}: the first event waited for the end"
+        );
+        upstream.release();
+        stdout.read_to_string(&mut text).unwrap();
+        let status = child.wait().unwrap();
+        let mut err = String::new();
+        child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        assert!(status.success(), "{err}");
+        assert!(text.ends_with("data: last\n\n"), "{text}");
+        assert!(text.contains("[REDACTED]") && !text.contains(OPENAI_KEY), "{text}");
+        assert!(err.contains("upstream echoed a secret"), "{err}");
+        drop(daemon);
+    }
+}

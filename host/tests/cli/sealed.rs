@@ -309,10 +309,13 @@ fn audit_failures_are_never_silent() {
     );
     assert!(upstream.seen().is_empty());
 
+    // The answer was delivered as it arrived (its status first); the failure
+    // to record its outcome follows, and the exit code says so.
     fail_on("invoke");
     let (ok, _, err) = vault.call(&upstream, &models);
-    assert!(!ok && err.lines().count() == 1, "{err}");
-    assert!(err.contains("the request was sent (HTTP 200) but its outcome could not be written"), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(!ok && lines.len() == 2 && lines[0] == "HTTP 200 OK", "{err}");
+    assert!(lines[1].contains("the request was sent (HTTP 200) but its outcome could not be written"), "{err}");
     assert_eq!(upstream.seen().len(), 1);
 
     conn.execute_batch("DROP TRIGGER fail_audit;").unwrap();

@@ -373,3 +373,44 @@ fn concurrent_clients_each_get_their_answer() {
     token_stays_home(&vault, &upstream, &token);
     vault.assert_nowhere(OPENAI_KEY);
 }
+
+// A streamed answer (server-sent events, chunked) is passed on as it
+// arrives: the first event reaches the client before upstream has finished,
+// and a credential echoed across two chunks is still removed.
+#[test]
+fn passthrough_streams_as_it_arrives() {
+    use std::io::Read as _;
+    let vault = vault_with_keys();
+    let upstream = Upstream::start(HOSTS);
+    let token = token(&vault, &["--capability", "openai/chat-completions"]);
+    let server = Server::start(&vault, &upstream, &[]);
+    let mut response = client()
+        .post(server.url("/v/openai/v1/chat/completions/stream"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body("{\"stream\":true}")
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut received = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&received).contains("data: first") {
+        let n = response.read(&mut buf).unwrap();
+        assert!(n > 0, "the stream ended early: {}", String::from_utf8_lossy(&received));
+        received.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(upstream.streams_finished(), 0, "the first event came only after upstream finished");
+    upstream.release();
+    response.read_to_end(&mut received).unwrap();
+    let text = String::from_utf8(received).unwrap();
+    assert!(text.ends_with("data: last\n\n"), "{text}");
+    assert!(text.contains("[REDACTED]") && !text.contains(OPENAI_KEY), "{text}");
+    let events: Vec<Value> = serde_json::from_str(&vault.ok(&["audit", "-v", "--limit", "5"])).unwrap();
+    let call = events.iter().find(|e| e["event"] == "invoke").unwrap();
+    assert_eq!(
+        (call["details"]["streamed"].as_bool(), call["details"]["redacted"].as_bool()),
+        (Some(true), Some(true))
+    );
+    vault.assert_nowhere(OPENAI_KEY);
+}

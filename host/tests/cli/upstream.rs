@@ -5,7 +5,9 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -33,6 +35,10 @@ pub struct Upstream {
     ca_path: PathBuf,
     hosts: Vec<String>,
     seen: Arc<Mutex<Vec<Seen>>>,
+    /// Holds back the last event of `/stream` answers until set.
+    release: Arc<AtomicBool>,
+    /// How many `/stream` answers have ended.
+    finished: Arc<AtomicUsize>,
     _dir: tempfile::TempDir,
 }
 
@@ -68,16 +74,19 @@ impl Upstream {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let log = Arc::clone(&seen);
+        let release = Arc::new(AtomicBool::new(false));
+        let finished = Arc::new(AtomicUsize::new(0));
+        let (log, held, ended) = (Arc::clone(&seen), Arc::clone(&release), Arc::clone(&finished));
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let (config, log) = (Arc::clone(&config), Arc::clone(&log));
+                let (held, ended) = (Arc::clone(&held), Arc::clone(&ended));
                 std::thread::spawn(move || {
-                    let _ = serve(stream, config, log);
+                    let _ = serve(stream, config, log, (held, ended));
                 });
             }
         });
-        Upstream { addr, ca_path, hosts, seen, _dir: dir }
+        Upstream { addr, ca_path, hosts, seen, release, finished, _dir: dir }
     }
 
     /// The environment that points every host at this server.
@@ -93,12 +102,23 @@ impl Upstream {
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
+
+    /// Lets `/stream` answers send their last event and end.
+    pub fn release(&self) {
+        self.release.store(true, Ordering::SeqCst);
+    }
+
+    /// How many `/stream` answers have sent their last event.
+    pub fn streams_finished(&self) -> usize {
+        self.finished.load(Ordering::SeqCst)
+    }
 }
 
 fn serve(
     tcp: TcpStream,
     config: Arc<rustls::ServerConfig>,
     log: Arc<Mutex<Vec<Seen>>>,
+    (release, finished): (Arc<AtomicBool>, Arc<AtomicUsize>),
 ) -> std::io::Result<()> {
     let conn = rustls::ServerConnection::new(config).map_err(std::io::Error::other)?;
     let mut tls = rustls::StreamOwned::new(conn, tcp);
@@ -126,6 +146,11 @@ fn serve(
     drop(reader);
     let sni = tls.conn.server_name().map(str::to_string);
     let seen = Seen { sni, method, target, headers, body };
+    if seen.target.split('?').next().unwrap_or("").ends_with("/stream") {
+        let auth = seen.header("authorization").unwrap_or("").to_string();
+        log.lock().unwrap().push(seen);
+        return stream(&mut tls, &auth, &release, &finished);
+    }
     let (status, extra, response) = respond(&seen);
     log.lock().unwrap().push(seen);
     write!(
@@ -134,6 +159,43 @@ fn serve(
         response.len()
     )?;
     tls.write_all(&response)?;
+    tls.flush()?;
+    tls.conn.send_close_notify();
+    let _ = tls.flush();
+    Ok(())
+}
+
+/// A server-sent event stream, chunked: a first event at once, then an
+/// event echoing the credential split across two chunks, then (once the
+/// test releases it, or after 20 s) a last event.
+fn stream(
+    tls: &mut rustls::StreamOwned<rustls::ServerConnection, TcpStream>,
+    auth: &str,
+    release: &AtomicBool,
+    finished: &AtomicUsize,
+) -> std::io::Result<()> {
+    write!(
+        tls,
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+    )?;
+    let mut chunk = |data: &str| -> std::io::Result<()> {
+        write!(tls, "{:x}\r\n{data}\r\n", data.len())?;
+        tls.flush()
+    };
+    chunk("data: first\n\n")?;
+    let middle = auth.len() / 2;
+    chunk(&format!("data: {}", &auth[..middle]))?;
+    std::thread::sleep(Duration::from_millis(50));
+    chunk(&format!("{}\n\n", &auth[middle..]))?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !release.load(Ordering::SeqCst) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Counted before the last event leaves: whoever saw an earlier event
+    // while this was still 0 got it before upstream finished.
+    finished.fetch_add(1, Ordering::SeqCst);
+    chunk("data: last\n\n")?;
+    write!(tls, "0\r\n\r\n")?;
     tls.flush()?;
     tls.conn.send_close_notify();
     let _ = tls.flush();
