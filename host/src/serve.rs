@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -135,7 +135,11 @@ pub fn run(shared: Shared, ready: impl FnOnce(SocketAddr)) -> Result<(), ServeEr
                         let service = hyper::service::service_fn(move |req| {
                             routes::handle(Arc::clone(&shared), req)
                         });
+                        // A client gets 30 s to send its headers, so a slow or
+                        // silent one holds a connection, never a call slot.
                         let _ = http1::Builder::new()
+                            .timer(TokioTimer::new())
+                            .header_read_timeout(Duration::from_secs(30))
                             .keep_alive(true)
                             .max_buf_size(64 * 1024)
                             .serve_connection(TokioIo::new(stream), service)

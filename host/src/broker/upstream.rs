@@ -4,8 +4,12 @@
 //! and between pieces of its body (so a long stream lives as long as it
 //! keeps flowing, and a stalled one does not).
 
+use std::collections::HashMap;
 use std::io::Read as _;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
+
+use sha2::Digest as _;
 
 use reqwest::blocking::Client;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -72,12 +76,25 @@ pub enum UpstreamError {
     Tls(String),
 }
 
-/// Sends `req` and returns once the head of the answer has arrived.
-pub fn send(
-    req: &OutgoingRequest,
-    timeout: Duration,
-    dev: &DevOverrides,
-) -> Result<UpstreamResponse, UpstreamError> {
+/// The HTTP client for `timeout` and `dev`: one per process and setting,
+/// so a long-running front-end (the daemon, `serve`) keeps connections to
+/// upstream open between calls instead of a TLS handshake for each.
+fn client(timeout: Duration, dev: &DevOverrides) -> Result<Client, UpstreamError> {
+    static CLIENTS: OnceLock<Mutex<HashMap<String, Client>>> = OnceLock::new();
+    let ca = dev.ca_cert_pem.as_deref().map(|pem| hex::encode(sha2::Sha256::digest(pem)));
+    let key = format!("{}|{:?}|{ca:?}", timeout.as_millis(), dev.resolve);
+    let clients = CLIENTS.get_or_init(Mutex::default);
+    if let Some(client) = clients.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(client);
+    }
+    let client = build_client(timeout, dev)?;
+    if let Ok(mut clients) = clients.lock() {
+        clients.insert(key, client.clone());
+    }
+    Ok(client)
+}
+
+fn build_client(timeout: Duration, dev: &DevOverrides) -> Result<Client, UpstreamError> {
     let mut builder = Client::builder()
         .use_rustls_tls()
         .https_only(true)
@@ -92,8 +109,16 @@ pub fn send(
     for (host, addr) in &dev.resolve {
         builder = builder.resolve(host, *addr);
     }
-    let client = builder.build().map_err(|e| UpstreamError::Tls(describe(&e)))?;
+    builder.build().map_err(|e| UpstreamError::Tls(describe(&e)))
+}
 
+/// Sends `req` and returns once the head of the answer has arrived.
+pub fn send(
+    req: &OutgoingRequest,
+    timeout: Duration,
+    dev: &DevOverrides,
+) -> Result<UpstreamResponse, UpstreamError> {
+    let client = client(timeout, dev)?;
     let mut headers = HeaderMap::new();
     for (name, value) in &req.headers {
         let name =

@@ -315,7 +315,10 @@ fn audit_failures_are_never_silent() {
     let (ok, _, err) = vault.call(&upstream, &models);
     let lines: Vec<&str> = err.lines().collect();
     assert!(!ok && lines.len() == 2 && lines[0] == "HTTP 200 OK", "{err}");
-    assert!(lines[1].contains("the request was sent (HTTP 200) but its outcome could not be written"), "{err}");
+    assert!(
+        lines[1].contains("the request was sent (HTTP 200) but its outcome could not be written"),
+        "{err}"
+    );
     assert_eq!(upstream.seen().len(), 1);
 
     conn.execute_batch("DROP TRIGGER fail_audit;").unwrap();
