@@ -414,3 +414,48 @@ fn passthrough_streams_as_it_arrives() {
     );
     vault.assert_nowhere(OPENAI_KEY);
 }
+
+// The OpenAI Python SDK, unmodified, pointed at `serve` with a proxy token
+// as its API key: it lists models and posts a chat completion; upstream gets
+// the real key, never the token. (`./scripts/test` installs the SDK.)
+#[test]
+fn openai_python_sdk_through_serve() {
+    let Some(python) = std::env::var_os("AIVAULT_TEST_PYTHON") else {
+        eprintln!(
+            "skipped: AIVAULT_TEST_PYTHON (a python with the openai package) is not set; ./scripts/test sets it"
+        );
+        return;
+    };
+    let vault = vault_with_keys();
+    let upstream = Upstream::start(HOSTS);
+    let token = token(&vault, &["--capability", "openai/models", "--capability", "openai/chat-completions"]);
+    let server = Server::start(&vault, &upstream, &[]);
+    let script = r#"
+import sys
+from openai import OpenAI
+client = OpenAI(base_url=sys.argv[1], api_key=sys.argv[2], max_retries=0)
+print(client.models.list().data[0].id)
+raw = client.chat.completions.with_raw_response.create(
+    model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+print(raw.http_response.status_code)
+"#;
+    let out = std::process::Command::new(python)
+        .args(["-c", script, &server.url("/v/openai/v1"), &token])
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), ["gpt-4o", "200"], "{stderr}");
+    let seen = upstream.seen();
+    assert_eq!(seen.len(), 2);
+    assert_eq!((seen[0].method.as_str(), seen[0].target.as_str()), ("GET", "/v1/models"));
+    assert_eq!((seen[1].method.as_str(), seen[1].target.as_str()), ("POST", "/v1/chat/completions"));
+    for request in &seen {
+        assert_eq!(request.header("authorization"), Some(format!("Bearer {OPENAI_KEY}").as_str()));
+    }
+    assert_eq!(serde_json::from_slice::<Value>(&seen[1].body).unwrap()["model"], "gpt-4o-mini");
+    token_stays_home(&vault, &upstream, &token);
+    vault.assert_nowhere(OPENAI_KEY);
+}
