@@ -361,7 +361,7 @@ impl<'a> Broker<'a> {
             host: host.clone(),
             path: path.encoded.clone(),
             query: path.query.clone(),
-            headers: call.headers.iter().map(|(n, v)| (n.to_ascii_lowercase(), v.clone())).collect(),
+            headers: headers::forwarded(&call.headers),
             body: call.body.clone(),
         };
         let allowed = [HostPattern::parse(host).map_err(BrokerError::Upstream)?];

@@ -44,9 +44,14 @@ pub fn owner_of(dir: &Path) -> std::io::Result<u32> {
     Ok(std::fs::metadata(dir)?.uid())
 }
 
-/// Makes `dir` for the socket: owner-only, or owner and group (with the
-/// group inherited by what is created in it) for a shared socket.
+/// Makes `dir` for the socket if it is missing: owner-only, or owner and
+/// group (with the group inherited by what is created in it) for a shared
+/// socket. A directory that exists keeps its mode: it may be `/tmp` or one
+/// `aivault setup agent-access` prepared.
 fn socket_dir(dir: &Path, shared: bool) -> std::io::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
     std::fs::create_dir_all(dir)?;
     let mode = if shared { 0o2750 } else { 0o700 };
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))

@@ -59,6 +59,9 @@ pub struct Needles {
     injected_bytes: usize,
 }
 
+/// Byte comparisons one chunk's exact hold-back search may cost.
+const PREFIX_SEARCH_BUDGET: usize = 1 << 24;
+
 impl Needles {
     /// No values yet.
     pub fn new() -> Self {
@@ -217,6 +220,12 @@ impl Redactor {
     /// that later bytes complete (the longest such tail).
     fn pending_prefix(&self, data: &[u8]) -> usize {
         let max = self.longest().saturating_sub(1).min(data.len());
+        // The exact answer costs up to forms × max² comparisons per chunk;
+        // past a budget (many long secrets), hold back all `max` bytes:
+        // always safe, it only shows them a chunk later.
+        if self.needles.len().saturating_mul(max).saturating_mul(max) > PREFIX_SEARCH_BUDGET {
+            return max;
+        }
         let same =
             |a: &[u8], b: &[u8]| if self.case_insensitive { a.eq_ignore_ascii_case(b) } else { a == b };
         (1..=max)
@@ -626,5 +635,26 @@ mod tests {
         all.extend(stream.finish());
         assert_eq!(all, format!("{chunk}{}", &SECRET[..10]).as_bytes());
         assert!(!stream.redacted());
+    }
+
+    // Many long secrets: the hold-back search gives way to holding back the
+    // longest form whole, and a secret split anywhere is still removed.
+    #[test]
+    fn stream_with_many_long_secrets() {
+        let secrets: Vec<String> = (0..40).map(|i| format!("{i:02}-{}", "k".repeat(1500))).collect();
+        let redactor = Redactor::new(secrets.iter().map(String::as_str), Forms::Encoded);
+        let body = format!("start {} middle {} end", secrets[7], STANDARD.encode(&secrets[31]));
+        let whole = redactor.bytes(body.as_bytes());
+        for size in [1, 700, 4096] {
+            let mut stream = StreamRedactor::new(&redactor);
+            let mut out: Vec<u8> = body.as_bytes().chunks(size).flat_map(|c| stream.push(c)).collect();
+            out.extend(stream.finish());
+            assert_eq!(out, whole, "chunks of {size}");
+        }
+        // Clean text: past the budget, the longest form's length waits.
+        let mut stream = StreamRedactor::new(&redactor);
+        let passed = stream.push("x".repeat(8000).as_bytes()).len();
+        assert!(passed > 0 && passed < 8000, "{passed}");
+        assert_eq!(passed + stream.finish().len(), 8000);
     }
 }

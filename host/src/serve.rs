@@ -13,6 +13,7 @@
 //!
 //! Loopback only unless the operator says otherwise, with a reason.
 
+mod api;
 mod passthrough;
 mod routes;
 mod stream;
@@ -81,7 +82,7 @@ pub enum ServeError {
 pub struct Shared {
     pub(crate) dir: PathBuf,
     pub(crate) keys: KeyCache,
-    pub(crate) registry: Registry,
+    pub(crate) registry: Arc<Registry>,
     pub(crate) dev: DevOverrides,
     pub(crate) options: ServeOptions,
     permits: Arc<Semaphore>,
@@ -98,8 +99,22 @@ impl Shared {
         options: ServeOptions,
     ) -> Result<Self, ServeError> {
         Vault::open_with(&dir, keys.clone())?.unlock()?;
+        Ok(Self::in_daemon(dir, keys, Arc::new(registry), dev, options))
+    }
+}
+
+impl Shared {
+    /// For a server inside aivaultd: the daemon's key, unlocked or not (a
+    /// locked daemon answers 503 until `aivault unlock`).
+    pub fn in_daemon(
+        dir: PathBuf,
+        keys: KeyCache,
+        registry: Arc<Registry>,
+        dev: DevOverrides,
+        options: ServeOptions,
+    ) -> Self {
         let permits = Arc::new(Semaphore::new(options.max_concurrent.max(1)));
-        Ok(Shared { dir, keys, registry, dev, options, permits })
+        Shared { dir, keys, registry, dev, options, permits }
     }
 }
 
@@ -107,10 +122,6 @@ impl Shared {
 /// calls in flight (their audit records included). `ready` is told the
 /// address actually bound (the port, when asked for port 0).
 pub fn run(shared: Shared, ready: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
-    let addr = shared.options.listen;
-    if !addr.ip().is_loopback() && shared.options.allow_remote.is_none() {
-        return Err(ServeError::NotLoopback(addr));
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(shared.options.max_concurrent.max(1) + 4)
@@ -119,52 +130,86 @@ pub fn run(shared: Shared, ready: impl FnOnce(SocketAddr)) -> Result<(), ServeEr
         .build()
         .map_err(ServeError::Runtime)?;
     runtime.block_on(async move {
-        let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })?;
-        let local = listener.local_addr().map_err(ServeError::Runtime)?;
-        ready(local);
-        let shared = Arc::new(shared);
-        let shutdown = shutdown_signal();
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => break,
-                accepted = listener.accept() => {
-                    let Ok((stream, _peer)) = accepted else { continue };
-                    let shared = Arc::clone(&shared);
-                    tokio::spawn(async move {
-                        let service = hyper::service::service_fn(move |req| {
-                            routes::handle(Arc::clone(&shared), req)
-                        });
-                        // A client gets 30 s to send its headers, so a slow or
-                        // silent one holds a connection, never a call slot.
-                        let _ = http1::Builder::new()
-                            .timer(TokioTimer::new())
-                            .header_read_timeout(Duration::from_secs(30))
-                            .keep_alive(true)
-                            .max_buf_size(64 * 1024)
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
-                }
-            }
-        }
-        // Wait for every call in flight: taking all the slots means none runs.
-        let all = u32::try_from(shared.options.max_concurrent.max(1)).unwrap_or(u32::MAX);
-        let _ = tokio::time::timeout(Duration::from_secs(60), shared.permits.acquire_many(all)).await;
+        // Listening for signals before anyone can know the server is up.
+        let mut shutdown = Shutdown::new().map_err(ServeError::Runtime)?;
+        let listener = bind(&shared.options).await?;
+        ready(listener.local_addr().map_err(ServeError::Runtime)?);
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let server = tokio::spawn(accept(listener, Arc::new(shared), Arc::clone(&stop)));
+        shutdown.recv().await;
+        stop.notify_one();
+        let _ = server.await;
         Ok(())
     })
 }
 
-/// SIGTERM or SIGINT.
-pub(crate) async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// Binds the listener, loopback only unless the options give a reason.
+pub async fn bind(options: &ServeOptions) -> Result<TcpListener, ServeError> {
+    let addr = options.listen;
+    if !addr.ip().is_loopback() && options.allow_remote.is_none() {
+        return Err(ServeError::NotLoopback(addr));
+    }
+    TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })
+}
+
+/// Accepts and serves connections until `stop` is notified, then waits for
+/// the calls in flight: each is bounded by its own timeouts (upstream, and
+/// a client that stops reading), so this ends.
+pub async fn accept(listener: TcpListener, shared: Arc<Shared>, stop: Arc<tokio::sync::Notify>) {
+    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        tokio::select! {
+            _ = stop.notified() => break,
+            accepted = listener.accept() => {
+                let Ok((stream, _peer)) = accepted else {
+                    // Out of file descriptors, say: wait, do not spin.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                };
+                let Ok(connection) = Arc::clone(&connections).try_acquire_owned() else {
+                    continue;
+                };
+                let shared = Arc::clone(&shared);
+                tokio::spawn(async move {
+                    let _connection = connection;
+                    let service = hyper::service::service_fn(move |req| routes::handle(Arc::clone(&shared), req));
+                    // A client gets 30 s to send its headers, so a slow or
+                    // silent one holds a connection, never a call slot.
+                    let _ = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(Duration::from_secs(30))
+                        .keep_alive(true)
+                        .max_buf_size(64 * 1024)
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        }
+    }
+    let all = u32::try_from(shared.options.max_concurrent.max(1)).unwrap_or(u32::MAX);
+    let _ = shared.permits.acquire_many(all).await;
+}
+
+/// Connections served at once; more are closed at once.
+const MAX_CONNECTIONS: usize = 256;
+
+/// SIGTERM or SIGINT, listened for from creation on.
+pub(crate) struct Shutdown {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Shutdown {
+    pub(crate) fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Shutdown { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
+    }
+
+    pub(crate) async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
     }
 }
 

@@ -30,6 +30,22 @@ const ROUTING_HEADERS: &[&str] = &[
     "true-client-ip",
 ];
 
+/// Headers a caller may send but that never go upstream, for every front
+/// end: asking for a compressed body, or for a byte range of one, would
+/// hand back an echoed secret in a form (or in pieces) redaction cannot see.
+/// aivault asks for the whole, uncompressed body itself.
+const WITHHELD_HEADERS: &[&str] = &["accept-encoding", "range", "if-range"];
+
+/// The caller's headers as they go to the provider: lower-cased names, and
+/// without [`WITHHELD_HEADERS`].
+pub(super) fn forwarded(headers: &[(String, String)]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+        .filter(|(n, _)| !WITHHELD_HEADERS.contains(&n.as_str()))
+        .collect()
+}
+
 /// Refuses a caller's header that is malformed, carries credentials, belongs
 /// to the HTTP client, or could re-route or re-method the request upstream.
 pub(super) fn check_caller_headers(headers: &[(String, String)]) -> Result<(), BrokerError> {

@@ -74,7 +74,16 @@ pub enum UpstreamError {
     Header(String),
     #[error("TLS setup failed: {0}")]
     Tls(String),
+    #[error(
+        "{host} answered with a `{encoding}`-encoded body although aivault asked for none; it cannot be checked for echoed secrets, so it was withheld"
+    )]
+    Encoded { host: String, encoding: String },
 }
+
+/// Clients kept for reuse. Each has a thread; however many different
+/// timeouts callers ask for, a long-running front-end keeps this many and
+/// builds a throwaway client for any other.
+const MAX_CLIENTS: usize = 8;
 
 /// The HTTP client for `timeout` and `dev`: one per process and setting,
 /// so a long-running front-end (the daemon, `serve`) keeps connections to
@@ -88,7 +97,9 @@ fn client(timeout: Duration, dev: &DevOverrides) -> Result<Client, UpstreamError
         return Ok(client);
     }
     let client = build_client(timeout, dev)?;
-    if let Ok(mut clients) = clients.lock() {
+    if let Ok(mut clients) = clients.lock()
+        && clients.len() < MAX_CLIENTS
+    {
         clients.insert(key, client.clone());
     }
     Ok(client)
@@ -120,6 +131,7 @@ pub fn send(
 ) -> Result<UpstreamResponse, UpstreamError> {
     let client = client(timeout, dev)?;
     let mut headers = HeaderMap::new();
+    headers.insert(reqwest::header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
     for (name, value) in &req.headers {
         let name =
             HeaderName::from_bytes(name.as_bytes()).map_err(|_| UpstreamError::Header(name.clone()))?;
@@ -149,6 +161,11 @@ pub fn send(
     let status = response.status();
     let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let content_type = header("content-type");
+    // Only an uncompressed body can be searched for an echoed secret: aivault
+    // asked for one, and refuses to pass on anything else.
+    if let Some(encoding) = header("content-encoding").filter(|e| !e.eq_ignore_ascii_case("identity")) {
+        return Err(UpstreamError::Encoded { host: host.clone(), encoding });
+    }
     let location = if status.is_redirection() { header("location") } else { None };
     Ok(UpstreamResponse {
         status: status.as_u16(),

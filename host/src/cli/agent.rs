@@ -94,7 +94,17 @@ pub fn run(ctx: &Context, cmd: AgentCommand) -> anyhow::Result<()> {
         }
         AgentCommand::List(args) => list(ctx, args),
         AgentCommand::Revoke(args) => {
-            let uid = uid_of(&args.user)?;
+            // A user deleted from the OS keeps its grants until revoked:
+            // found then by the name they were made for.
+            let uid = match unixuser::uid_of(&args.user) {
+                Some(uid) => uid,
+                None => ctx
+                    .read_vault(|v| v.grants())?
+                    .iter()
+                    .find(|g| g.user == args.user)
+                    .map(|g| g.uid)
+                    .with_context(|| format!("no OS user `{}` and no grant made for one", args.user))?,
+            };
             let removed = ctx.vault()?.revoke_agent(uid, &args.user, args.capability.as_deref())?;
             anstream::println!("Revoked: {removed} grant(s) of {}", args.user);
             Ok(())

@@ -15,6 +15,8 @@ use crate::vault::{KeyCache, Vault};
 /// Per-invocation state.
 pub struct Context {
     dir: PathBuf,
+    /// Whether `dir` was named (--dir or AIVAULT_DIR) rather than defaulted.
+    dir_given: bool,
     dev: DevOverrides,
     config: OnceCell<Config>,
     runtime: OnceCell<Runtime>,
@@ -26,6 +28,7 @@ pub struct Context {
 impl Context {
     /// `dir`, else `~/.aivault`.
     pub fn new(dir: Option<PathBuf>) -> anyhow::Result<Self> {
+        let dir_given = dir.is_some();
         let dir = match dir {
             Some(dir) => dir,
             None => std::env::home_dir()
@@ -36,6 +39,7 @@ impl Context {
         let dev = devmode::from_env(|var| std::env::var(var).ok(), cfg!(debug_assertions))?;
         Ok(Context {
             dir,
+            dir_given,
             dev,
             config: OnceCell::new(),
             runtime: OnceCell::new(),
@@ -88,6 +92,11 @@ impl Context {
     /// The vault directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Whether the vault directory was named (--dir or AIVAULT_DIR).
+    pub fn dir_given(&self) -> bool {
+        self.dir_given
     }
 
     /// The wasm runtime, caching compiled components under the vault directory.

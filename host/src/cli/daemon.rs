@@ -12,6 +12,7 @@ use super::output::{DIM, WARN, styled};
 use crate::daemon::client::Client;
 use crate::daemon::protocol::{Pong, Request, Response};
 use crate::daemon::{self, DaemonOptions, SHARED_SOCKET, SOCKET_VAR};
+use crate::serve::ServeOptions;
 
 #[derive(Debug, Args)]
 pub struct DaemonArgs {
@@ -26,6 +27,10 @@ pub struct DaemonArgs {
     /// Calls served at once.
     #[arg(long, default_value_t = 32)]
     max_concurrent: usize,
+    /// Also serve `aivault serve`'s HTTP front-end on this loopback address,
+    /// on the daemon's key (answers 503 while the daemon is locked).
+    #[arg(long, value_name = "ADDR")]
+    serve: Option<std::net::SocketAddr>,
 }
 
 pub fn run_daemon(ctx: &Context, args: DaemonArgs) -> anyhow::Result<()> {
@@ -41,19 +46,26 @@ pub fn run_daemon(ctx: &Context, args: DaemonArgs) -> anyhow::Result<()> {
             ctx.dir().display()
         );
     }
-    let options =
-        DaemonOptions { socket: socket.clone(), shared: args.shared, max_concurrent: args.max_concurrent };
+    let options = DaemonOptions {
+        socket: socket.clone(),
+        shared: args.shared,
+        max_concurrent: args.max_concurrent,
+        serve: args.serve.map(|listen| ServeOptions { listen, ..ServeOptions::default() }),
+    };
     daemon::run(
         ctx.dir().to_path_buf(),
         ctx.keys().clone(),
         ctx.load_registry()?,
         ctx.dev().clone(),
         options,
-        |unlocked| {
+        |unlocked, http| {
             let state =
                 if unlocked { "unlocked".to_string() } else { "locked: run `aivault unlock`".to_string() };
             // The first line on stdout, so a script (or a test) knows it is up.
             anstream::println!("aivaultd listening on {} ({state})", socket.display());
+            if let Some(addr) = http {
+                anstream::println!("aivault serve listening on http://{addr}");
+            }
         },
     )?;
     Ok(())
@@ -69,8 +81,12 @@ pub fn unlock(ctx: &Context) -> anyhow::Result<()> {
     }
     let config = ctx.vault()?.key_config()?.context("the vault has no master key yet")?;
     let material = crate::vault::keys::material_for(&config)?;
-    let request = Request::Unlock { material: material.as_ref().map(|m| m.to_string()) };
-    expect_done(client.request(&request, Duration::from_secs(60))?)?;
+    let mut request = Request::Unlock { material: material.as_ref().map(|m| m.to_string()) };
+    let answer = client.request(&request, Duration::from_secs(60));
+    if let Request::Unlock { material: Some(copy) } = &mut request {
+        zeroize::Zeroize::zeroize(copy);
+    }
+    expect_done(answer?)?;
     anstream::println!("Vault unlocked in aivaultd ({})", client.path().display());
     Ok(())
 }
@@ -110,7 +126,16 @@ pub fn find(ctx: &Context) -> Option<(Client, Pong)> {
     daemon::candidate_sockets(ctx.dir())
         .iter()
         .filter_map(|path| Client::at(path))
-        .filter_map(|client| client.ping().ok().map(|pong| (client, pong)))
+        .filter_map(|client| match client.ping() {
+            Ok(pong) => Some((client, pong)),
+            Err(e) => {
+                // Said out loud: someone may be posing as aivaultd.
+                if e.untrusted() {
+                    anstream::eprintln!("{} {e}", styled(WARN, "warning:"));
+                }
+                None
+            }
+        })
         .find(|(_, pong)| match &ours {
             Some(ours) => std::fs::canonicalize(&pong.dir).is_ok_and(|theirs| theirs == *ours),
             None => !pong.operator,

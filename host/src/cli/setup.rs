@@ -4,7 +4,7 @@
 //! directory only its owner can read.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context as _, bail};
@@ -63,6 +63,7 @@ pub fn run(ctx: &Context, cmd: SetupCommand) -> anyhow::Result<()> {
     let socket_dir = args
         .socket_dir
         .unwrap_or_else(|| PathBuf::from(SHARED_SOCKET).parent().map(PathBuf::from).unwrap_or_default());
+    refuse_foreign(&socket_dir)?;
     std::fs::create_dir_all(&socket_dir)
         .with_context(|| format!("cannot create {}", socket_dir.display()))?;
     std::os::unix::fs::chown(&socket_dir, Some(operator_uid), Some(gid))
@@ -70,7 +71,7 @@ pub fn run(ctx: &Context, cmd: SetupCommand) -> anyhow::Result<()> {
     // setgid: the socket aivaultd makes in it belongs to the group too.
     std::fs::set_permissions(&socket_dir, std::fs::Permissions::from_mode(0o2750))?;
 
-    let vault_dir = if std::env::var_os("AIVAULT_DIR").is_some() {
+    let vault_dir = if ctx.dir_given() {
         ctx.dir().to_path_buf()
     } else {
         unixuser::home_of(&operator).map(|h| h.join(".aivault")).unwrap_or_else(|| ctx.dir().to_path_buf())
@@ -92,6 +93,28 @@ pub fn run(ctx: &Context, cmd: SetupCommand) -> anyhow::Result<()> {
         socket.display(),
         args.agent_user
     );
+    Ok(())
+}
+
+/// The socket directory is handed to the operator and its group: refuse a
+/// directory that is a link or already holds anything but our socket, so a
+/// mistyped `--socket-dir /etc` changes nothing.
+fn refuse_foreign(dir: &Path) -> anyhow::Result<()> {
+    let Ok(meta) = std::fs::symlink_metadata(dir) else { return Ok(()) };
+    if !meta.is_dir() {
+        bail!("{} exists and is not a directory; pick a new directory for the socket", dir.display());
+    }
+    let entries = std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    for entry in entries {
+        let name = entry.with_context(|| format!("cannot read {}", dir.display()))?.file_name();
+        if name != "aivaultd.sock" {
+            bail!(
+                "{} already holds other files ({}); pick an empty or new directory for the socket",
+                dir.display(),
+                name.to_string_lossy()
+            );
+        }
+    }
     Ok(())
 }
 

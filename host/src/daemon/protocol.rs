@@ -14,8 +14,8 @@ use crate::broker::Invocation;
 /// policy well below this).
 pub const MAX_MESSAGE: usize = 64 << 20;
 
-/// A request to the daemon.
-#[derive(Debug, Serialize, Deserialize)]
+/// A request to the daemon (its `Debug` leaves key material out).
+#[derive(Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "kebab-case")]
 pub enum Request {
     /// Is anyone there, and who am I to it?
@@ -32,6 +32,21 @@ pub enum Request {
     Admin { command: String },
     /// Stop (operator only).
     Shutdown,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Request::Ping => f.write_str("Ping"),
+            Request::Unlock { material } => {
+                f.debug_struct("Unlock").field("material", &material.as_ref().map(|_| "<hidden>")).finish()
+            }
+            Request::Lock => f.write_str("Lock"),
+            Request::Invoke(call) => f.debug_tuple("Invoke").field(call).finish(),
+            Request::Admin { command } => f.debug_struct("Admin").field("command", command).finish(),
+            Request::Shutdown => f.write_str("Shutdown"),
+        }
+    }
 }
 
 /// An invocation as sent over the socket.
@@ -168,10 +183,25 @@ pub fn unchunk(data: &str) -> Result<Vec<u8>, String> {
 
 /// Writes one framed message.
 pub fn write(stream: &mut impl Write, message: &impl Serialize) -> std::io::Result<()> {
-    let bytes = serde_json::to_vec(message).map_err(std::io::Error::other)?;
-    stream.write_all(&(bytes.len() as u32).to_be_bytes())?;
-    stream.write_all(&bytes)?;
-    stream.flush()
+    // Sized up front, so an unlock's key material is never copied by growth
+    // into memory that is freed unwiped.
+    let mut bytes = Vec::with_capacity(4 << 10);
+    let mut send = || {
+        serde_json::to_writer(&mut bytes, message).map_err(std::io::Error::other)?;
+        stream.write_all(&(bytes.len() as u32).to_be_bytes())?;
+        stream.write_all(&bytes)?;
+        stream.flush()
+    };
+    let sent = send();
+    bytes.zeroize();
+    sent
+}
+
+/// A buffer for a frame of `len` bytes that grows with what actually
+/// arrives; small frames (an unlock's key material) fit the first
+/// allocation, so no reallocation leaves a copy behind unzeroized.
+pub fn frame_buffer(len: usize) -> Vec<u8> {
+    Vec::with_capacity(len.min(64 << 10))
 }
 
 /// Reads one framed message.
@@ -182,10 +212,38 @@ pub fn read<T: for<'de> Deserialize<'de>>(stream: &mut impl Read) -> std::io::Re
     if len > MAX_MESSAGE {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "message too large"));
     }
-    let mut bytes = vec![0u8; len];
-    stream.read_exact(&mut bytes)?;
+    let mut bytes = frame_buffer(len);
+    stream.take(len as u64).read_to_end(&mut bytes)?;
+    if bytes.len() != len {
+        bytes.zeroize();
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
     let parsed =
         serde_json::from_slice(&bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e));
     bytes.zeroize();
     parsed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Key material never shows in a request's debug output.
+    #[test]
+    fn debug_hides_unlock_material() {
+        let request = Request::Unlock { material: Some("correct horse battery".into()) };
+        let shown = format!("{request:?}");
+        assert!(!shown.contains("horse") && shown.contains("<hidden>"), "{shown}");
+    }
+
+    // A frame round-trips; one cut short is an error, not a hang or a guess.
+    #[test]
+    fn frames_round_trip_and_truncation_fails() {
+        let mut bytes = Vec::new();
+        write(&mut bytes, &Request::Admin { command: "secrets list".into() }).unwrap();
+        let back: Request = read(&mut bytes.as_slice()).unwrap();
+        assert!(matches!(back, Request::Admin { command } if command == "secrets list"));
+        let cut = &bytes[..bytes.len() - 3];
+        assert!(read::<Request>(&mut &cut[..]).is_err());
+    }
 }

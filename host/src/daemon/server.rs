@@ -1,23 +1,27 @@
 //! The daemon's socket server: one request per connection, the peer's uid
-//! from the kernel (SO_PEERCRED), the work on a bounded pool of blocking
-//! threads each with its own vault connection and the one shared key.
+//! from the kernel (SO_PEERCRED), the request read whole (within a deadline)
+//! before it may take one of the bounded call slots, and the work on a
+//! blocking thread with its own vault connection and the one shared key.
+//! Optionally it also runs `serve` on the same key, so `aivault lock` stops
+//! that too.
 
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
+use tokio::io::AsyncReadExt;
 use tokio::net::UnixListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use zeroize::Zeroize;
-
-use std::os::unix::net::UnixStream;
 
 use super::protocol::{self, Call, Pong, Request, Response};
 use super::{client, owner_of, socket_dir};
 use crate::broker::{Broker, DevOverrides, Sink};
 use crate::registry::Registry;
+use crate::serve::{self, ServeError, ServeOptions, Shutdown};
 use crate::vault::{KeyCache, Vault, VaultError};
 
 /// How the daemon runs.
@@ -28,18 +32,25 @@ pub struct DaemonOptions {
     pub shared: bool,
     /// Calls served at once.
     pub max_concurrent: usize,
+    /// Also run `serve` here, on the daemon's key.
+    pub serve: Option<ServeOptions>,
 }
 
 /// Everything a connection handler shares.
 struct Shared {
     dir: PathBuf,
     keys: KeyCache,
-    registry: Registry,
+    registry: Arc<Registry>,
     dev: DevOverrides,
     operator: u32,
     permits: Arc<Semaphore>,
-    shutdown: tokio::sync::Notify,
+    shutdown: Notify,
 }
+
+/// How long a peer has to send its whole request.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
+/// How long a peer may leave an answer unread before the call stops.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -53,18 +64,21 @@ pub enum DaemonError {
     Runtime(std::io::Error),
     #[error(transparent)]
     Vault(#[from] VaultError),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
 }
 
 /// Runs the daemon until SIGTERM, SIGINT or an operator's shutdown, then
-/// lets the calls in flight finish (and be audited) and removes the socket.
-/// `ready` is told whether the vault is unlocked.
+/// lets the calls in flight finish (and be audited), forgets the key and
+/// removes the socket. `ready` is told whether the vault is unlocked and,
+/// with `serve`, where it listens.
 pub fn run(
     dir: PathBuf,
     keys: KeyCache,
     registry: Registry,
     dev: DevOverrides,
     options: DaemonOptions,
-    ready: impl FnOnce(bool),
+    ready: impl FnOnce(bool, Option<std::net::SocketAddr>),
 ) -> Result<(), DaemonError> {
     let socket = options.socket.clone();
     let socket_err = |source: std::io::Error| DaemonError::Socket { socket: socket.clone(), source };
@@ -84,6 +98,16 @@ pub fn run(
     if !unlocked {
         keys.lock();
     }
+    let registry = Arc::new(registry);
+    let serve_shared = options.serve.as_ref().map(|serve_options| {
+        Arc::new(serve::Shared::in_daemon(
+            dir.clone(),
+            keys.clone(),
+            Arc::clone(&registry),
+            dev.clone(),
+            serve_options.clone(),
+        ))
+    });
     let shared = Arc::new(Shared {
         dir,
         keys,
@@ -91,35 +115,55 @@ pub fn run(
         dev,
         operator,
         permits: Arc::new(Semaphore::new(options.max_concurrent.max(1))),
-        shutdown: tokio::sync::Notify::new(),
+        shutdown: Notify::new(),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
-        .max_blocking_threads(options.max_concurrent.max(1) + 4)
+        .max_blocking_threads(options.max_concurrent.max(1) * 2 + 8)
         .enable_io()
         .enable_time()
         .build()
         .map_err(DaemonError::Runtime)?;
     let result = runtime.block_on(async {
+        // Listening for signals before anyone can know the daemon is up.
+        let mut signals = Shutdown::new().map_err(DaemonError::Runtime)?;
         let listener = UnixListener::bind(&socket).map_err(socket_err)?;
         let mode = if options.shared { 0o660 } else { 0o600 };
         std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(mode)).map_err(socket_err)?;
-        ready(unlocked);
-        let signal = crate::serve::shutdown_signal();
-        tokio::pin!(signal);
+        let http = match (&serve_shared, &options.serve) {
+            (Some(serve_shared), Some(serve_options)) => {
+                let listener = serve::bind(serve_options).await?;
+                let addr = listener.local_addr().map_err(DaemonError::Runtime)?;
+                Some((
+                    tokio::spawn(serve::accept(listener, Arc::clone(serve_shared), Arc::clone(&stop_http()))),
+                    addr,
+                ))
+            }
+            _ => None,
+        };
+        ready(unlocked, http.as_ref().map(|(_, addr)| *addr));
         loop {
             tokio::select! {
-                _ = &mut signal => break,
+                _ = signals.recv() => break,
                 _ = shared.shutdown.notified() => break,
                 accepted = listener.accept() => {
-                    let Ok((stream, _)) = accepted else { continue };
+                    let Ok((stream, _)) = accepted else {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    };
                     let shared = Arc::clone(&shared);
                     tokio::spawn(async move { serve_connection(shared, stream).await });
                 }
             }
         }
+        if let Some((server, _)) = http {
+            stop_http().notify_one();
+            let _ = server.await;
+        }
+        // Every call in flight finishes (each bounded by its timeouts) and
+        // records its outcome before the key goes.
         let all = u32::try_from(options.max_concurrent.max(1)).unwrap_or(u32::MAX);
-        let _ = tokio::time::timeout(Duration::from_secs(60), shared.permits.acquire_many(all)).await;
+        let _ = shared.permits.acquire_many(all).await;
         Ok(())
     });
     let _ = std::fs::remove_file(&socket);
@@ -127,23 +171,51 @@ pub fn run(
     result
 }
 
-async fn serve_connection(shared: Arc<Shared>, stream: tokio::net::UnixStream) {
+/// The signal that stops the daemon's embedded `serve`.
+fn stop_http() -> Arc<Notify> {
+    static STOP: std::sync::OnceLock<Arc<Notify>> = std::sync::OnceLock::new();
+    Arc::clone(STOP.get_or_init(|| Arc::new(Notify::new())))
+}
+
+async fn serve_connection(shared: Arc<Shared>, mut stream: tokio::net::UnixStream) {
     let Ok(peer) = stream.peer_cred() else { return };
     let uid = peer.uid();
+    // The whole request first, within a deadline: a peer that trickles
+    // bytes holds a connection, never a call slot.
+    let Ok(Ok(request)) = tokio::time::timeout(REQUEST_DEADLINE, read_request(&mut stream)).await else {
+        return;
+    };
     let Ok(permit) = Arc::clone(&shared.permits).acquire_owned().await else { return };
     let Ok(stream) = stream.into_std() else { return };
     let _ = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let mut stream = stream;
-        if stream.set_nonblocking(false).is_err() {
+        if stream.set_nonblocking(false).is_err() || stream.set_write_timeout(Some(WRITE_TIMEOUT)).is_err() {
             return;
         }
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-        let Ok(request) = protocol::read::<Request>(&mut stream) else { return };
         let response = handle(&shared, uid, request, &mut stream);
         let _ = protocol::write(&mut stream, &response);
     })
     .await;
+}
+
+/// One framed request, read as it arrives (memory grows with what the peer
+/// actually sends, up to the frame limit).
+async fn read_request(stream: &mut tokio::net::UnixStream) -> std::io::Result<Request> {
+    let len = stream.read_u32().await? as usize;
+    if len > protocol::MAX_MESSAGE {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "request too large"));
+    }
+    let mut bytes = protocol::frame_buffer(len);
+    (&mut *stream).take(len as u64).read_to_end(&mut bytes).await?;
+    if bytes.len() != len {
+        bytes.zeroize();
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    let parsed =
+        serde_json::from_slice(&bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e));
+    bytes.zeroize();
+    parsed
 }
 
 fn error(message: impl std::fmt::Display) -> Response {
@@ -185,9 +257,18 @@ fn handle(shared: &Shared, uid: u32, request: Request, stream: &mut UnixStream) 
             if let Some(material) = material.as_mut() {
                 material.zeroize();
             }
-            match result.and_then(|()| vault.record("daemon.unlock", "master-key", json!({"uid": uid}))) {
-                Ok(()) => Response::Done,
-                Err(e) => error(e),
+            match result {
+                Ok(()) => match vault.record("daemon.unlock", "master-key", json!({"uid": uid})) {
+                    Ok(()) => Response::Done,
+                    Err(e) => error(e),
+                },
+                Err(e) => {
+                    // A failed attempt is recorded when the key is there to
+                    // seal the entry (a wrong passphrase for a locked vault
+                    // is not: nothing can be written without the key).
+                    let _ = vault.record("daemon.unlock.failed", "master-key", json!({"uid": uid}));
+                    error(e)
+                }
             }
         }
         Request::Lock => {
@@ -224,18 +305,25 @@ struct Frames<'a> {
     stream: &'a mut UnixStream,
 }
 
+/// The most body one frame carries, so a large answer is many small frames.
+const FRAME_BODY: usize = 1 << 20;
+
 impl Sink for Frames<'_> {
     fn head(&mut self, head: &crate::broker::Head) -> std::io::Result<()> {
         protocol::write(self.stream, &Response::Head(head.into()))
     }
 
     fn chunk(&mut self, data: &[u8]) -> std::io::Result<()> {
-        protocol::write(self.stream, &protocol::chunk(data))
+        for piece in data.chunks(FRAME_BODY) {
+            protocol::write(self.stream, &protocol::chunk(piece))?;
+        }
+        Ok(())
     }
 }
 
 /// An agent's call: only a granted capability, only in the grant's context
-/// and as its consumer; a context or credential of its own is refused.
+/// and as its consumer; a context, consumer or credential of its own is
+/// refused, and so is a timeout past the daemon's longest.
 fn invoke_as_agent(
     shared: &Shared,
     vault: &mut Vault,
@@ -269,10 +357,14 @@ fn invoke_as_agent(
         workspace_id: Some(grant.scope.workspace_id().to_string()).filter(|w| !w.is_empty()),
         group_id: Some(grant.scope.group_id().to_string()).filter(|g| !g.is_empty()),
         consumer: Some(grant.consumer.clone()),
+        timeout_ms: call.timeout_ms.min(MAX_AGENT_TIMEOUT_MS),
         ..call
     };
     invoke(shared, vault, call, format!("aivaultd (agent {user}, uid {uid})"), stream)
 }
+
+/// The longest an agent's call may wait for upstream.
+const MAX_AGENT_TIMEOUT_MS: u64 = 600_000;
 
 /// Audits a refusal of an agent; the message says so if it could not be.
 fn deny(vault: &mut Vault, uid: u32, reason: &str) -> Response {

@@ -12,7 +12,6 @@ use hyper::StatusCode;
 use hyper::http::request::Parts;
 
 use super::Shared;
-use super::routes::Reply;
 use crate::broker::{normalise, under_prefix};
 use crate::vault::{TOKEN_PREFIX, TokenRow, Vault};
 
@@ -47,17 +46,17 @@ pub(super) struct Parsed {
 }
 
 impl Parsed {
-    pub(super) fn from_request(parts: &Parts) -> Result<Self, Reply> {
-        let bad = |why: String| Reply::error(StatusCode::BAD_REQUEST, why);
+    /// The request taken apart, or why it is malformed (a 400).
+    pub(super) fn from_request(parts: &Parts) -> Result<Self, String> {
         let rest = parts.uri.path().strip_prefix("/v/").unwrap_or_default();
         let (name, path) = match rest.split_once('/') {
             Some((name, path)) => (name, format!("/{path}")),
             None => (rest, "/".to_string()),
         };
         let name = percent_decode(name)
-            .ok_or_else(|| bad("the provider or credential name is not valid UTF-8".into()))?;
+            .ok_or_else(|| "the provider or credential name is not valid UTF-8".to_string())?;
         if name.is_empty() {
-            return Err(bad("the path must be /v/<provider or credential>/<upstream path>".into()));
+            return Err("the path must be /v/<provider or credential>/<upstream path>".into());
         }
         let mut found = Vec::new();
 
@@ -71,19 +70,17 @@ impl Parsed {
         }
         let mut path = format!("/{}", segments.join("/"));
 
-        // Query parameters carrying a token (Trello's `key` and `token`) go.
+        // Query parameters carrying a token (Trello's `key` and `token`) go,
+        // whether in the value or (a client's mistake) in the name.
         if let Some(query) = parts.uri.query() {
             let kept: Vec<&str> = query
                 .split('&')
-                .filter(|pair| {
-                    let value = pair.split_once('=').map(|(_, v)| v).unwrap_or("");
-                    match percent_decode(&value.replace('+', " ")).as_deref().and_then(token_in) {
-                        Some(token) => {
-                            found.push(token);
-                            false
-                        }
-                        None => true,
+                .filter(|pair| match percent_decode(&pair.replace('+', " ")).as_deref().and_then(token_in) {
+                    Some(token) => {
+                        found.push(token);
+                        false
                     }
+                    None => true,
                 })
                 .collect();
             if !kept.is_empty() {
@@ -98,7 +95,7 @@ impl Parsed {
                 continue;
             }
             let Ok(value) = value.to_str() else {
-                return Err(bad(format!("header `{name}` is not text")));
+                return Err(format!("header `{name}` is not text"));
             };
             match header_token(value) {
                 Some(token) => found.push(token),
@@ -108,7 +105,7 @@ impl Parsed {
         found.sort();
         found.dedup();
         if found.len() > 1 {
-            return Err(bad("the request carries several different proxy tokens".into()));
+            return Err("the request carries several different proxy tokens".into());
         }
         Ok(Parsed {
             name,
@@ -129,6 +126,23 @@ fn header_token(value: &str) -> Option<String> {
     let encoded = value.trim().strip_prefix("Basic ").or_else(|| value.trim().strip_prefix("basic "))?;
     let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
     token_in(std::str::from_utf8(&decoded).ok()?)
+}
+
+/// `text` with every proxy token in it replaced by `aivt_…`.
+pub(super) fn without_tokens(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(TOKEN_PREFIX) {
+        out.push_str(&rest[..start]);
+        out.push_str(TOKEN_PREFIX);
+        out.push('…');
+        let after = &rest[start + TOKEN_PREFIX.len()..];
+        let len =
+            after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')).unwrap_or(after.len());
+        rest = &after[len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The first proxy token inside `text`.

@@ -5,18 +5,19 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 
 use super::stream::{self, ChannelBody, ChannelSink, Start};
-use super::{Shared, passthrough};
-use crate::broker::envelope::Envelope;
-use crate::broker::{Answer, Broker, BrokerError, Invocation};
+use super::{Shared, api, passthrough};
+use crate::broker::{Broker, BrokerError, Invocation};
 use crate::vault::{TokenError, TokenRow, Vault, VaultError, audit::Event};
 
 /// An answer to send.
@@ -27,7 +28,7 @@ pub(super) struct Reply {
 }
 
 impl Reply {
-    fn json(status: StatusCode, value: &Value) -> Self {
+    pub(super) fn json(status: StatusCode, value: &Value) -> Self {
         Reply { status, content_type: Some("application/json".into()), body: Bytes::from(value.to_string()) }
     }
 
@@ -63,48 +64,95 @@ pub(super) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Resul
     Ok(route(shared, req).await)
 }
 
+/// What a request is, known from its head alone.
+enum Route {
+    Capabilities,
+    Invoke,
+    Passthrough(Box<passthrough::Parsed>),
+}
+
 async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> HttpResponse {
-    let path = req.uri().path().to_string();
-    let known = matches!(
-        (req.method(), path.as_str()),
-        (&Method::GET, "/aivault/capabilities") | (&Method::POST, "/aivault/invoke")
-    ) || path.starts_with("/v/");
-    if !known {
-        return Reply::error(StatusCode::NOT_FOUND, format!("no route {} {path}", req.method()))
-            .into_response();
-    }
     let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, shared.options.max_body_bytes).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => {
-            return Reply::error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the request body is larger than {} bytes", shared.options.max_body_bytes),
-            )
-            .into_response();
+    let path = parts.uri.path();
+    let (route, presented) = match (&parts.method, path) {
+        (&Method::GET, "/aivault/capabilities") => (Route::Capabilities, presented_token(&parts)),
+        (&Method::POST, "/aivault/invoke") => (Route::Invoke, presented_token(&parts)),
+        _ if path.starts_with("/v/") => match passthrough::Parsed::from_request(&parts) {
+            Ok(parsed) => {
+                let token = parsed.token.clone();
+                (Route::Passthrough(Box::new(parsed)), token)
+            }
+            Err(reason) => {
+                // Audited like any refusal: two tokens in one request is
+                // someone probing, not a client's honest mistake.
+                let why = reason.clone();
+                let audit = move |vault: &mut Vault| {
+                    deny(vault, &parts, None, &why);
+                    Ok::<_, Reply>(())
+                };
+                let _ = checking(shared, audit).await;
+                return Reply::error(StatusCode::BAD_REQUEST, reason).into_response();
+            }
+        },
+        _ => {
+            return Reply::error(StatusCode::NOT_FOUND, format!("no route {} {path}", parts.method))
+                .into_response();
         }
     };
-    let request = Received { parts, body };
-    match path.as_str() {
-        "/aivault/capabilities" => {
-            blocking(shared, move |shared, vault| capabilities(shared, vault, &request)).await.into_response()
+    // The token is checked before a byte of the body is read: without one,
+    // a request costs no memory and no call slot.
+    let head = Arc::new(parts);
+    let checked = {
+        let head = Arc::clone(&head);
+        checking(Arc::clone(&shared), move |vault| authenticate(vault, presented.as_deref(), &head)).await
+    };
+    let token = match checked {
+        Ok(token) => token,
+        Err(reply) => return reply.into_response(),
+    };
+    let limit = shared.options.max_body_bytes;
+    let body = match tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, limit).collect()).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(_)) => {
+            let reason = format!("the request body is larger than {limit} bytes");
+            return Reply::error(StatusCode::PAYLOAD_TOO_LARGE, reason).into_response();
         }
-        "/aivault/invoke" => {
-            blocking(shared, move |shared, vault| invoke(shared, vault, &request)).await.into_response()
+        Err(_) => {
+            return Reply::error(StatusCode::REQUEST_TIMEOUT, "the request body did not arrive in time")
+                .into_response();
         }
-        _ => streamed(shared, request).await,
+    };
+    let request = Received { head, body };
+    match route {
+        Route::Capabilities => {
+            blocking(shared, move |shared, vault| api::capabilities(shared, vault, &token))
+                .await
+                .into_response()
+        }
+        Route::Invoke => blocking(shared, move |shared, vault| api::invoke(shared, vault, &request, &token))
+            .await
+            .into_response(),
+        Route::Passthrough(parsed) => streamed(shared, request, token, *parsed).await,
     }
 }
 
+/// How long a request's body may take to arrive once its head has.
+const BODY_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// A passthrough call: its answer is passed on as it arrives.
-async fn streamed(shared: Arc<Shared>, request: Received) -> HttpResponse {
+async fn streamed(
+    shared: Arc<Shared>,
+    request: Received,
+    token: TokenRow,
+    parsed: passthrough::Parsed,
+) -> HttpResponse {
     let (mut sink, start, body) = stream::channel();
     let work = blocking(shared, move |shared, vault| {
-        match passthrough(shared, vault, &request, &mut sink) {
-            Ok(()) => sink.finish(Reply::error(StatusCode::BAD_GATEWAY, "upstream sent no answer")),
-            Err(reply) => sink.finish(reply),
+        match passthrough(shared, vault, &request, &token, &parsed, &mut sink) {
+            Ok(()) => sink.ended(),
+            Err(reply) => sink.fail(reply),
         }
-        Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "done")
+        Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "the call ended without an answer")
     });
     // The call runs on; the response goes out as soon as its start is known.
     let task = tokio::spawn(work);
@@ -125,7 +173,7 @@ async fn streamed(shared: Arc<Shared>, request: Received) -> HttpResponse {
 
 /// A request with its body read.
 pub(super) struct Received {
-    pub(super) parts: hyper::http::request::Parts,
+    pub(super) head: Arc<Parts>,
     pub(super) body: Bytes,
 }
 
@@ -150,9 +198,23 @@ async fn blocking(
     task.await.unwrap_or_else(|_| Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
 }
 
+/// A short look at the vault (checking a token) on a blocking thread, not
+/// counted against the call slots.
+async fn checking<T: Send + 'static>(
+    shared: Arc<Shared>,
+    work: impl FnOnce(&mut Vault) -> Result<T, Reply> + Send + 'static,
+) -> Result<T, Reply> {
+    let task =
+        tokio::task::spawn_blocking(move || match Vault::open_with(&shared.dir, shared.keys.clone()) {
+            Ok(mut vault) => work(&mut vault),
+            Err(e) => Err(Reply::error(StatusCode::SERVICE_UNAVAILABLE, e)),
+        });
+    task.await.unwrap_or_else(|_| Err(Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")))
+}
+
 /// The proxy token an `/aivault/…` request carries: `Authorization:
 /// Bearer`, or `x-api-key`.
-fn presented_token(parts: &hyper::http::request::Parts) -> Option<String> {
+fn presented_token(parts: &Parts) -> Option<String> {
     let bearer = parts
         .headers
         .get(AUTHORIZATION)
@@ -163,13 +225,9 @@ fn presented_token(parts: &hyper::http::request::Parts) -> Option<String> {
 }
 
 /// The live token `presented`, or the refusal (audited).
-pub(super) fn authenticate(
-    vault: &mut Vault,
-    presented: Option<&str>,
-    request: &Received,
-) -> Result<TokenRow, Reply> {
+fn authenticate(vault: &mut Vault, presented: Option<&str>, head: &Parts) -> Result<TokenRow, Reply> {
     let refused = |vault: &mut Vault, status: StatusCode, reason: String| {
-        deny(vault, request, None, &reason);
+        deny(vault, head, None, &reason);
         Reply::error(status, reason)
     };
     let Some(presented) = presented else {
@@ -187,35 +245,19 @@ pub(super) fn authenticate(
 }
 
 /// Audits a refusal made before the broker saw the call. A refusal that
-/// cannot be audited is still refused; the server carries on.
-pub(super) fn deny(vault: &mut Vault, request: &Received, token: Option<&TokenRow>, reason: &str) {
+/// cannot be audited is still refused; the server carries on. The path is
+/// recorded without any proxy token in it (Telegram-style clients put the
+/// key in the path), and never its query.
+pub(super) fn deny(vault: &mut Vault, head: &Parts, token: Option<&TokenRow>, reason: &str) {
+    let path = passthrough::without_tokens(head.uri.path());
     let details = json!({
-        "method": request.parts.method.as_str(),
-        "path": request.parts.uri.path(),
+        "method": head.method.as_str(),
+        "path": path,
         "token": token.map(|t| t.id.as_str()),
-        "reason": reason,
+        "reason": passthrough::without_tokens(reason),
     });
-    let event = Event::new("serve.denied", request.parts.uri.path().to_string(), details);
+    let event = Event::new("serve.denied", path, details);
     let _ = vault.record(event.kind, &event.subject, event.details);
-}
-
-/// A token may call only its own capabilities.
-pub(super) fn check_allowed(
-    vault: &mut Vault,
-    request: &Received,
-    token: &TokenRow,
-    capability: &str,
-) -> Result<(), Reply> {
-    if token.capabilities.iter().any(|c| c == capability) {
-        return Ok(());
-    }
-    let reason = format!(
-        "proxy token {} may not call {capability} (it may call {})",
-        token.id,
-        token.capabilities.join(", ")
-    );
-    deny(vault, request, Some(token), &reason);
-    Err(Reply::error(StatusCode::FORBIDDEN, reason))
 }
 
 /// An invocation in the token's context, never the request's.
@@ -231,13 +273,8 @@ pub(super) fn invocation(shared: &Shared, token: &TokenRow, capability: String) 
     }
 }
 
-/// Runs `call` through the broker.
-pub(super) fn call(shared: &Shared, vault: &mut Vault, call: &Invocation) -> Result<Answer, Reply> {
-    Broker::new(vault, &shared.registry, &shared.dev).invoke(call).map_err(|e| Reply::error(status_of(&e), e))
-}
-
 /// The HTTP status of a broker error.
-fn status_of(e: &BrokerError) -> StatusCode {
+pub(super) fn status_of(e: &BrokerError) -> StatusCode {
     match e {
         BrokerError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         BrokerError::Upstream(_) | BrokerError::ResponseTooLarge { .. } => StatusCode::BAD_GATEWAY,
@@ -248,114 +285,20 @@ fn status_of(e: &BrokerError) -> StatusCode {
     }
 }
 
-/// `GET /aivault/capabilities`: what the token may call.
-fn capabilities(shared: &Shared, vault: &mut Vault, request: &Received) -> Reply {
-    let token = match authenticate(vault, presented_token(&request.parts).as_deref(), request) {
-        Ok(token) => token,
-        Err(reply) => return reply,
-    };
-    let custom = vault.custom_capabilities().unwrap_or_default();
-    let list: Vec<Value> = token
-        .capabilities
-        .iter()
-        .map(|id| match shared.registry.capability(id) {
-            Ok(c) => json!({
-                "id": id, "provider": c.provider.id(), "description": c.capability.description,
-                "methods": c.capability.methods, "pathPrefixes": c.capability.path_prefixes,
-            }),
-            Err(_) => match custom.iter().find(|c| c.id == *id) {
-                Some(c) => json!({
-                    "id": id, "description": c.description, "methods": c.methods, "pathPrefixes": c.path_prefixes,
-                }),
-                None => json!({ "id": id, "unavailable": true }),
-            },
-        })
-        .collect();
-    Reply::json(
-        StatusCode::OK,
-        &json!({
-            "token": token.id, "context": token.scope.to_string(), "consumer": token.consumer,
-            "expiresAtMs": token.expires_at_ms, "capabilities": list,
-        }),
-    )
-}
-
-/// `POST /aivault/invoke`: the envelope of `invoke --request`, plus
-/// `capability` and optional `credential`; the context is the token's.
-fn invoke(shared: &Shared, vault: &mut Vault, request: &Received) -> Reply {
-    let token = match authenticate(vault, presented_token(&request.parts).as_deref(), request) {
-        Ok(token) => token,
-        Err(reply) => return reply,
-    };
-    let bad = |reason: String| Reply::error(StatusCode::BAD_REQUEST, reason);
-    let Ok(value) = serde_json::from_slice::<Value>(&request.body) else {
-        return bad("the request body is not a JSON envelope".into());
-    };
-    for field in ["workspaceId", "workspace_id", "groupId", "group_id", "consumer"] {
-        if value.get(field).is_some() {
-            return bad(format!("`{field}` comes from the proxy token, not the request"));
-        }
-    }
-    let fields = Envelope::parse(&value).and_then(|e| {
-        Ok((e, Envelope::text_field(&value, "capability")?, Envelope::text_field(&value, "credential")?))
-    });
-    let (envelope, capability, credential) = match fields {
-        Ok((e, Some(capability), credential)) => (e, capability, credential),
-        Ok((_, None, _)) => return bad("the envelope needs `capability`".into()),
-        Err(e) => return bad(e.to_string()),
-    };
-    if let Err(reply) = check_allowed(vault, request, &token, &capability) {
-        return reply;
-    }
-    let call = Invocation {
-        method: envelope.method,
-        path: envelope.path,
-        headers: envelope.headers,
-        body: envelope.body,
-        credential,
-        ..invocation(shared, &token, capability)
-    };
-    match self::call(shared, vault, &call) {
-        Ok(answer) => Reply::json(StatusCode::OK, &answer_json(&answer)),
-        Err(reply) => reply,
-    }
-}
-
-/// What `/aivault/invoke` returns: the upstream status, content type and
-/// body (JSON as JSON, text as a string, anything else as base64).
-fn answer_json(answer: &Answer) -> Value {
-    use base64::Engine as _;
-    let body = match serde_json::from_slice::<Value>(&answer.body) {
-        Ok(json) => json!({ "body": json }),
-        Err(_) => match std::str::from_utf8(&answer.body) {
-            Ok(text) => json!({ "body": text }),
-            Err(_) => json!({ "bodyBase64": base64::engine::general_purpose::STANDARD.encode(&answer.body) }),
-        },
-    };
-    let mut out = json!({
-        "status": answer.status, "reason": answer.reason, "contentType": answer.content_type,
-        "credential": answer.credential, "redacted": answer.redacted,
-    });
-    if let (Some(out), Some(body)) = (out.as_object_mut(), body.as_object()) {
-        out.extend(body.clone());
-    }
-    out
-}
-
 /// `/v/<provider-or-credential>/…`: the request as an SDK sent it; the
 /// answer goes to `sink` as it arrives, a refusal comes back as the error.
 fn passthrough(
     shared: &Shared,
     vault: &mut Vault,
     request: &Received,
+    token: &TokenRow,
+    parsed: &passthrough::Parsed,
     sink: &mut ChannelSink,
 ) -> Result<(), Reply> {
-    let parsed = passthrough::Parsed::from_request(&request.parts)?;
-    let token = authenticate(vault, parsed.token.as_deref(), request)?;
-    let (capability, credential) = match passthrough::target(shared, vault, &token, &parsed) {
+    let (capability, credential) = match passthrough::target(shared, vault, token, parsed) {
         Ok(found) => found,
         Err(reason) => {
-            deny(vault, request, Some(&token), &reason.1);
+            deny(vault, &request.head, Some(token), &reason.1);
             return Err(Reply::error(reason.0, reason.1));
         }
     };
@@ -365,7 +308,7 @@ fn passthrough(
         headers: parsed.headers.clone(),
         body: Some(request.body.to_vec()).filter(|b| !b.is_empty()),
         credential,
-        ..invocation(shared, &token, capability)
+        ..invocation(shared, token, capability)
     };
     Broker::new(vault, &shared.registry, &shared.dev)
         .invoke_into(&call, sink)

@@ -1,14 +1,17 @@
 //! Passing an answer on as it arrives: the broker runs on a blocking thread
 //! and hands the head over once (or a refusal instead), then the body's
 //! pieces over a bounded channel that the HTTP response body reads. A
-//! client that goes away closes the channel, which stops the call.
+//! client that goes away closes the channel, and one that stops reading
+//! fills it: either stops the call. A call that fails after its head was
+//! sent aborts the response, so a cut-off body never looks complete.
 
-use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body::{Body, Frame};
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 
 use super::routes::Reply;
@@ -21,15 +24,20 @@ pub(super) enum Start {
     Streamed { status: u16, content_type: Option<String> },
 }
 
+/// How long a client may leave the answer unread before the call stops.
+const STALL: Duration = Duration::from_secs(60);
+
+type Piece = Result<Bytes, std::io::Error>;
+
 /// The blocking side: the broker's sink.
 pub(super) struct ChannelSink {
     start: Option<oneshot::Sender<Start>>,
-    pieces: mpsc::Sender<Bytes>,
+    pieces: mpsc::Sender<Piece>,
 }
 
 /// The async side: the response body.
 pub(super) struct ChannelBody {
-    pieces: mpsc::Receiver<Bytes>,
+    pieces: mpsc::Receiver<Piece>,
 }
 
 /// A connected pair, and the receiver of the start.
@@ -40,10 +48,40 @@ pub(super) fn channel() -> (ChannelSink, oneshot::Receiver<Start>, ChannelBody) 
 }
 
 impl ChannelSink {
-    /// Ends the exchange with `reply` if the head was not sent yet.
-    pub(super) fn finish(&mut self, reply: Reply) {
-        if let Some(start) = self.start.take() {
-            let _ = start.send(Start::Whole(reply));
+    /// Ends the exchange with `reply` if the head was not sent yet; after
+    /// it was, aborts the response instead.
+    pub(super) fn fail(&mut self, reply: Reply) {
+        match self.start.take() {
+            Some(start) => {
+                let _ = start.send(Start::Whole(reply));
+            }
+            None => {
+                let _ = self.send(Err(std::io::Error::other("the call failed after its answer began")));
+            }
+        }
+    }
+
+    /// The call ended well: the answer is complete (dropping the sink ends
+    /// the body), or there never was one to pass on.
+    pub(super) fn ended(&mut self) {
+        if self.start.is_some() {
+            self.fail(Reply::error(hyper::StatusCode::BAD_GATEWAY, "upstream sent no answer"));
+        }
+    }
+
+    /// Queues `piece`, waiting at most [`STALL`] for room.
+    fn send(&mut self, mut piece: Piece) -> std::io::Result<()> {
+        let deadline = Instant::now() + STALL;
+        loop {
+            match self.pieces.try_send(piece) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Closed(_)) => return Err(std::io::ErrorKind::BrokenPipe.into()),
+                Err(TrySendError::Full(back)) if Instant::now() < deadline => {
+                    piece = back;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(TrySendError::Full(_)) => return Err(std::io::ErrorKind::TimedOut.into()),
+            }
         }
     }
 }
@@ -57,20 +95,18 @@ impl Sink for ChannelSink {
     }
 
     fn chunk(&mut self, data: &[u8]) -> std::io::Result<()> {
-        self.pieces
-            .blocking_send(Bytes::copy_from_slice(data))
-            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+        self.send(Ok(Bytes::copy_from_slice(data)))
     }
 }
 
 impl Body for ChannelBody {
     type Data = Bytes;
-    type Error = Infallible;
+    type Error = std::io::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.pieces.poll_recv(cx).map(|piece| piece.map(|data| Ok(Frame::data(data))))
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        self.pieces.poll_recv(cx).map(|piece| piece.map(|piece| piece.map(Frame::data)))
     }
 }

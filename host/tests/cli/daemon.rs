@@ -1,11 +1,10 @@
 //! aivaultd end to end: the real daemon binary on a Unix socket, the CLI in
-//! front of it, and the loopback HTTPS upstream behind it. The agent test
-//! creates a second OS user (CI runs as root; elsewhere it says why it
-//! skips).
+//! front of it, and the loopback HTTPS upstream behind it. (Other OS users
+//! reaching it are in `agents.rs`.)
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -13,19 +12,19 @@ use serde_json::Value;
 use crate::support::{OPENAI_KEY, Vault};
 use crate::upstream::Upstream;
 
-const ENV_KEY: &str = "q0L2wJb9m8n7b6v5c4x3z2a1s0d9f8g7h6j5k4l3m2o=";
+pub(crate) const ENV_KEY: &str = "q0L2wJb9m8n7b6v5c4x3z2a1s0d9f8g7h6j5k4l3m2o=";
 const PASSPHRASE: &str = "correct horse battery";
-const MODELS: &[&str] = &["invoke", "openai/models", "--method", "GET", "--path", "/v1/models"];
+pub(crate) const MODELS: &[&str] = &["invoke", "openai/models", "--method", "GET", "--path", "/v1/models"];
 
 /// A running daemon, stopped with SIGTERM when dropped.
-struct Daemon {
-    child: Child,
+pub(crate) struct Daemon {
+    pub(crate) child: Child,
     /// Its first line: `aivaultd listening on … (unlocked|locked: …)`.
-    banner: String,
+    pub(crate) banner: String,
 }
 
 impl Daemon {
-    fn start(
+    pub(crate) fn start(
         vault: &Vault,
         upstream: &Upstream,
         socket: &Path,
@@ -49,7 +48,7 @@ impl Daemon {
         Daemon { child, banner }
     }
 
-    fn stop(mut self) -> std::process::ExitStatus {
+    pub(crate) fn stop(mut self) -> std::process::ExitStatus {
         signal(self.child.id(), libc::SIGTERM);
         self.child.wait().unwrap()
     }
@@ -62,19 +61,19 @@ impl Drop for Daemon {
     }
 }
 
-fn signal(pid: u32, signal: libc::c_int) {
+pub(crate) fn signal(pid: u32, signal: libc::c_int) {
     // SAFETY: signalling a process this test started.
     unsafe {
         libc::kill(pid as libc::pid_t, signal);
     }
 }
 
-fn socket_of(vault: &Vault) -> PathBuf {
+pub(crate) fn socket_of(vault: &Vault) -> PathBuf {
     vault.path().join("run").join("aivaultd.sock")
 }
 
 /// `aivault <args>` with `env` set, as `vault.run` would.
-fn run_with(vault: &Vault, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+pub(crate) fn run_with(vault: &Vault, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
     let mut cmd = vault.cmd(args);
     for (var, value) in env {
         cmd.env(var, value);
@@ -82,7 +81,7 @@ fn run_with(vault: &Vault, args: &[&str], env: &[(&str, &str)]) -> (bool, String
     vault.run_cmd(cmd)
 }
 
-fn env_vault() -> Vault {
+pub(crate) fn env_vault() -> Vault {
     let vault = Vault::new();
     let key = [("AIVAULT_KEY", ENV_KEY)];
     assert!(run_with(&vault, &["init", "--provider", "env"], &key).0);
@@ -207,150 +206,13 @@ fn autostart() {
     assert!(vault.ok(&["audit", "--limit", "3"]).contains("aivaultd (operator uid"));
 }
 
-/// A throwaway OS user and group, removed when dropped.
-struct AgentUser {
-    name: String,
-    group: String,
-}
-
-impl Drop for AgentUser {
-    fn drop(&mut self) {
-        let _ = Command::new("userdel").arg(&self.name).output();
-        let _ = Command::new("groupdel").arg(&self.group).output();
-    }
-}
-
-/// `aivault <args>` as the agent, with nothing of this process's environment.
-fn as_agent(agent: &AgentUser, socket: &Path, home: &Path, args: &[&str]) -> (bool, String, String) {
-    let bin = assert_cmd::cargo::cargo_bin("aivault");
-    let out = Command::new("runuser")
-        .args(["-u", &agent.name, "--", "env", "-i", "PATH=/usr/bin:/bin", "NO_COLOR=1"])
-        .arg(format!("AIVAULTD_SOCKET={}", socket.display()))
-        .arg(format!("AIVAULT_DIR={}", home.join(".aivault").display()))
-        .arg(bin)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
-
-// Another OS user reaches the daemon through the shared socket and gets
-// exactly its grant: only granted capabilities, only in the grant's
-// context, no admin command, no way into the vault directory.
-#[test]
-fn agents_get_only_their_grant() {
-    if aivault::unixuser::current_uid() != 0 {
-        eprintln!("skipped: creating a second OS user needs root (CI runs as root)");
-        return;
-    }
-    let suffix = &uuid_like()[..6];
-    let agent = AgentUser { name: format!("aivt-agent-{suffix}"), group: format!("aivt-grp-{suffix}") };
-    let made = Command::new("useradd")
-        .args(["--no-create-home", "--shell", "/usr/sbin/nologin", &agent.name])
-        .output();
-    assert!(made.unwrap().status.success(), "useradd failed");
-
-    let vault = Vault::new();
-    vault.ok(&["secrets", "create", "--name", "OPENAI_API_KEY", "--value", OPENAI_KEY]);
-    let workspace_key = "sk-proj-WorkspaceKeyAbcdefGhijklMnopqrStuvwx0123456789";
-    vault.ok(&[
-        "secrets",
-        "create",
-        "--name",
-        "OPENAI_API_KEY",
-        "--value",
-        workspace_key,
-        "--scope",
-        "workspace",
-        "--workspace-id",
-        "w1",
-    ]);
-    let shared = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(shared.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let socket_dir = shared.path().join("sock");
-    let home = shared.path().join("agent-home");
-    let out = vault.ok(&[
-        "setup",
-        "agent-access",
-        "--agent-user",
-        &agent.name,
-        "--operator-user",
-        "root",
-        "--group",
-        &agent.group,
-        "--socket-dir",
-        &socket_dir.display().to_string(),
-    ]);
-    assert!(out.contains("Agent access set up"), "{out}");
-    vault.ok(&[
-        "agent",
-        "allow",
-        "--user",
-        &agent.name,
-        "--capability",
-        "openai/models",
-        "--workspace-id",
-        "w1",
-    ]);
-
-    let upstream = Upstream::start(&["api.openai.com"]);
-    let socket = socket_dir.join("aivaultd.sock");
-    let _daemon = Daemon::start(&vault, &upstream, &socket, &["--shared"], &[]);
-
-    let (ok, out, err) = as_agent(&agent, &socket, &home, MODELS);
-    assert!(ok, "the agent's granted call failed: {err}");
-    assert!(out.contains("gpt-4o"));
-    let seen = upstream.seen();
-    assert_eq!(seen.len(), 1);
-    assert_eq!(seen[0].header("authorization"), Some(format!("Bearer {workspace_key}").as_str()));
-
-    let refusals: [(&[&str], &str); 5] = [
-        (
-            &["invoke", "openai/chat-completions", "--path", "/v1/chat/completions", "--body", "{}"],
-            "may not invoke",
-        ),
-        (&["invoke", "openai/models", "--method", "GET", "--workspace-id", "w2"], "come from its grant"),
-        (&["secrets", "list"], "`aivault secrets` is the operator's"),
-        (
-            &["credential", "create", "x", "--provider", "openai", "--secret-ref", "vault:secret:x"],
-            "is the operator's",
-        ),
-        (&["unlock"], "unlocking the vault is the operator's"),
-    ];
-    for (args, why) in refusals {
-        let (ok, _, err) = as_agent(&agent, &socket, &home, args);
-        assert!(!ok && err.lines().count() == 1 && err.contains(why), "{args:?}: {err}");
-    }
-    assert_eq!(upstream.seen().len(), 1, "no refused call reached upstream");
-    let audit = vault.ok(&["audit", "--limit", "50"]);
-    assert!(audit.matches("daemon.denied").count() >= 4, "{audit}");
-    assert!(audit.contains(&format!("agent {}", agent.name)), "{audit}");
-
-    // The vault directory is not the agent's to read.
-    let (ok, _, _) = {
-        let out = Command::new("runuser")
-            .args(["-u", &agent.name, "--", "cat"])
-            .arg(vault.path().join("vault.db"))
-            .output()
-            .unwrap();
-        (out.status.success(), (), ())
-    };
-    assert!(!ok, "the agent could read vault.db");
-    vault.assert_nowhere(OPENAI_KEY);
-    vault.assert_nowhere(workspace_key);
-}
-
-fn uuid_like() -> String {
+pub(crate) fn uuid_like() -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
     format!("{:08x}{:04x}", nanos, std::process::id() & 0xffff)
 }
 
 /// Reads `child`'s stdout until `marker` appears; what was read.
-fn read_until(out: &mut impl std::io::Read, marker: &str) -> String {
+pub(crate) fn read_until(out: &mut impl std::io::Read, marker: &str) -> String {
     let mut received = Vec::new();
     let mut buf = [0u8; 1024];
     while !String::from_utf8_lossy(&received).contains(marker) {
@@ -407,4 +269,44 @@ fn invoke_streams_as_it_arrives() {
         assert!(err.contains("upstream echoed a secret"), "{err}");
         drop(daemon);
     }
+}
+
+// SIGTERM while a streamed answer is still arriving: the daemon finishes
+// passing it on and records its outcome before it exits.
+#[test]
+fn sigterm_lets_a_stream_finish() {
+    use std::io::Read as _;
+    let vault = env_vault();
+    let upstream = Upstream::start(&["api.openai.com"]);
+    let daemon = Daemon::start(&vault, &upstream, &socket_of(&vault), &[], &[("AIVAULT_KEY", ENV_KEY)]);
+    let mut caller = vault
+        .std_cmd(&[
+            "invoke",
+            "openai/chat-completions",
+            "--method",
+            "POST",
+            "--path",
+            "/v1/chat/completions/stream",
+            "--body",
+            "{}",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = caller.stdout.take().unwrap();
+    let mut text = read_until(&mut stdout, "data: first");
+    signal(daemon.child.id(), libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(socket_of(&vault).exists(), "the daemon left before its call ended");
+    upstream.release();
+    stdout.read_to_string(&mut text).unwrap();
+    assert!(caller.wait().unwrap().success());
+    assert!(text.ends_with("data: last\n\n"), "{text}");
+    assert!(daemon.stop().success());
+    let events: Vec<Value> = serde_json::from_str(&vault.ok(&["audit", "-v", "--limit", "20"])).unwrap();
+    let call = events.iter().find(|e| e["event"] == "invoke").expect("the call's outcome was recorded");
+    assert_eq!(call["details"]["streamed"], true, "{call}");
+    let (ok, out, _) = run_with(&vault, &["audit", "verify"], &[("AIVAULT_KEY", ENV_KEY)]);
+    assert!(ok && out.contains("sealed"), "{out}");
 }

@@ -10,13 +10,13 @@ use serde_json::Value;
 use crate::support::{OPENAI_KEY, Vault, shared_cache_dir};
 use crate::upstream::Upstream;
 
-const TELEGRAM_TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
+pub(crate) const TELEGRAM_TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
 
 fn providers_dir(vault: &Vault) -> PathBuf {
     vault.path().join("providers")
 }
 
-fn drop_in(vault: &Vault, component: &str, name: &str) -> PathBuf {
+pub(crate) fn drop_in(vault: &Vault, component: &str, name: &str) -> PathBuf {
     let dir = providers_dir(vault);
     std::fs::create_dir_all(&dir).unwrap();
     let dest = dir.join(name);

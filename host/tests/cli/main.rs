@@ -1,5 +1,6 @@
 //! End-to-end tests of the real `aivault` binary.
 
+mod agents;
 mod broker;
 mod capability;
 mod daemon;
@@ -8,6 +9,7 @@ mod integrity;
 mod requests;
 mod sealed;
 mod serve;
+mod serve_edges;
 
 mod secrets;
 mod support;

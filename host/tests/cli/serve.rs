@@ -12,16 +12,16 @@ use serde_json::{Value, json};
 use crate::support::{GITHUB_TOKEN, OPENAI_KEY, TRELLO_KEY, TRELLO_TOKEN, Vault};
 use crate::upstream::Upstream;
 
-const HOSTS: &[&str] = &["api.openai.com", "api.trello.com", "api.github.com"];
+pub(crate) const HOSTS: &[&str] = &["api.openai.com", "api.trello.com", "api.github.com"];
 
 /// A running `aivault serve`, stopped (SIGTERM) when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    base: String,
+    pub(crate) base: String,
 }
 
 impl Server {
-    fn start(vault: &Vault, upstream: &Upstream, extra: &[&str]) -> Self {
+    pub(crate) fn start(vault: &Vault, upstream: &Upstream, extra: &[&str]) -> Self {
         let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
         args.extend_from_slice(extra);
         let mut cmd = vault.std_cmd(&args);
@@ -39,7 +39,7 @@ impl Server {
         Server { child, base }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
@@ -64,25 +64,28 @@ fn terminate(child: &Child) {
     }
 }
 
-fn client() -> Client {
+pub(crate) fn client() -> Client {
     Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
 }
 
-fn json_of(response: reqwest::blocking::Response) -> Value {
+pub(crate) fn json_of(response: reqwest::blocking::Response) -> Value {
     let bytes = response.bytes().unwrap();
     serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)))
 }
 
-fn with_json(request: reqwest::blocking::RequestBuilder, body: &Value) -> reqwest::blocking::RequestBuilder {
+pub(crate) fn with_json(
+    request: reqwest::blocking::RequestBuilder,
+    body: &Value,
+) -> reqwest::blocking::RequestBuilder {
     request.header("content-type", "application/json").body(body.to_string())
 }
 
-fn token(vault: &Vault, args: &[&str]) -> String {
+pub(crate) fn token(vault: &Vault, args: &[&str]) -> String {
     token_and_id(vault, args).0
 }
 
 /// A new token and its id (`Token created: tok_… (…)` on stderr).
-fn token_and_id(vault: &Vault, args: &[&str]) -> (String, String) {
+pub(crate) fn token_and_id(vault: &Vault, args: &[&str]) -> (String, String) {
     let mut full = vec!["token", "create"];
     full.extend_from_slice(args);
     let (ok, out, err) = vault.run(&full);
@@ -91,7 +94,7 @@ fn token_and_id(vault: &Vault, args: &[&str]) -> (String, String) {
     (out.trim().to_string(), id)
 }
 
-fn vault_with_keys() -> Vault {
+pub(crate) fn vault_with_keys() -> Vault {
     let vault = Vault::new();
     vault.ok(&["secrets", "create", "--name", "OPENAI_API_KEY", "--value", OPENAI_KEY]);
     vault.ok(&["secrets", "create", "--name", "TRELLO_API_KEY", "--value", TRELLO_KEY]);
@@ -101,7 +104,7 @@ fn vault_with_keys() -> Vault {
 }
 
 /// No request upstream saw carries a proxy token; no file of the vault holds `token`.
-fn token_stays_home(vault: &Vault, upstream: &Upstream, token: &str) {
+pub(crate) fn token_stays_home(vault: &Vault, upstream: &Upstream, token: &str) {
     for seen in upstream.seen() {
         assert!(!format!("{seen:?}").contains("aivt_"), "a proxy token reached upstream: {seen:?}");
     }

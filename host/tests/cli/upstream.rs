@@ -146,6 +146,10 @@ fn serve(
     drop(reader);
     let sni = tls.conn.server_name().map(str::to_string);
     let seen = Seen { sni, method, target, headers, body };
+    if seen.target.split('?').next().unwrap_or("").ends_with("/broken-stream") {
+        log.lock().unwrap().push(seen);
+        return broken_stream(tls);
+    }
     if seen.target.split('?').next().unwrap_or("").ends_with("/stream") {
         let auth = seen.header("authorization").unwrap_or("").to_string();
         log.lock().unwrap().push(seen);
@@ -200,6 +204,17 @@ fn stream(
     tls.conn.send_close_notify();
     let _ = tls.flush();
     Ok(())
+}
+
+/// A stream that breaks: a first event, then the connection is cut with
+/// no end chunk and no TLS close, as a crashing upstream would.
+fn broken_stream(mut tls: rustls::StreamOwned<rustls::ServerConnection, TcpStream>) -> std::io::Result<()> {
+    write!(tls, "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")?;
+    let event = "data: first\n\n";
+    write!(tls, "{:x}\r\n{event}\r\n", event.len())?;
+    tls.flush()?;
+    std::thread::sleep(Duration::from_millis(200));
+    tls.sock.shutdown(std::net::Shutdown::Both)
 }
 
 /// What the server answers, by path.
