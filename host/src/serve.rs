@@ -14,6 +14,7 @@
 //! Loopback only unless the operator says otherwise, with a reason.
 
 mod api;
+mod head;
 mod passthrough;
 mod routes;
 mod stream;
@@ -27,6 +28,8 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+
+use self::head::FirstHead;
 
 use crate::broker::DevOverrides;
 use crate::registry::Registry;
@@ -172,16 +175,7 @@ pub async fn accept(listener: TcpListener, shared: Arc<Shared>, stop: Arc<tokio:
                 let shared = Arc::clone(&shared);
                 tokio::spawn(async move {
                     let _connection = connection;
-                    let service = hyper::service::service_fn(move |req| routes::handle(Arc::clone(&shared), req));
-                    // A client gets 30 s to send its headers, so a slow or
-                    // silent one holds a connection, never a call slot.
-                    let _ = http1::Builder::new()
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(Duration::from_secs(30))
-                        .keep_alive(true)
-                        .max_buf_size(64 * 1024)
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    serve_connection(shared, stream).await;
                 });
             }
         }
@@ -189,6 +183,26 @@ pub async fn accept(listener: TcpListener, shared: Arc<Shared>, stop: Arc<tokio:
     let all = u32::try_from(shared.options.max_concurrent.max(1)).unwrap_or(u32::MAX);
     let _ = shared.permits.acquire_many(all).await;
 }
+
+/// One client connection, its requests kept alive until it closes it.
+async fn serve_connection(shared: Arc<Shared>, mut stream: tokio::net::TcpStream) {
+    // The first head is checked here, so malformed HTTP gets a JSON reason;
+    // hyper parses the ones after it on a kept-alive connection.
+    let FirstHead::Valid(read) = head::first_head(&mut stream, HEAD_TIMEOUT).await else { return };
+    let service = hyper::service::service_fn(move |req| routes::handle(Arc::clone(&shared), req));
+    // A client gets 30 s to send each head, so a slow or silent one holds a
+    // connection, never a call slot.
+    let _ = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEAD_TIMEOUT)
+        .keep_alive(true)
+        .max_buf_size(head::MAX_HEAD)
+        .serve_connection(TokioIo::new(head::Rewind::new(read, stream)), service)
+        .await;
+}
+
+/// How long a client has to send a request head.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Connections served at once; more are closed at once.
 const MAX_CONNECTIONS: usize = 256;

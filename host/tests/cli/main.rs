@@ -10,6 +10,7 @@ mod requests;
 mod sealed;
 mod serve;
 mod serve_edges;
+mod serve_faults;
 
 mod secrets;
 mod support;

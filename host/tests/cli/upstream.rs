@@ -220,6 +220,10 @@ fn broken_stream(mut tls: rustls::StreamOwned<rustls::ServerConnection, TcpStrea
 /// What the server answers, by path.
 fn respond(seen: &Seen) -> (&'static str, String, Vec<u8>) {
     let path = seen.target.split('?').next().unwrap_or("");
+    if path.ends_with("/hang") {
+        // Slower than any timeout the tests give it.
+        std::thread::sleep(Duration::from_secs(4));
+    }
     if path.ends_with("/redirect") {
         return ("302 Found", "location: https://evil.example.com/steal\r\n".into(), b"{}".to_vec());
     }

@@ -1,0 +1,148 @@
+//! `aivault serve` under fault: malformed and oversized requests, clients
+//! that stall or vanish mid-stream, an upstream that hangs and a provider
+//! that traps. Each is answered (one line of JSON) or cleaned up, costs at
+//! most its own call slot, and the server goes on serving.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use aivault_test_artifacts as artifacts;
+use serde_json::Value;
+
+use crate::serve::{HOSTS, Server, client, json_of, token, vault_with_keys};
+use crate::support::OPENAI_KEY;
+use crate::upstream::Upstream;
+
+/// Sends `bytes` on a fresh connection; the status and body of the answer
+/// (read until the server closes).
+fn raw(server: &Server, bytes: &[u8]) -> (u16, Value) {
+    let addr = server.base.strip_prefix("http://").unwrap();
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    tcp.write_all(bytes).unwrap();
+    let mut answer = Vec::new();
+    let _ = tcp.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    let json = serde_json::from_str(body).unwrap_or_else(|_| panic!("not one line of JSON: {text:?}"));
+    (status, json)
+}
+
+fn models_ok(server: &Server, token: &str) -> bool {
+    let response = client().get(server.url("/v/openai/v1/models")).bearer_auth(token).send().unwrap();
+    response.status() == 200
+}
+
+// Malformed HTTP, an oversized head, an oversized body: a 4xx with one line
+// of JSON, nothing sent upstream, and the server serves the next request.
+#[test]
+fn malformed_and_oversized_requests() {
+    let vault = vault_with_keys();
+    let upstream = Upstream::start(HOSTS);
+    let token = token(&vault, &["--capability", "openai/models", "--capability", "openai/chat-completions"]);
+    let server = Server::start(&vault, &upstream, &["--max-body-bytes", "1024"]);
+    let huge =
+        format!("GET /v/openai/v1/models HTTP/1.1\r\nhost: x\r\nx-pad: {}\r\n\r\n", "a".repeat(80 << 10));
+    let many: String = (0..150).map(|i| format!("x-h{i}: 1\r\n")).collect();
+    let many = format!("GET /v/openai/v1/models HTTP/1.1\r\nhost: x\r\n{many}\r\n");
+    let cases: [(&[u8], u16, &str); 4] = [
+        (b"GARBAGE\r\n\r\n", 400, "malformed HTTP request"),
+        (b"GET /v/openai/v1/models HTTP/1.1\r\nbad header\r\n\r\n", 400, "malformed HTTP request"),
+        (huge.as_bytes(), 431, "larger than 64 KiB"),
+        (many.as_bytes(), 431, "more than 100 header fields"),
+    ];
+    for (bytes, status, why) in cases {
+        let (got, body) = raw(&server, bytes);
+        assert_eq!(got, status, "{why}: {body}");
+        assert!(body["error"].as_str().unwrap().contains(why), "{why}: {body}");
+    }
+    let response = client()
+        .post(server.url("/v/openai/v1/chat/completions"))
+        .bearer_auth(&token)
+        .body("x".repeat(4096))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert!(json_of(response)["error"].as_str().unwrap().contains("larger than 1024 bytes"));
+    assert!(upstream.seen().is_empty(), "{:?}", upstream.seen());
+    assert!(models_ok(&server, &token), "the server stopped serving");
+}
+
+// With one call slot: a client that stalls mid-head takes none, and one
+// that vanishes mid-stream gives its slot back once its call notices.
+#[test]
+fn stalled_and_vanished_clients_give_their_slot_back() {
+    let vault = vault_with_keys();
+    let upstream = Upstream::start(HOSTS);
+    let token = token(&vault, &["--capability", "openai/models", "--capability", "openai/chat-completions"]);
+    let server = Server::start(&vault, &upstream, &["--max-concurrent", "1"]);
+
+    let mut stalled = TcpStream::connect(server.base.strip_prefix("http://").unwrap()).unwrap();
+    stalled.write_all(b"GET /v/openai/v1/models HTTP/1.1\r\nhost: x\r\n").unwrap();
+    assert!(models_ok(&server, &token), "a stalled client took the only slot");
+
+    let mut response = client()
+        .post(server.url("/v/openai/v1/chat/completions/stream"))
+        .bearer_auth(&token)
+        .body("{}")
+        .send()
+        .unwrap();
+    let mut first = [0u8; 64];
+    assert!(response.read(&mut first).unwrap() > 0);
+    drop(response);
+    // The call's next piece finds the client gone (or, waiting on
+    // upstream, the one after the release).
+    upstream.release();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !models_ok(&server, &token) {
+        assert!(Instant::now() < deadline, "the vanished client's slot never came back");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let events: Vec<Value> = serde_json::from_str(&vault.ok(&["audit", "-v", "--limit", "20"])).unwrap();
+    let ended = events.iter().find(|e| e["event"] == "invoke.failed").expect("the call's end was recorded");
+    assert_eq!(ended["details"]["path"], "/v1/chat/completions/stream");
+    assert_eq!(ended["details"]["reason"], "the caller stopped reading the answer");
+    drop(stalled);
+}
+
+// An upstream that hangs costs its own slot until the timeout, and a
+// provider that traps or spins fails its own call: the others go on.
+#[test]
+fn a_hung_upstream_or_trapping_provider_fails_alone() {
+    let vault = vault_with_keys();
+    vault.ok(&["provider", "install", artifacts::HOSTILE]);
+    vault.ok(&["secrets", "create", "--name", "HOSTILE_KEY", "--value", "hostile-secret-value-1"]);
+    let upstream = Upstream::start(&["api.openai.com", "api.hostile.test"]);
+    let token = token(&vault, &["--capability", "openai/models", "--capability", "hostile/any"]);
+    let server = Server::start(&vault, &upstream, &["--max-concurrent", "2", "--timeout-ms", "1500"]);
+    std::thread::scope(|scope| {
+        let hung = scope.spawn(|| {
+            let started = Instant::now();
+            let response =
+                client().get(server.url("/v/openai/v1/models/hang")).bearer_auth(&token).send().unwrap();
+            (response.status().as_u16(), json_of(response), started.elapsed())
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        for (path, why) in [("/trap", "panicked"), ("/loop", "CPU budget")] {
+            let response =
+                client().get(server.url(&format!("/v/hostile{path}"))).bearer_auth(&token).send().unwrap();
+            assert!(response.status().is_server_error() || response.status().is_client_error());
+            let error = json_of(response)["error"].as_str().unwrap().to_string();
+            assert!(error.contains(why) && !error.contains('\n'), "{path}: {error}");
+        }
+        assert!(models_ok(&server, &token), "a failing call held up the others");
+        let (status, body, took) = hung.join().unwrap();
+        assert_eq!(status, 502, "{body}");
+        assert!(body["error"].as_str().unwrap().contains("did not answer within 1.5s"), "{body}");
+        assert!(took < Duration::from_secs(4), "the timeout did not cut the call short: {took:?}");
+    });
+    assert!(
+        upstream.seen().iter().all(|s| s.sni.as_deref() != Some("api.hostile.test")),
+        "the hostile provider's calls reached upstream"
+    );
+    assert!(models_ok(&server, &token));
+    vault.assert_nowhere("hostile-secret-value-1");
+    vault.assert_nowhere(OPENAI_KEY);
+}
