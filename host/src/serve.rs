@@ -104,9 +104,7 @@ impl Shared {
         Vault::open_with(&dir, keys.clone())?.unlock()?;
         Ok(Self::in_daemon(dir, keys, Arc::new(registry), dev, options))
     }
-}
 
-impl Shared {
     /// For a server inside aivaultd: the daemon's key, unlocked or not (a
     /// locked daemon answers 503 until `aivault unlock`).
     pub fn in_daemon(

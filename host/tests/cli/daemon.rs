@@ -14,6 +14,18 @@ use crate::upstream::Upstream;
 
 pub(crate) const ENV_KEY: &str = "q0L2wJb9m8n7b6v5c4x3z2a1s0d9f8g7h6j5k4l3m2o=";
 const PASSPHRASE: &str = "correct horse battery";
+/// A chat completion the test upstream answers as a stream that waits for
+/// `Upstream::release` before its last event.
+const STREAM_CALL: &[&str] = &[
+    "invoke",
+    "openai/chat-completions",
+    "--method",
+    "POST",
+    "--path",
+    "/v1/chat/completions/stream",
+    "--body",
+    "{}",
+];
 pub(crate) const MODELS: &[&str] = &["invoke", "openai/models", "--method", "GET", "--path", "/v1/models"];
 
 /// A running daemon, stopped with SIGTERM when dropped.
@@ -228,22 +240,12 @@ pub(crate) fn read_until(out: &mut impl std::io::Read, marker: &str) -> String {
 #[test]
 fn invoke_streams_as_it_arrives() {
     use std::io::Read as _;
-    let stream_call = [
-        "invoke",
-        "openai/chat-completions",
-        "--method",
-        "POST",
-        "--path",
-        "/v1/chat/completions/stream",
-        "--body",
-        "{}",
-    ];
     for through_daemon in [false, true] {
         let vault = env_vault();
         let upstream = Upstream::start(&["api.openai.com"]);
         let key = [("AIVAULT_KEY", ENV_KEY)];
         let daemon = through_daemon.then(|| Daemon::start(&vault, &upstream, &socket_of(&vault), &[], &key));
-        let mut cmd = vault.std_cmd(&stream_call);
+        let mut cmd = vault.std_cmd(STREAM_CALL);
         for (var, value) in upstream.env() {
             cmd.env(var, value);
         }
@@ -279,21 +281,7 @@ fn sigterm_lets_a_stream_finish() {
     let vault = env_vault();
     let upstream = Upstream::start(&["api.openai.com"]);
     let daemon = Daemon::start(&vault, &upstream, &socket_of(&vault), &[], &[("AIVAULT_KEY", ENV_KEY)]);
-    let mut caller = vault
-        .std_cmd(&[
-            "invoke",
-            "openai/chat-completions",
-            "--method",
-            "POST",
-            "--path",
-            "/v1/chat/completions/stream",
-            "--body",
-            "{}",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut caller = vault.std_cmd(STREAM_CALL).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let mut stdout = caller.stdout.take().unwrap();
     let mut text = read_until(&mut stdout, "data: first");
     signal(daemon.child.id(), libc::SIGTERM);
