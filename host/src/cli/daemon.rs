@@ -31,6 +31,10 @@ pub struct DaemonArgs {
     /// on the daemon's key (answers 503 while the daemon is locked).
     #[arg(long, value_name = "ADDR")]
     serve: Option<std::net::SocketAddr>,
+    /// Let --serve listen beyond loopback; say why (it is printed). Every
+    /// request still needs a proxy token.
+    #[arg(long, value_name = "REASON", requires = "serve")]
+    allow_remote: Option<String>,
 }
 
 pub fn run_daemon(ctx: &Context, args: DaemonArgs) -> anyhow::Result<()> {
@@ -46,11 +50,21 @@ pub fn run_daemon(ctx: &Context, args: DaemonArgs) -> anyhow::Result<()> {
             ctx.dir().display()
         );
     }
+    if let (Some(reason), Some(listen)) = (&args.allow_remote, args.serve) {
+        anstream::eprintln!(
+            "{} listening beyond loopback on {listen} because: {reason}",
+            styled(WARN, "warning:")
+        );
+    }
     let options = DaemonOptions {
         socket: socket.clone(),
         shared: args.shared,
         max_concurrent: args.max_concurrent,
-        serve: args.serve.map(|listen| ServeOptions { listen, ..ServeOptions::default() }),
+        serve: args.serve.map(|listen| ServeOptions {
+            listen,
+            allow_remote: args.allow_remote.clone(),
+            ..ServeOptions::default()
+        }),
     };
     daemon::run(
         ctx.dir().to_path_buf(),
