@@ -26,13 +26,19 @@ fn main() {
     for (name, component) in names.iter().zip(&built) {
         let dest = out_dir.join(format!("{name}.wasm"));
         fs::copy(&component.path, &dest).expect("copy component into OUT_DIR");
+        let digest = hex_sha256(&fs::read(&dest).expect("read the copied component"));
         writeln!(
             table,
-            "    BuiltinComponent {{ name: {name:?}, bytes: include_bytes!({:?}) }},",
+            "    BuiltinComponent {{ name: {name:?}, bytes: include_bytes!({:?}), digest: {digest:?} }},",
             dest.display().to_string()
         )
         .expect("write to String");
     }
     table.push(']');
     fs::write(out_dir.join("builtin_providers.rs"), table).expect("write builtin table");
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }

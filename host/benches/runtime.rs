@@ -5,14 +5,16 @@
 //! cargo bench -p aivault --bench runtime
 //! ```
 //!
-//! Compiling a component vs loading its cached compilation vs one `inject`
-//! call (fresh instance + call + result checks), and how long the sandbox
-//! takes to stop a looping or memory-hungry component.
+//! Compiling a component vs loading its cached compilation vs loading only
+//! its cached manifest (what a command that calls nothing pays) vs one
+//! `inject` call (fresh instance + call + result checks), and how long the
+//! sandbox takes to stop a looping or memory-hungry component.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use aivault::plugins::{CacheConfig, Origin, OutgoingRequest, Runtime, SandboxLimits, builtin_components};
+use aivault::registry::Registry;
 use zeroize::Zeroizing;
 
 /// Median of `runs` timings of `f`.
@@ -37,16 +39,23 @@ fn main() {
         CacheConfig::with_sibling_key(cache_dir.path().join("components")),
     )
     .unwrap();
-    cached.load(Origin::BuiltIn("openai"), openai.bytes).unwrap();
+    cached.load_builtin(openai).unwrap();
 
     let compile = median(5, || {
         black_box(uncached.load(Origin::BuiltIn("openai"), openai.bytes).unwrap());
     });
     let from_cache = median(21, || {
-        black_box(cached.load(Origin::BuiltIn("openai"), openai.bytes).unwrap());
+        black_box(cached.load_fresh(Origin::BuiltIn("openai"), openai.bytes).unwrap());
+    });
+    let manifest_only = median(201, || {
+        black_box(cached.load_builtin(openai).unwrap());
+    });
+    let builtins = builtin_components().len();
+    let registry = median(201, || {
+        black_box(Registry::load_builtin(&cached).unwrap());
     });
 
-    let plugin = cached.load(Origin::BuiltIn("openai"), openai.bytes).unwrap();
+    let plugin = cached.load_builtin(openai).unwrap();
     let hosts = plugin.manifest().hosts.clone();
     let request = OutgoingRequest {
         capability: "openai/chat-completions".into(),
@@ -73,6 +82,12 @@ fn main() {
         ms(from_cache),
         ratio(compile, from_cache)
     );
+    println!(
+        "  load cached manifest     {:>10.1} µs   ({:.0}x faster than a cached compilation; code compiled at first call)",
+        us(manifest_only),
+        ratio(from_cache, manifest_only)
+    );
+    println!("  registry, {builtins} built-ins     {:>10.1} µs", us(registry));
     println!(
         "  inject (fresh instance)  {:>10.1} µs   ({:.0}x faster than a cached load)",
         us(inject),

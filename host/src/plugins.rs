@@ -11,19 +11,21 @@ pub mod conformance;
 mod manifest;
 mod request;
 mod runtime;
+mod sandbox;
 pub mod verify;
 mod version;
 
 use std::fmt;
 use std::path::PathBuf;
 
-pub use builtin::builtin_components;
+pub use builtin::{BuiltinComponent, builtin_components};
 pub use cache::{CacheConfig, CacheError};
 pub use manifest::{
     Capability, CredentialKind, HostPattern, ProviderManifest, VaultSecret, check_path_prefix,
 };
 pub use request::OutgoingRequest;
-pub use runtime::{CallStats, Plugin, Runtime, SandboxLimits};
+pub use runtime::{Plugin, Runtime};
+pub use sandbox::{CallStats, SandboxLimits};
 
 pub use version::SUPPORTED_WIT_VERSIONS;
 

@@ -6,7 +6,7 @@ pub mod dropin;
 
 use std::path::Path;
 
-use crate::plugins::{Capability, CredentialKind, Origin, Plugin, PluginError, Runtime, builtin_components};
+use crate::plugins::{Capability, CredentialKind, Plugin, PluginError, Runtime, builtin_components};
 use crate::vault::ApprovalRow;
 
 /// Look-up failures, with a close match where there is one.
@@ -59,10 +59,8 @@ impl Registry {
     /// Loads every built-in provider. A built-in that fails to load is a bug
     /// in this build, reported as an error rather than skipped.
     pub fn load_builtin(runtime: &Runtime) -> Result<Self, RegistryError> {
-        let providers = builtin_components()
-            .iter()
-            .map(|c| runtime.load(Origin::BuiltIn(c.name), c.bytes))
-            .collect::<Result<Vec<_>, _>>()?;
+        let providers =
+            builtin_components().iter().map(|c| runtime.load_builtin(c)).collect::<Result<Vec<_>, _>>()?;
         Ok(Registry { providers, refused: Vec::new() })
     }
 

@@ -165,13 +165,13 @@ pub fn host_allowed(host: &str, lists: &[&[HostPattern]]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugins::{Origin, Runtime, SandboxLimits, builtin_components};
+    use crate::plugins::{Runtime, SandboxLimits, builtin_components};
     use crate::vault::Scope;
 
     fn provider(name: &str) -> Plugin {
         let runtime = Runtime::new(SandboxLimits::default(), None).unwrap();
         let c = builtin_components().iter().find(|c| c.name == name).unwrap();
-        runtime.load(Origin::BuiltIn(c.name), c.bytes).unwrap()
+        runtime.load_builtin(c).unwrap()
     }
 
     fn secret(id: &str, name: &str, pinned: Option<&str>) -> SecretRow {

@@ -7,6 +7,8 @@ pub struct BuiltinComponent {
     pub name: &'static str,
     /// The component's bytes.
     pub bytes: &'static [u8],
+    /// SHA-256 of `bytes`, hex, taken at build time.
+    pub digest: &'static str,
 }
 
 static BUILTIN: &[BuiltinComponent] = include!(concat!(env!("OUT_DIR"), "/builtin_providers.rs"));

@@ -23,15 +23,33 @@ use std::path::{Path, PathBuf};
 
 use hmac::digest::InvalidLength;
 use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use wasmtime::Engine;
 use wasmtime::component::Component;
 use zeroize::Zeroizing;
 
+use super::manifest::ProviderManifest;
+
 const MAC_LEN: usize = 32;
 
 /// Separates what an entry's MAC covers from any other use of the key.
 const MAC_CONTEXT: &[u8] = b"aivault/v1/compiled-component";
+
+/// Separates what a cached manifest's MAC covers.
+const MANIFEST_CONTEXT: &[u8] = b"aivault/v1/provider-manifest";
+
+/// The layout of a cached manifest. Bump it whenever [`ProviderManifest`]
+/// changes shape, so an entry another build wrote is a miss, never a
+/// misreading.
+const MANIFEST_FORMAT: &str = "1";
+
+/// A component's manifest as `describe` gave it, with the contract version.
+#[derive(Serialize, Deserialize)]
+struct CachedManifest {
+    wit_version: String,
+    manifest: ProviderManifest,
+}
 
 /// Where compiled components are cached, and the file holding the key that
 /// authenticates them (which must not be inside the cache directory).
@@ -108,18 +126,76 @@ impl ArtifactCache {
         self.dir.join(format!("{digest}-{}.cwasm", self.engine_tag))
     }
 
+    fn manifest_path(&self, digest: &str) -> PathBuf {
+        self.dir.join(format!("{digest}.manifest"))
+    }
+
     /// The MAC of the entry for the component `digest` holding `artifact`.
-    /// (HMAC accepts a key of any length, so this never fails in practice.)
     fn mac(&self, digest: &str, artifact: &[u8]) -> Result<Hmac<Sha256>, InvalidLength> {
+        self.keyed(&[MAC_CONTEXT, digest.as_bytes(), self.engine_tag.as_bytes()], artifact)
+    }
+
+    /// The MAC of the manifest entry for the component `digest`.
+    fn manifest_mac(&self, digest: &str, body: &[u8]) -> Result<Hmac<Sha256>, InvalidLength> {
+        self.keyed(&[MANIFEST_CONTEXT, digest.as_bytes(), MANIFEST_FORMAT.as_bytes()], body)
+    }
+
+    /// HMAC over `fields` (each terminated, none containing a NUL, so no
+    /// two lists hash the same input) then `payload`. HMAC accepts a key of
+    /// any length, so this never fails in practice.
+    fn keyed(&self, fields: &[&[u8]], payload: &[u8]) -> Result<Hmac<Sha256>, InvalidLength> {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.key.as_ref())?;
-        // Every field but the last has a fixed length or a terminator, so
-        // no two (digest, tag, artifact) triples hash the same input.
-        for field in [MAC_CONTEXT, digest.as_bytes(), self.engine_tag.as_bytes()] {
+        for field in fields {
             mac.update(field);
             mac.update(b"\0");
         }
-        mac.update(artifact);
+        mac.update(payload);
         Ok(mac)
+    }
+
+    /// The manifest cached for the component `digest` and its contract
+    /// version, if present and authentic; anything else found under its
+    /// name is deleted.
+    pub fn load_manifest(&self, digest: &str) -> Option<(String, ProviderManifest)> {
+        let path = self.manifest_path(digest);
+        let bytes = fs::read(&path).ok()?;
+        let entry = (bytes.len() > MAC_LEN)
+            .then(|| bytes.split_at(MAC_LEN))
+            .filter(|(tag, body)| {
+                self.manifest_mac(digest, body).is_ok_and(|mac| mac.verify_slice(tag).is_ok())
+            })
+            .and_then(|(_, body)| serde_json::from_slice::<CachedManifest>(body).ok());
+        match entry {
+            Some(entry) => Some((entry.wit_version, entry.manifest)),
+            None => {
+                let _ = fs::remove_file(&path);
+                None
+            }
+        }
+    }
+
+    /// Caches what `describe` returned for the component `digest`.
+    pub fn store_manifest(
+        &self,
+        digest: &str,
+        wit_version: &str,
+        manifest: &ProviderManifest,
+    ) -> io::Result<()> {
+        let entry = CachedManifest { wit_version: wit_version.to_string(), manifest: manifest.clone() };
+        let body = serde_json::to_vec(&entry).map_err(io::Error::other)?;
+        let tag = self.manifest_mac(digest, &body).map_err(io::Error::other)?.finalize().into_bytes();
+        self.write_entry(&self.manifest_path(digest), &tag, &body)
+    }
+
+    /// Writes `tag || body` atomically (temp file, then rename), so a
+    /// concurrent reader sees the old entry or the new one, never half.
+    fn write_entry(&self, path: &Path, tag: &[u8], body: &[u8]) -> io::Result<()> {
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
+        tmp.write_all(tag)?;
+        tmp.write_all(body)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        Ok(())
     }
 
     /// The cached compilation of the component with `digest`, if present and
@@ -149,17 +225,11 @@ impl ArtifactCache {
         }
     }
 
-    /// Writes the compilation atomically (temp file, then rename), so a
-    /// concurrent reader sees the old entry or the new one, never half.
+    /// Writes the compilation.
     pub fn store(&self, digest: &str, component: &Component) -> io::Result<()> {
         let artifact = component.serialize().map_err(io::Error::other)?;
         let tag = self.mac(digest, &artifact).map_err(io::Error::other)?.finalize().into_bytes();
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
-        tmp.write_all(&tag)?;
-        tmp.write_all(&artifact)?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(self.path(digest)).map_err(|e| e.error)?;
-        Ok(())
+        self.write_entry(&self.path(digest), &tag, &artifact)
     }
 }
 

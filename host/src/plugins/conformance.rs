@@ -24,7 +24,7 @@ const MEMORY_SHARE: usize = 2;
 pub fn run(runtime: &Runtime, origin: Origin, bytes: &[u8], secrets: &HashMap<String, String>) -> Vec<Check> {
     let mut checks = Vec::new();
     let mut check = |name: String, failure: Option<String>| checks.push(Check { name, failure });
-    let plugin = match runtime.load(origin.clone(), bytes) {
+    let plugin = match runtime.load_fresh(origin.clone(), bytes) {
         Ok(plugin) => plugin,
         Err(e) => {
             let name = match &e {
@@ -52,7 +52,7 @@ pub fn run(runtime: &Runtime, origin: Origin, bytes: &[u8], secrets: &HashMap<St
         "every capability has methods and path prefixes".into(),
         incomplete.map(|c| format!("`{}` lacks some", c.id)),
     );
-    let again = runtime.load(origin, bytes).map(|p| p.manifest().clone());
+    let again = runtime.load_fresh(origin, bytes).map(|p| p.manifest().clone());
     check(
         "describe is deterministic".into(),
         match again {

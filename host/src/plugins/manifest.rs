@@ -4,12 +4,12 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::bindings::v0_1_0::api;
 
 /// What a provider declares about itself, checked by [`ProviderManifest::validate`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderManifest {
     pub id: String,
     pub version: String,
@@ -22,7 +22,7 @@ pub struct ProviderManifest {
 }
 
 /// A secret the provider needs: vault name and template placeholder.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VaultSecret {
     pub name: String,
     pub placeholder: String,
@@ -30,7 +30,7 @@ pub struct VaultSecret {
 }
 
 /// One way of authenticating with the provider.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CredentialKind {
     pub id: String,
     pub secrets: Vec<String>,
@@ -40,7 +40,7 @@ pub struct CredentialKind {
 }
 
 /// A slice of the upstream API callers may invoke.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Capability {
     pub id: String,
     pub description: String,
@@ -51,9 +51,24 @@ pub struct Capability {
 
 /// A host name (never an IP address), or `*.` followed by a domain of at
 /// least two labels that is not itself a public suffix.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct HostPattern(String);
+
+impl From<HostPattern> for String {
+    fn from(pattern: HostPattern) -> String {
+        pattern.0
+    }
+}
+
+/// Read back from a cached manifest: parsed and checked again.
+impl TryFrom<String> for HostPattern {
+    type Error = String;
+
+    fn try_from(raw: String) -> Result<Self, String> {
+        HostPattern::parse(&raw)
+    }
+}
 
 /// HTTP methods a capability may allow.
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];

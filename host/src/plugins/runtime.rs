@@ -1,149 +1,61 @@
-//! One wasmtime [`Engine`] for the whole process; per component a pre-linked
-//! [`InstancePre`](wasmtime::component::InstancePre); per call a fresh store
-//! and instance under a fuel budget and a memory cap.
+//! One wasmtime [`Engine`] for the whole process. Loading a component
+//! yields its validated manifest; its code is compiled (or loaded from the
+//! cache) and linked only when it is first called, so listing or matching
+//! names across a large catalogue compiles nothing. A manifest comes from an
+//! authenticated cache entry when the component was described before.
+
+use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
+use wasmtime::component::Component;
+use wasmtime::{Config, Engine};
 use zeroize::{Zeroize, Zeroizing};
 
-use super::bindings::v0_1_0::{ProviderComponent, ProviderComponentPre, api};
+use super::bindings::v0_1_0::api;
+use super::builtin::BuiltinComponent;
 use super::cache::{ArtifactCache, CacheConfig, CacheError};
 use super::manifest::{HostPattern, ProviderManifest};
+use super::sandbox::{CallStats, Sandbox, SandboxLimits, root_cause};
 use super::{Origin, OutgoingRequest, PluginError, verify, version};
 use crate::redact::{Forms, Needles};
-
-/// How much a single call into a component may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SandboxLimits {
-    /// Fuel per call; roughly one unit per WebAssembly instruction.
-    pub fuel: u64,
-    /// Memory per call, in bytes: every linear memory and table of the
-    /// component's instances together.
-    pub memory_bytes: usize,
-}
-
-impl Default for SandboxLimits {
-    /// Generous for any real injection (which takes well under a million
-    /// instructions), yet stops a runaway component in a fraction of a second.
-    fn default() -> Self {
-        SandboxLimits { fuel: 100_000_000, memory_bytes: 64 << 20 }
-    }
-}
 
 /// Compiles and loads components. Cheap to share by reference.
 pub struct Runtime {
     engine: Engine,
     limits: SandboxLimits,
-    cache: Option<ArtifactCache>,
+    cache: Option<Arc<ArtifactCache>>,
     cache_refused: Option<CacheError>,
 }
 
-/// A loaded, validated provider component, ready to be called.
+/// A loaded provider: its validated manifest, and its code, ready to be
+/// compiled and called.
 pub struct Plugin {
     origin: Origin,
     digest: String,
     wit_version: String,
     manifest: ProviderManifest,
-    sandbox: Sandbox,
+    code: Code,
     label: String,
 }
 
-/// What every call needs: the engine, the pre-linked component, the limits.
-struct Sandbox {
+/// A component's code, compiled and linked on first use and kept after.
+struct Code {
     engine: Engine,
-    pre: ProviderComponentPre<StoreState>,
+    cache: Option<Arc<ArtifactCache>>,
+    bytes: Cow<'static, [u8]>,
     limits: SandboxLimits,
+    /// The linked sandbox, or why the component could not be linked.
+    linked: OnceLock<Result<Sandbox, String>>,
 }
 
-/// Per-store state: the memory cap, what the store's memories and tables
-/// take together, and whether the cap was hit (to tell an out-of-memory
-/// abort apart from any other trap).
-#[derive(Debug, Default)]
-struct StoreState {
-    memory_limit: usize,
-    /// Bytes of every linear memory plus every table element
-    /// ([`TABLE_ELEMENT_BYTES`]) in the store: a component is many core
-    /// instances, and a cap per memory would let it take the cap many times.
-    total: usize,
-    memory_refused: bool,
-    /// The largest `total` reached.
-    peak_memory: usize,
-}
-
-/// What one table element costs, for the memory cap. Wasmtime's
-/// `ResourceLimiter` documents that each table element takes a pointer's
-/// worth of space, and its `TableElementType::element_size` is
-/// `size_of::<Option<SendSyncPtr<VMFuncRef>>>()` for funcref tables — the
-/// only kind this engine creates, as the GC and stack-switching features
-/// (4-byte GC refs, 16-byte continuations) are not enabled. 8 bytes on a
-/// 64-bit host.
-const TABLE_ELEMENT_BYTES: usize = std::mem::size_of::<usize>();
-
-/// What one call used, for the conformance kit.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CallStats {
-    pub fuel_used: u64,
-    pub peak_memory_bytes: usize,
-}
-
-impl StoreState {
-    fn new(memory_limit: usize) -> Self {
-        StoreState { memory_limit, ..StoreState::default() }
-    }
-
-    /// Admits growth of one memory or table from `current` to `desired`
-    /// bytes if the store's total stays within the cap. Wasmtime also calls
-    /// this when it creates a memory or table (with `current` 0), so the
-    /// initial sizes count too. A growth that wasmtime then fails for its
-    /// own reasons stays counted: that can only make the cap stricter.
-    fn grow(&mut self, current: usize, desired: usize) -> bool {
-        let total = (self.total - current.min(self.total)).checked_add(desired);
-        match total.filter(|t| *t <= self.memory_limit) {
-            Some(total) => {
-                self.total = total;
-                self.peak_memory = self.peak_memory.max(total);
-                true
-            }
-            None => {
-                self.memory_refused = true;
-                false
-            }
-        }
-    }
-}
-
-impl ResourceLimiter for StoreState {
-    fn memory_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        Ok(self.grow(current, desired))
-    }
-
-    fn table_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        let bytes = |elements: usize| elements.saturating_mul(TABLE_ELEMENT_BYTES);
-        Ok(self.grow(bytes(current), bytes(desired)))
-    }
-
-    fn instances(&self) -> usize {
-        32
-    }
-
-    fn tables(&self) -> usize {
-        32
-    }
-
-    fn memories(&self) -> usize {
-        8
-    }
+/// Whether a load may take the manifest from the cache.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Describe {
+    /// A cached manifest will do.
+    Cached,
+    /// Call `describe` (the conformance kit checks that it is pure).
+    Fresh,
 }
 
 impl Runtime {
@@ -159,7 +71,7 @@ impl Runtime {
             .map_err(|e| PluginError::Load { origin: Origin::BuiltIn("engine"), reason: e.to_string() })?;
         let (cache, cache_refused) = match cache.map(|c| ArtifactCache::open(&c, &engine)) {
             None => (None, None),
-            Some(Ok(cache)) => (Some(cache), None),
+            Some(Ok(cache)) => (Some(Arc::new(cache)), None),
             Some(Err(why)) => (None, Some(why)),
         };
         Ok(Runtime { engine, limits, cache, cache_refused })
@@ -175,47 +87,88 @@ impl Runtime {
         self.limits
     }
 
-    /// Reads the contract version, compiles (or loads from cache), links with
-    /// nothing granted, calls `describe` and validates the manifest.
+    /// Loads the component `bytes`: its manifest from the cache if it was
+    /// described before, else by compiling it and calling `describe`.
     pub fn load(&self, origin: Origin, bytes: &[u8]) -> Result<Plugin, PluginError> {
-        let wit_version = version::exported_wit_version(&origin, bytes)?;
-        version::check_supported(&origin, &wit_version)?;
         let digest = hex::encode(Sha256::digest(bytes));
-        let load_err =
-            |e: wasmtime::Error| PluginError::Load { origin: origin.clone(), reason: root_cause(&e) };
-        let component = self.compile(bytes, &digest).map_err(load_err)?;
+        self.load_code(origin, Cow::Owned(bytes.to_vec()), digest, Describe::Cached)
+    }
 
-        // Deny by default: every import (the WASI interfaces std pulls in,
-        // or anything else) is linked to a trap, so a component gets no
-        // files, network, clock, randomness or environment.
-        let mut linker = Linker::<StoreState>::new(&self.engine);
-        linker.define_unknown_imports_as_traps(&component).map_err(load_err)?;
-        let pre = linker.instantiate_pre(&component).map_err(load_err)?;
-        let pre = ProviderComponentPre::new(pre)
-            .map_err(|_| PluginError::NotAProvider { origin: origin.clone() })?;
-        let sandbox = Sandbox { engine: self.engine.clone(), pre, limits: self.limits };
+    /// Loads a built-in component, whose digest was taken at build time.
+    pub fn load_builtin(&self, component: &BuiltinComponent) -> Result<Plugin, PluginError> {
+        let bytes = Cow::Borrowed(component.bytes);
+        self.load_code(Origin::BuiltIn(component.name), bytes, component.digest.to_string(), Describe::Cached)
+    }
 
-        let label = origin.to_string();
-        let raw = sandbox
-            .call(&label, "describe", |c, store| c.aivault_provider_provider().call_describe(store))?;
+    /// Loads the component `bytes` and calls `describe` whatever the cache
+    /// holds, as a component's author testing it needs.
+    pub fn load_fresh(&self, origin: Origin, bytes: &[u8]) -> Result<Plugin, PluginError> {
+        let digest = hex::encode(Sha256::digest(bytes));
+        self.load_code(origin, Cow::Owned(bytes.to_vec()), digest, Describe::Fresh)
+    }
+
+    fn load_code(
+        &self,
+        origin: Origin,
+        bytes: Cow<'static, [u8]>,
+        digest: String,
+        describe: Describe,
+    ) -> Result<Plugin, PluginError> {
+        let code = Code {
+            engine: self.engine.clone(),
+            cache: self.cache.clone(),
+            bytes,
+            limits: self.limits,
+            linked: OnceLock::new(),
+        };
+        let cached = match (describe, &self.cache) {
+            (Describe::Cached, Some(cache)) => cache.load_manifest(&digest),
+            _ => None,
+        };
+        // A cached manifest is checked again: the rules are this binary's.
+        if let Some((wit_version, manifest)) = cached
+            && version::check_supported(&origin, &wit_version).is_ok()
+            && manifest.validate().is_ok()
+        {
+            return Ok(Plugin::new(origin, digest, wit_version, manifest, code));
+        }
+
+        let wit_version = version::exported_wit_version(&origin, &code.bytes)?;
+        version::check_supported(&origin, &wit_version)?;
+        let sandbox = code.sandbox(&origin, &digest)?;
+        let raw = sandbox.call(&origin.to_string(), "describe", |c, store| {
+            c.aivault_provider_provider().call_describe(store)
+        })?;
         let invalid = |reason: String| PluginError::InvalidManifest { origin: origin.clone(), reason };
         let manifest = ProviderManifest::from_v0_1_0(raw).map_err(invalid)?;
         manifest.validate().map_err(invalid)?;
-        Ok(Plugin {
-            label: format!("provider `{}` {}", manifest.id, manifest.version),
-            origin,
-            digest,
-            wit_version,
-            manifest,
-            sandbox,
-        })
+        if let Some(cache) = &self.cache {
+            // A cache that cannot be written only costs speed next time.
+            let _ = cache.store_manifest(&digest, &wit_version, &manifest);
+        }
+        Ok(Plugin::new(origin, digest, wit_version, manifest, code))
+    }
+}
+
+impl Code {
+    /// The linked component, compiled (or loaded from the cache) the first
+    /// time it is asked for.
+    fn sandbox(&self, origin: &Origin, digest: &str) -> Result<&Sandbox, PluginError> {
+        let linked = self.linked.get_or_init(|| {
+            let component = self.compile(digest).map_err(|e| root_cause(&e))?;
+            Sandbox::link(&self.engine, &component, self.limits, origin).map_err(|e| match e {
+                PluginError::Load { reason, .. } => reason,
+                other => other.to_string(),
+            })
+        });
+        linked.as_ref().map_err(|reason| PluginError::Load { origin: origin.clone(), reason: reason.clone() })
     }
 
-    fn compile(&self, bytes: &[u8], digest: &str) -> wasmtime::Result<Component> {
+    fn compile(&self, digest: &str) -> wasmtime::Result<Component> {
         if let Some(component) = self.cache.as_ref().and_then(|c| c.load(&self.engine, digest)) {
             return Ok(component);
         }
-        let component = Component::new(&self.engine, bytes)?;
+        let component = Component::new(&self.engine, &self.bytes)?;
         if let Some(cache) = &self.cache {
             // A cache that cannot be written only costs speed next time.
             let _ = cache.store(digest, &component);
@@ -224,74 +177,29 @@ impl Runtime {
     }
 }
 
-impl Sandbox {
-    /// Runs `f` against a fresh instance in a fresh store: no state, and no
-    /// secret, survives from one call to the next.
-    fn call<R>(
-        &self,
-        label: &str,
-        function: &'static str,
-        f: impl FnOnce(&ProviderComponent, &mut Store<StoreState>) -> wasmtime::Result<R>,
-    ) -> Result<R, PluginError> {
-        self.measured_call(label, function, f).0
-    }
-
-    /// [`Sandbox::call`], also reporting the fuel and memory it used.
-    fn measured_call<R>(
-        &self,
-        label: &str,
-        function: &'static str,
-        f: impl FnOnce(&ProviderComponent, &mut Store<StoreState>) -> wasmtime::Result<R>,
-    ) -> (Result<R, PluginError>, CallStats) {
-        let mut store = Store::new(&self.engine, StoreState::new(self.limits.memory_bytes));
-        store.limiter(|state| state);
-        let outcome = store
-            .set_fuel(self.limits.fuel)
-            .and_then(|()| self.pre.instantiate(&mut store))
-            .and_then(|instance| f(&instance, &mut store));
-        let stats = CallStats {
-            fuel_used: self.limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0)),
-            peak_memory_bytes: store.data().peak_memory,
-        };
-        (outcome.map_err(|err| self.classify(&err, store.data(), label, function)), stats)
-    }
-
-    fn classify(
-        &self,
-        err: &wasmtime::Error,
-        state: &StoreState,
-        label: &str,
-        function: &'static str,
-    ) -> PluginError {
-        let provider = label.to_string();
-        if err.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
-            return PluginError::OutOfFuel { provider, function };
-        }
-        if state.memory_refused {
-            return PluginError::OutOfMemory {
-                provider,
-                function,
-                limit_mib: self.limits.memory_bytes >> 20,
-            };
-        }
-        let cause = root_cause(err);
-        let reason = if err.downcast_ref::<Trap>() == Some(&Trap::UnreachableCodeReached) {
-            "it panicked or aborted".to_string()
-        } else if let Some(import) =
-            cause.strip_prefix("unknown import: ").and_then(|rest| rest.split('`').nth(1))
-        {
-            format!(
-                "it called `{import}`, which the sandbox does not grant (providers get no files, \
-                 network, clock, randomness or environment)"
-            )
-        } else {
-            cause
-        };
-        PluginError::Trapped { provider, function, reason }
-    }
-}
-
 impl Plugin {
+    fn new(
+        origin: Origin,
+        digest: String,
+        wit_version: String,
+        manifest: ProviderManifest,
+        code: Code,
+    ) -> Self {
+        Plugin {
+            label: format!("provider `{}` {}", manifest.id, manifest.version),
+            origin,
+            digest,
+            wit_version,
+            manifest,
+            code,
+        }
+    }
+
+    /// The linked component, compiled on first use.
+    fn sandbox(&self) -> Result<&Sandbox, PluginError> {
+        self.code.sandbox(&self.origin, &self.digest)
+    }
+
     /// Where the component came from.
     pub fn origin(&self) -> &Origin {
         &self.origin
@@ -309,7 +217,7 @@ impl Plugin {
 
     /// The limits each call runs under.
     pub fn limits(&self) -> SandboxLimits {
-        self.sandbox.limits
+        self.code.limits
     }
 
     /// The validated manifest.
@@ -327,7 +235,7 @@ impl Plugin {
     /// string in it, for a JSON value) is removed.
     pub fn validate_secret(&self, name: &str, value: &str) -> Result<(), PluginError> {
         let arg = Zeroizing::new(value.to_string());
-        let verdict = self.sandbox.call(&self.label, "validate-secret", |c, store| {
+        let verdict = self.sandbox()?.call(&self.label, "validate-secret", |c, store| {
             c.aivault_provider_provider().call_validate_secret(store, name, &arg)
         })?;
         verdict.map_err(|e| {
@@ -370,7 +278,11 @@ impl Plugin {
                 value: value.to_string(),
             })
             .collect();
-        let (result, stats) = self.sandbox.measured_call(&self.label, "inject", |c, store| {
+        let sandbox = match self.sandbox() {
+            Ok(sandbox) => sandbox,
+            Err(e) => return (Err(e), CallStats::default()),
+        };
+        let (result, stats) = sandbox.measured_call(&self.label, "inject", |c, store| {
             c.aivault_provider_provider().call_inject(store, &arg, &values)
         });
         for v in &mut values {
@@ -435,55 +347,4 @@ fn scrub(
         }
     }
     needles.redactor(Forms::Disguised).text(text)
-}
-
-/// The innermost message of a wasmtime error chain, on one line.
-fn root_cause(err: &wasmtime::Error) -> String {
-    let text = err.root_cause().to_string();
-    text.lines().next().unwrap_or_default().to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MIB: usize = 1 << 20;
-
-    // Memories count together: two that each fit the cap alone do not fit it together.
-    #[test]
-    fn memories_share_one_cap() {
-        let mut state = StoreState::new(4 * MIB);
-        assert!(state.memory_growing(0, 3 * MIB, None).unwrap());
-        assert!(!state.memory_growing(0, 2 * MIB, None).unwrap());
-        assert!(state.memory_refused);
-        assert_eq!(state.total, 3 * MIB);
-        assert!(state.memory_growing(0, MIB, None).unwrap());
-        assert_eq!((state.total, state.peak_memory), (4 * MIB, 4 * MIB));
-    }
-
-    // Growing a memory charges only the difference from its current size.
-    #[test]
-    fn growth_charges_the_difference() {
-        let mut state = StoreState::new(4 * MIB);
-        assert!(state.memory_growing(0, MIB, None).unwrap());
-        assert!(state.memory_growing(0, MIB, None).unwrap());
-        assert!(state.memory_growing(MIB, 2 * MIB, None).unwrap());
-        assert_eq!(state.total, 3 * MIB);
-        assert!(!state.memory_growing(2 * MIB, 4 * MIB, None).unwrap());
-        assert!(!state.memory_growing(MIB, usize::MAX, None).unwrap());
-        assert_eq!(state.total, 3 * MIB);
-    }
-
-    // Table elements count against the same cap, a pointer each.
-    #[test]
-    fn tables_count_against_the_cap() {
-        let mut state = StoreState::new(MIB);
-        assert!(state.memory_growing(0, MIB - 64 * 1024, None).unwrap());
-        let elements = 64 * 1024 / TABLE_ELEMENT_BYTES;
-        assert!(state.table_growing(0, elements, None).unwrap());
-        assert_eq!(state.total, MIB);
-        assert!(!state.table_growing(elements, elements + 1, None).unwrap());
-        assert!(state.memory_refused);
-        assert!(!state.table_growing(0, usize::MAX, None).unwrap());
-    }
 }

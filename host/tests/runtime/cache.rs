@@ -16,16 +16,27 @@ fn openai_bytes() -> &'static [u8] {
     builtin_components().iter().find(|c| c.name == "openai").unwrap().bytes
 }
 
+/// Loads openai from its compiled code (cached or not) and calls its
+/// `describe`, whatever manifest the cache holds: what code ran shows in
+/// the id it reports.
 fn load_openai(runtime: &Runtime) -> String {
-    runtime.load(Origin::BuiltIn("openai"), openai_bytes()).unwrap().id().to_string()
+    runtime.load_fresh(Origin::BuiltIn("openai"), openai_bytes()).unwrap().id().to_string()
 }
 
-/// The one cache entry whose name starts with `digest`.
+/// The one compiled-code entry whose name starts with `digest`.
 fn entry_of(dir: &Path, digest: &str) -> PathBuf {
+    entry_with(dir, digest, ".cwasm")
+}
+
+/// The one cache entry named `<digest>…<suffix>`.
+fn entry_with(dir: &Path, digest: &str, suffix: &str) -> PathBuf {
     let found: Vec<PathBuf> = fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(digest))
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with(digest) && name.ends_with(suffix)
+        })
         .collect();
     assert_eq!(found.len(), 1, "{found:?}");
     found.into_iter().next().unwrap()
@@ -64,7 +75,8 @@ fn forged_entry_is_ignored_and_replaced() {
 
     // The hostile component's genuine compiled code, taken from its own entry.
     let hostile = fs::read(artifacts::HOSTILE).unwrap();
-    let hostile_digest = runtime.load(Origin::File("h.wasm".into()), &hostile).unwrap().digest().to_string();
+    let hostile_digest =
+        runtime.load_fresh(Origin::File("h.wasm".into()), &hostile).unwrap().digest().to_string();
     let hostile_artifact = fs::read(entry_of(&cache.dir, &hostile_digest)).unwrap()[32..].to_vec();
 
     let key = hex::decode(fs::read_to_string(&cache.key_file).unwrap().trim()).unwrap();
@@ -100,19 +112,17 @@ fn corrupted_cache_entry_is_rebuilt() {
     let cache = cache_in(root.path());
     let bytes = fs::read(artifacts::HOSTILE).unwrap();
     let runtime = Runtime::new(SandboxLimits::default(), Some(cache.clone())).unwrap();
-    let digest = runtime.load(Origin::File("h.wasm".into()), &bytes).unwrap().digest().to_string();
-    let entries: Vec<_> = fs::read_dir(&cache.dir).unwrap().map(|e| e.unwrap().path()).collect();
-    assert_eq!(entries.len(), 1);
-    assert!(entries[0].file_name().unwrap().to_string_lossy().starts_with(&digest));
+    let digest = runtime.load_fresh(Origin::File("h.wasm".into()), &bytes).unwrap().digest().to_string();
+    let entry = entry_of(&cache.dir, &digest);
 
-    let mut cached = fs::read(&entries[0]).unwrap();
+    let mut cached = fs::read(&entry).unwrap();
     let middle = cached.len() / 2;
     cached[middle] ^= 0xff;
-    fs::write(&entries[0], &cached).unwrap();
+    fs::write(&entry, &cached).unwrap();
 
-    let reloaded = runtime.load(Origin::File("h.wasm".into()), &bytes).unwrap();
+    let reloaded = runtime.load_fresh(Origin::File("h.wasm".into()), &bytes).unwrap();
     assert_eq!(reloaded.manifest().id, "hostile");
-    assert_ne!(fs::read(&entries[0]).unwrap(), cached, "the corrupt entry was rewritten");
+    assert_ne!(fs::read(&entry).unwrap(), cached, "the corrupt entry was rewritten");
 }
 
 /// Loads openai with the cache in `dir` (which must refuse it) and checks the
@@ -170,4 +180,67 @@ fn foreign_cache_directory_is_not_used() {
     std::os::unix::fs::chown(&dir, Some(1), None).unwrap();
     let why = assert_cache_unused(root.path(), &dir);
     assert!(why.contains("owned by uid 1"), "{why}");
+}
+
+// Once described, a component loads from its cached manifest without being
+// compiled; its code is compiled at its first call.
+#[test]
+fn a_described_component_loads_without_compiling() {
+    let root = tempfile::tempdir().unwrap();
+    let cache = cache_in(root.path());
+    let runtime = Runtime::new(SandboxLimits::default(), Some(cache.clone())).unwrap();
+    let bytes = fs::read(artifacts::HOSTILE).unwrap();
+    let digest = runtime.load(Origin::File("h.wasm".into()), &bytes).unwrap().digest().to_string();
+    fs::remove_file(entry_of(&cache.dir, &digest)).unwrap();
+
+    let plugin = runtime.load(Origin::File("h.wasm".into()), &bytes).unwrap();
+    assert_eq!(plugin.manifest().id, "hostile");
+    let compiled = |dir: &Path| {
+        fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".cwasm"))
+            .count()
+    };
+    assert_eq!(compiled(&cache.dir), 0, "loading compiled the component");
+    plugin.validate_secret("HOSTILE_KEY", "any-value-at-all").unwrap();
+    assert_eq!(compiled(&cache.dir), 1, "the first call did not compile it");
+}
+
+// A cached manifest is used only if it is authentic: edited, MACed under
+// another key, or another component's entry renamed, it is discarded and
+// the component described again.
+#[test]
+fn forged_manifest_is_ignored_and_replaced() {
+    let root = tempfile::tempdir().unwrap();
+    let cache = cache_in(root.path());
+    let runtime = Runtime::new(SandboxLimits::default(), Some(cache.clone())).unwrap();
+    let hostile = fs::read(artifacts::HOSTILE).unwrap();
+    let hostile_digest = runtime.load(Origin::File("h.wasm".into()), &hostile).unwrap().digest().to_string();
+    let openai = runtime.load(Origin::BuiltIn("openai"), openai_bytes()).unwrap();
+    let target = entry_with(&cache.dir, openai.digest(), ".manifest");
+    let genuine = fs::read(&target).unwrap();
+    let hostile_entry = fs::read(entry_with(&cache.dir, &hostile_digest, ".manifest")).unwrap();
+
+    // The manifest with a host added, re-MACed under a key that is not this cache's.
+    let body =
+        String::from_utf8(genuine[32..].to_vec()).unwrap().replace("api.openai.com", "evil.example.com");
+    let mut other_key = <Hmac<Sha256> as Mac>::new_from_slice(&[7u8; 32]).unwrap();
+    for field in [b"aivault/v1/provider-manifest".as_slice(), openai.digest().as_bytes(), b"1"] {
+        other_key.update(field);
+        other_key.update(b"\0");
+    }
+    other_key.update(body.as_bytes());
+    let mut wrong_key = other_key.finalize().into_bytes().to_vec();
+    wrong_key.extend_from_slice(body.as_bytes());
+    let mut edited = genuine.clone();
+    let at = genuine.len() - 10;
+    edited[at] ^= 1;
+    for (what, forged) in
+        [("edited", edited), ("MAC under another key", wrong_key), ("hostile's, renamed", hostile_entry)]
+    {
+        fs::write(&target, &forged).unwrap();
+        let loaded = runtime.load(Origin::BuiltIn("openai"), openai_bytes()).unwrap();
+        assert_eq!(loaded.manifest(), openai.manifest(), "{what} was used");
+        assert_eq!(fs::read(&target).unwrap(), genuine, "{what} was not replaced by the genuine entry");
+    }
 }
