@@ -3,12 +3,14 @@
 //! [`Runtime::load`] reads the WIT version, compiles (or loads the cached
 //! compilation), pre-links, calls `describe` and validates the manifest.
 
+mod adapter;
 mod bindings;
 mod builtin;
 mod cache;
 pub mod conformance;
 
 mod manifest;
+mod refresh;
 mod request;
 mod runtime;
 mod sandbox;
@@ -18,6 +20,7 @@ mod version;
 use std::fmt;
 use std::path::PathBuf;
 
+pub use adapter::{Token, TokenResponse};
 pub use builtin::{BuiltinComponent, builtin_components};
 pub use cache::{CacheConfig, CacheError};
 pub use manifest::{
@@ -59,7 +62,7 @@ pub enum PluginError {
     /// The component targets a contract version this host cannot run.
     #[error(
         "{origin} was built for provider contract aivault:provider@{found}, but this aivault \
-         supports {supported}; rebuild it against aivault-sdk {supported}"
+         supports {supported}; rebuild it with a current aivault-sdk"
     )]
     UnsupportedWitVersion { origin: Origin, found: String, supported: String },
 
@@ -98,4 +101,12 @@ pub enum PluginError {
     /// `inject` returned a request the host will not send.
     #[error("{provider} returned a request aivault refuses to send: {reason}")]
     InjectRefused { provider: String, reason: String },
+
+    /// The token endpoint refused the stored grant; the user must authorise again.
+    #[error("re-authorise: the refresh token was refused ({provider}: {reason})")]
+    RefreshRefused { provider: String, reason: String },
+
+    /// The token endpoint's answer could not be used.
+    #[error("{provider} could not read the token endpoint's answer: {reason}")]
+    RefreshFailed { provider: String, reason: String },
 }

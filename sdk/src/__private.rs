@@ -5,6 +5,22 @@ use crate::{InjectError, Provider, Request, SecretError, Secrets, validate};
 
 pub use wit_bindgen;
 
+/// Bindings for the contract this SDK builds (see [`crate::WIT_VERSION`]).
+#[cfg(not(feature = "contract-0-1-0"))]
+#[allow(missing_docs, clippy::all)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit/0.2.0",
+        world: "aivault:provider/provider-component@0.2.0",
+        pub_export_macro: true,
+        export_macro_name: "__export_provider_component",
+        default_bindings_module: "::aivault_sdk::__private::bindings",
+        runtime_path: "::aivault_sdk::__private::wit_bindgen::rt",
+    });
+}
+
+/// Bindings for the frozen contract 0.1.0.
+#[cfg(feature = "contract-0-1-0")]
 #[allow(missing_docs, clippy::all)]
 pub mod bindings {
     wit_bindgen::generate!({
@@ -22,6 +38,11 @@ use bindings::exports::aivault::provider::provider as wit;
 pub use wit::{
     Guest, InjectError as WitInjectError, Manifest as WitManifest, Request as WitRequest,
     SecretError as WitSecretError, SecretValue as WitSecretValue,
+};
+#[cfg(not(feature = "contract-0-1-0"))]
+pub use wit::{
+    HttpRequest as WitHttpRequest, HttpResponse as WitHttpResponse, RefreshError as WitRefreshError,
+    Token as WitToken,
 };
 
 /// Replaces std's panic hook, which would print to stderr: the sandbox grants
@@ -52,14 +73,64 @@ pub fn validate_secret<P: Provider>(name: String, value: String) -> Result<(), W
     check().map_err(SecretError::into_wit)
 }
 
-/// `inject`, with conversions on both sides.
+/// `inject`, with conversions on both sides; `now` is 0 under contract 0.1.0.
 pub fn inject<P: Provider>(
     req: WitRequest,
     secrets: Vec<WitSecretValue>,
+    now: u64,
 ) -> Result<WitRequest, WitInjectError> {
     silence_panic_output();
     let secrets = Secrets::from_pairs(secrets.into_iter().map(|s| (s.placeholder, s.value)));
-    P::inject(Request::from_wit(req), &secrets).map(Request::into_wit).map_err(InjectError::into_wit)
+    let mut req = Request::from_wit(req);
+    req.now = now;
+    P::inject(req, &secrets).map(Request::into_wit).map_err(InjectError::into_wit)
+}
+
+/// `refresh`, with conversions on both sides.
+#[cfg(not(feature = "contract-0-1-0"))]
+pub fn refresh<P: Provider>(
+    kind: String,
+    secrets: Vec<WitSecretValue>,
+    now: u64,
+) -> Result<WitHttpRequest, WitInjectError> {
+    silence_panic_output();
+    let secrets = Secrets::from_pairs(secrets.into_iter().map(|s| (s.placeholder, s.value)));
+    let request = P::refresh(&kind, &secrets, now).map_err(InjectError::into_wit)?;
+    Ok(WitHttpRequest {
+        method: request.method,
+        host: request.host,
+        path: request.path,
+        query: request.query.into_iter().map(|(name, value)| wit::QueryParam { name, value }).collect(),
+        headers: request.headers.into_iter().map(|(name, value)| wit::Header { name, value }).collect(),
+        body: request.body,
+    })
+}
+
+/// `absorb-token`, with conversions on both sides.
+#[cfg(not(feature = "contract-0-1-0"))]
+pub fn absorb_token<P: Provider>(
+    kind: String,
+    response: WitHttpResponse,
+    now: u64,
+) -> Result<WitToken, WitRefreshError> {
+    silence_panic_output();
+    let response = crate::HttpResponse {
+        status: response.status,
+        headers: response.headers.into_iter().map(|h| (h.name, h.value)).collect(),
+        body: zeroize::Zeroizing::new(response.body),
+    };
+    match P::absorb_token(&kind, &response, now) {
+        Ok(token) => Ok(WitToken {
+            values: token
+                .values
+                .into_iter()
+                .map(|(placeholder, value)| WitSecretValue { placeholder, value: value.to_string() })
+                .collect(),
+            expires_at: token.expires_at,
+        }),
+        Err(crate::RefreshError::Refused(why)) => Err(WitRefreshError::Refused(why)),
+        Err(crate::RefreshError::Malformed(why)) => Err(WitRefreshError::Malformed(why)),
+    }
 }
 
 impl Request {
@@ -73,6 +144,7 @@ impl Request {
             query: r.query.into_iter().map(|q| (q.name, q.value)).collect(),
             headers: r.headers.into_iter().map(|h| (h.name, h.value)).collect(),
             body: r.body,
+            now: 0,
         }
     }
 
@@ -136,6 +208,8 @@ impl crate::Manifest {
                     hosts: k.hosts,
                     capabilities: k.capabilities,
                     auth_summary: k.auth_summary,
+                    #[cfg(not(feature = "contract-0-1-0"))]
+                    derived: k.derived,
                 })
                 .collect(),
             capabilities: resolved

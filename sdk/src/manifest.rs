@@ -1,6 +1,6 @@
 //! Builders for what a provider declares.
 
-use crate::{Auth, InjectError};
+use crate::{Auth, InjectError, Refresh};
 
 /// What a provider declares: id, version, hosts, vault secrets, credential
 /// kinds and capabilities.
@@ -16,6 +16,7 @@ pub struct Manifest {
     hosts: Vec<String>,
     secrets: Vec<SecretDecl>,
     default_auth: Option<Auth>,
+    default_refresh: Option<Refresh>,
     default_capabilities: Vec<Capability>,
     kinds: Vec<CredentialKind>,
     needs_body: bool,
@@ -36,6 +37,7 @@ pub struct CredentialKind {
     secrets: Vec<String>,
     hosts: Vec<String>,
     auth: KindAuth,
+    refresh: Option<Refresh>,
     capabilities: Vec<Capability>,
 }
 
@@ -73,6 +75,8 @@ pub(crate) struct ResolvedKind {
     pub(crate) hosts: Vec<String>,
     pub(crate) capabilities: Vec<String>,
     pub(crate) auth_summary: String,
+    #[cfg_attr(feature = "contract-0-1-0", allow(dead_code))]
+    pub(crate) derived: Vec<String>,
 }
 
 /// Id of the credential kind formed by top-level declarations.
@@ -89,6 +93,7 @@ impl Manifest {
             hosts: Vec::new(),
             secrets: Vec::new(),
             default_auth: None,
+            default_refresh: None,
             default_capabilities: Vec::new(),
             kinds: Vec::new(),
             needs_body: false,
@@ -158,6 +163,28 @@ impl Manifest {
         self.secrets.iter().any(|s| s.name == name)
     }
 
+    /// The token refresh of the top-level (`default`) credential kind; its
+    /// token host must be among the manifest's hosts.
+    pub fn refresh(mut self, refresh: Refresh) -> Self {
+        self.default_refresh = Some(refresh);
+        self
+    }
+
+    /// The declared [`Refresh`] of credential kind `kind`.
+    pub fn refresh_for(&self, kind: &str) -> Result<&Refresh, InjectError> {
+        let found = if kind == DEFAULT_KIND && self.default_refresh.is_some() {
+            self.default_refresh.as_ref()
+        } else {
+            self.kinds.iter().find(|k| k.id == kind).and_then(|k| k.refresh.as_ref())
+        };
+        found.ok_or_else(|| {
+            InjectError::Unsupported(format!(
+                "provider `{}` declares no token refresh for credential kind `{kind}`",
+                self.id
+            ))
+        })
+    }
+
     /// The declarative [`Auth`] of credential kind `kind`.
     pub fn auth_for(&self, kind: &str) -> Result<&Auth, InjectError> {
         let found = if kind == DEFAULT_KIND && self.default_auth.is_some() {
@@ -190,6 +217,7 @@ impl Manifest {
                     secrets: self.secrets.iter().map(|s| s.name.clone()).collect(),
                     hosts: self.hosts.clone(),
                     auth: KindAuth::Custom(summary),
+                    refresh: self.default_refresh,
                     capabilities: self.default_capabilities,
                 },
             );
@@ -222,6 +250,7 @@ impl Manifest {
                     KindAuth::Declarative(auth) => auth.summary(),
                     KindAuth::Custom(summary) => summary,
                 },
+                derived: kind.refresh.as_ref().map(Refresh::derived).unwrap_or_default(),
             });
         }
         Resolved {
@@ -250,7 +279,23 @@ impl CredentialKind {
     }
 
     fn with_auth(id: String, auth: KindAuth) -> Self {
-        CredentialKind { id, secrets: Vec::new(), hosts: Vec::new(), auth, capabilities: Vec::new() }
+        CredentialKind {
+            id,
+            secrets: Vec::new(),
+            hosts: Vec::new(),
+            auth,
+            refresh: None,
+            capabilities: Vec::new(),
+        }
+    }
+
+    /// A token refresh for this kind (contract 0.2.0): its derived values
+    /// reach `inject` beside the secrets. Its token host must be one of the
+    /// kind's hosts; give the kind's capabilities their own hosts so none
+    /// of them can reach the token endpoint.
+    pub fn refresh(mut self, refresh: Refresh) -> Self {
+        self.refresh = Some(refresh);
+        self
     }
 
     /// A vault secret (declared with [`Manifest::secret`]) this kind needs.

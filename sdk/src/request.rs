@@ -25,6 +25,9 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// The body, only when the manifest asked for it.
     pub body: Option<Vec<u8>>,
+    /// The host's clock, in seconds since the Unix epoch (for signing);
+    /// 0 when built against contract 0.1.0, which has no clock.
+    pub now: u64,
 }
 
 impl Request {
@@ -39,6 +42,7 @@ impl Request {
             query: Vec::new(),
             headers: Vec::new(),
             body: None,
+            now: 0,
         }
     }
 

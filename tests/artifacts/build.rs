@@ -31,6 +31,20 @@ fn main() {
         "/// The third-party example provider in `examples/telegram-provider`.\npub const EXAMPLE_TELEGRAM: &str = {:?};\n",
         telegram.path.display().to_string()
     );
+
+    // The same sources built for the frozen contract 0.1.0 (tests/legacy).
+    let legacy = root.join("tests/legacy");
+    println!("cargo:rerun-if-changed={}", legacy.display());
+    for (dir, constant) in [("hostile", "HOSTILE_V0_1_0"), ("telegram", "TELEGRAM_V0_1_0")] {
+        let package = format!("aivault-legacy-{dir}");
+        let built = aivault_wasm_build::build_external(&legacy.join(dir).join("Cargo.toml"), &package);
+        writeln!(
+            consts,
+            "/// `{dir}` built for contract 0.1.0 (`tests/legacy/{dir}`).\npub const {constant}: &str = {:?};",
+            built.path.display().to_string()
+        )
+        .unwrap();
+    }
     let mut all = String::from(
         "/// Every test component, by crate directory name.\npub const ALL: &[(&str, &str)] = &[\n",
     );

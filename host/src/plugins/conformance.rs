@@ -103,20 +103,21 @@ fn inject_checks(
         headers: vec![("x-conformance".into(), "kept".into())],
         body: manifest.needs_body.then(|| b"{}".to_vec()),
     };
-    let secrets: Vec<(String, Zeroizing<String>)> = kind
+    let placeholder_value = |placeholder: &str| format!("aivault-conformance-{placeholder}-0123456789abcdef");
+    let mut secrets: Vec<(String, Zeroizing<String>)> = kind
         .secrets
         .iter()
         .filter_map(|name| manifest.vault_secret(name))
         .map(|s| {
-            let value = given
-                .get(&s.name)
-                .cloned()
-                .unwrap_or_else(|| format!("aivault-conformance-{}-0123456789abcdef", s.placeholder));
+            let value = given.get(&s.name).cloned().unwrap_or_else(|| placeholder_value(&s.placeholder));
             (s.placeholder.clone(), Zeroizing::new(value))
         })
         .collect();
+    // What a token refresh would have derived, as the host hands it over.
+    secrets.extend(kind.derived.iter().map(|d| (d.clone(), Zeroizing::new(placeholder_value(d)))));
     let label = |what: &str| format!("inject ({}, {}) {what}", kind.id, capability.id);
-    let (first, stats) = plugin.measured_inject(&request, &secrets, &kind.hosts);
+    let now = super::runtime::unix_now();
+    let (first, stats) = plugin.measured_inject(&request, &secrets, &kind.hosts, now);
     let first = match first {
         Ok(r) => r,
         Err(e) => {
@@ -125,7 +126,7 @@ fn inject_checks(
             return vec![(label("succeeds and keeps method, host and path"), Some(format!("{e}{hint}")))];
         }
     };
-    let (second, _) = plugin.measured_inject(&request, &secrets, &kind.hosts);
+    let (second, _) = plugin.measured_inject(&request, &secrets, &kind.hosts, now);
     let limits = plugin.limits();
     let mut checks = vec![(label("succeeds and keeps method, host and path"), None)];
     checks.push((

@@ -6,8 +6,6 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::bindings::v0_1_0::api;
-
 /// What a provider declares about itself, checked by [`ProviderManifest::validate`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderManifest {
@@ -37,6 +35,9 @@ pub struct CredentialKind {
     pub hosts: Vec<HostPattern>,
     pub capabilities: Vec<String>,
     pub auth_summary: String,
+    /// Placeholders of the values a token refresh derives from the secrets
+    /// (contract 0.2.0); empty when the kind needs no refresh.
+    pub derived: Vec<String>,
 }
 
 /// A slice of the upstream API callers may invoke.
@@ -169,51 +170,6 @@ impl fmt::Display for HostPattern {
 }
 
 impl ProviderManifest {
-    /// Converts the 0.1.0 record, checking host patterns on the way.
-    pub(super) fn from_v0_1_0(m: api::Manifest) -> Result<Self, String> {
-        let hosts = |list: Vec<String>| -> Result<Vec<HostPattern>, String> {
-            list.iter().map(|h| HostPattern::parse(h)).collect()
-        };
-        Ok(ProviderManifest {
-            id: m.id,
-            version: m.version,
-            description: m.description,
-            hosts: hosts(m.hosts)?,
-            vault_secrets: m
-                .vault_secrets
-                .into_iter()
-                .map(|s| VaultSecret { name: s.name, placeholder: s.placeholder, description: s.description })
-                .collect(),
-            credential_kinds: m
-                .credential_kinds
-                .into_iter()
-                .map(|k| {
-                    Ok(CredentialKind {
-                        id: k.id,
-                        secrets: k.secrets,
-                        hosts: hosts(k.hosts)?,
-                        capabilities: k.capabilities,
-                        auth_summary: k.auth_summary,
-                    })
-                })
-                .collect::<Result<_, String>>()?,
-            capabilities: m
-                .capabilities
-                .into_iter()
-                .map(|c| {
-                    Ok(Capability {
-                        id: c.id,
-                        description: c.description,
-                        methods: c.methods,
-                        path_prefixes: c.path_prefixes,
-                        hosts: hosts(c.hosts)?,
-                    })
-                })
-                .collect::<Result<_, String>>()?,
-            needs_body: m.needs_body,
-        })
-    }
-
     /// Checks every rule; the error names the first broken one.
     pub fn validate(&self) -> Result<(), String> {
         check_ident(
@@ -328,6 +284,7 @@ impl ProviderManifest {
                 return Err(format!("credential kind `{}` uses undeclared secret `{s}`", kind.id));
             }
             self.check_hosts_declared(&kind.hosts, &format!("credential kind `{}`", kind.id))?;
+            self.check_derived(kind)?;
             for cap_id in &kind.capabilities {
                 let cap = self.capability(cap_id).ok_or_else(|| {
                     format!("credential kind `{}` serves undeclared capability `{cap_id}`", kind.id)
@@ -364,6 +321,31 @@ impl ProviderManifest {
         self.vault_secrets.iter().find(|s| s.name == name)
     }
 
+    /// A kind's derived values are named like placeholders, each once, and
+    /// never like a secret's placeholder (`inject` gets both in one list).
+    fn check_derived(&self, kind: &CredentialKind) -> Result<(), String> {
+        check_count(kind.derived.len(), "derived values")?;
+        let mut seen = HashSet::new();
+        for name in &kind.derived {
+            check_ident(
+                name,
+                "derived value placeholder",
+                |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_',
+                40,
+            )?;
+            if !seen.insert(name) {
+                return Err(format!("credential kind `{}` derives `{name}` twice", kind.id));
+            }
+            if self.vault_secrets.iter().any(|s| &s.placeholder == name) {
+                return Err(format!(
+                    "credential kind `{}` derives `{name}`, the placeholder of a secret",
+                    kind.id
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The credential kind with this id.
     pub fn credential_kind(&self, id: &str) -> Option<&CredentialKind> {
         self.credential_kinds.iter().find(|k| k.id == id)
@@ -392,6 +374,7 @@ fn describe_class(what: &str) -> &'static str {
         "vault secret name" => "A-Z 0-9 _",
         "placeholder" => "a-z 0-9 _",
         "capability name" => "a-z 0-9 - _ .",
+        "derived value placeholder" => "a-z 0-9 - _",
         _ => "a-z 0-9 -",
     }
 }
@@ -461,6 +444,7 @@ mod tests {
                 hosts: vec![host("api.example.com"), host("*.tenant.example.com")],
                 capabilities: vec!["ex/items".into()],
                 auth_summary: String::new(),
+                derived: Vec::new(),
             }],
             capabilities: vec![Capability {
                 id: "ex/items".into(),

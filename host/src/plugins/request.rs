@@ -4,8 +4,6 @@ use std::fmt;
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use super::bindings::v0_1_0::api;
-
 /// An outgoing request. After injection it carries secrets (in headers, the
 /// query or the path), so it is wiped on drop and `Debug` shows no values.
 #[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
@@ -52,40 +50,6 @@ impl OutgoingRequest {
             }
         }
         values
-    }
-
-    pub(super) fn to_v0_1_0(&self, with_body: bool) -> api::Request {
-        api::Request {
-            capability: self.capability.clone(),
-            credential_kind: self.credential_kind.clone(),
-            method: self.method.clone(),
-            host: self.host.clone(),
-            path: self.path.clone(),
-            query: self
-                .query
-                .iter()
-                .map(|(name, value)| api::QueryParam { name: name.clone(), value: value.clone() })
-                .collect(),
-            headers: self
-                .headers
-                .iter()
-                .map(|(name, value)| api::Header { name: name.clone(), value: value.clone() })
-                .collect(),
-            body: if with_body { self.body.clone() } else { None },
-        }
-    }
-
-    pub(super) fn from_v0_1_0(mut r: api::Request) -> Self {
-        OutgoingRequest {
-            capability: std::mem::take(&mut r.capability),
-            credential_kind: std::mem::take(&mut r.credential_kind),
-            method: std::mem::take(&mut r.method),
-            host: std::mem::take(&mut r.host),
-            path: std::mem::take(&mut r.path),
-            query: r.query.drain(..).map(|q| (q.name, q.value)).collect(),
-            headers: r.headers.drain(..).map(|h| (h.name, h.value)).collect(),
-            body: r.body.take(),
-        }
     }
 }
 

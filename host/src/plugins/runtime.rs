@@ -10,9 +10,9 @@ use std::sync::{Arc, OnceLock};
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
-use super::bindings::v0_1_0::api;
+use super::adapter::{InjectRefusal, SecretRefusal};
 use super::builtin::BuiltinComponent;
 use super::cache::{ArtifactCache, CacheConfig, CacheError};
 use super::manifest::{HostPattern, ProviderManifest};
@@ -44,9 +44,11 @@ struct Code {
     engine: Engine,
     cache: Option<Arc<ArtifactCache>>,
     bytes: Cow<'static, [u8]>,
+    /// The contract version it implements.
+    wit_version: String,
     limits: SandboxLimits,
     /// The linked sandbox, or why the component could not be linked.
-    linked: OnceLock<Result<Sandbox, String>>,
+    linked: OnceLock<Result<Sandbox, LinkFailure>>,
 }
 
 /// Whether a load may take the manifest from the cache.
@@ -114,13 +116,6 @@ impl Runtime {
         digest: String,
         describe: Describe,
     ) -> Result<Plugin, PluginError> {
-        let code = Code {
-            engine: self.engine.clone(),
-            cache: self.cache.clone(),
-            bytes,
-            limits: self.limits,
-            linked: OnceLock::new(),
-        };
         let cached = match (describe, &self.cache) {
             (Describe::Cached, Some(cache)) => cache.load_manifest(&digest),
             _ => None,
@@ -130,17 +125,17 @@ impl Runtime {
             && version::check_supported(&origin, &wit_version).is_ok()
             && manifest.validate().is_ok()
         {
+            let code = self.code(bytes, &wit_version);
             return Ok(Plugin::new(origin, digest, wit_version, manifest, code));
         }
 
-        let wit_version = version::exported_wit_version(&origin, &code.bytes)?;
+        let wit_version = version::exported_wit_version(&origin, &bytes)?;
         version::check_supported(&origin, &wit_version)?;
+        let code = self.code(bytes, &wit_version);
         let sandbox = code.sandbox(&origin, &digest)?;
-        let raw = sandbox.call(&origin.to_string(), "describe", |c, store| {
-            c.aivault_provider_provider().call_describe(store)
-        })?;
+        let described = sandbox.call(&origin.to_string(), "describe", |c, store| c.describe(store))?;
         let invalid = |reason: String| PluginError::InvalidManifest { origin: origin.clone(), reason };
-        let manifest = ProviderManifest::from_v0_1_0(raw).map_err(invalid)?;
+        let manifest = described.map_err(invalid)?;
         manifest.validate().map_err(invalid)?;
         if let Some(cache) = &self.cache {
             // A cache that cannot be written only costs speed next time.
@@ -150,18 +145,45 @@ impl Runtime {
     }
 }
 
+impl Runtime {
+    fn code(&self, bytes: Cow<'static, [u8]>, wit_version: &str) -> Code {
+        Code {
+            engine: self.engine.clone(),
+            cache: self.cache.clone(),
+            bytes,
+            wit_version: wit_version.to_string(),
+            limits: self.limits,
+            linked: OnceLock::new(),
+        }
+    }
+}
+
+/// Why a component's code could not be linked (kept, as the code is).
+enum LinkFailure {
+    /// It does not export the provider interface it claims.
+    NotAProvider,
+    /// Compiling or linking failed; the reason.
+    Load(String),
+}
+
 impl Code {
     /// The linked component, compiled (or loaded from the cache) the first
     /// time it is asked for.
     fn sandbox(&self, origin: &Origin, digest: &str) -> Result<&Sandbox, PluginError> {
         let linked = self.linked.get_or_init(|| {
-            let component = self.compile(digest).map_err(|e| root_cause(&e))?;
-            Sandbox::link(&self.engine, &component, self.limits, origin).map_err(|e| match e {
-                PluginError::Load { reason, .. } => reason,
-                other => other.to_string(),
+            let component = self.compile(digest).map_err(|e| LinkFailure::Load(root_cause(&e)))?;
+            Sandbox::link(&self.engine, &component, &self.wit_version, self.limits, origin).map_err(|e| {
+                match e {
+                    PluginError::NotAProvider { .. } => LinkFailure::NotAProvider,
+                    PluginError::Load { reason, .. } => LinkFailure::Load(reason),
+                    other => LinkFailure::Load(other.to_string()),
+                }
             })
         });
-        linked.as_ref().map_err(|reason| PluginError::Load { origin: origin.clone(), reason: reason.clone() })
+        linked.as_ref().map_err(|failure| match failure {
+            LinkFailure::NotAProvider => PluginError::NotAProvider { origin: origin.clone() },
+            LinkFailure::Load(reason) => PluginError::Load { origin: origin.clone(), reason: reason.clone() },
+        })
     }
 
     fn compile(&self, digest: &str) -> wasmtime::Result<Component> {
@@ -196,8 +218,13 @@ impl Plugin {
     }
 
     /// The linked component, compiled on first use.
-    fn sandbox(&self) -> Result<&Sandbox, PluginError> {
+    pub(super) fn sandbox(&self) -> Result<&Sandbox, PluginError> {
         self.code.sandbox(&self.origin, &self.digest)
+    }
+
+    /// How messages name it: `provider `<id>` <version>`.
+    pub(super) fn label(&self) -> &str {
+        &self.label
     }
 
     /// Where the component came from.
@@ -234,18 +261,15 @@ impl Plugin {
     /// answer is shown only after every disguise of the value (and of each
     /// string in it, for a JSON value) is removed.
     pub fn validate_secret(&self, name: &str, value: &str) -> Result<(), PluginError> {
-        let arg = Zeroizing::new(value.to_string());
-        let verdict = self.sandbox()?.call(&self.label, "validate-secret", |c, store| {
-            c.aivault_provider_provider().call_validate_secret(store, name, &arg)
-        })?;
+        let verdict = self
+            .sandbox()?
+            .call(&self.label, "validate-secret", |c, store| c.validate_secret(store, name, value))?;
         verdict.map_err(|e| {
             let redactor = Needles::new().secret(value).redactor(Forms::Disguised);
             let reason = match e {
-                api::SecretError::Empty => "the value is empty".to_string(),
-                api::SecretError::Malformed(why) => redactor.text(&why),
-                api::SecretError::UnknownName(n) => {
-                    format!("it declares no secret named {}", redactor.text(&n))
-                }
+                SecretRefusal::Empty => "the value is empty".to_string(),
+                SecretRefusal::Malformed(why) => redactor.text(&why),
+                SecretRefusal::UnknownName(n) => format!("it declares no secret named {}", redactor.text(&n)),
             };
             PluginError::SecretRejected { provider: self.label.clone(), name: name.to_string(), reason }
         })
@@ -260,34 +284,25 @@ impl Plugin {
         secrets: &[(String, Zeroizing<String>)],
         allowed_hosts: &[HostPattern],
     ) -> Result<OutgoingRequest, PluginError> {
-        self.measured_inject(req, secrets, allowed_hosts).0
+        self.measured_inject(req, secrets, allowed_hosts, unix_now()).0
     }
 
-    /// [`Plugin::inject`], also reporting what the call used.
+    /// [`Plugin::inject`] at the time `now` (seconds since the Unix epoch),
+    /// also reporting what the call used.
     pub fn measured_inject(
         &self,
         req: &OutgoingRequest,
         secrets: &[(String, Zeroizing<String>)],
         allowed_hosts: &[HostPattern],
+        now: u64,
     ) -> (Result<OutgoingRequest, PluginError>, CallStats) {
-        let arg = req.to_v0_1_0(self.manifest.needs_body);
-        let mut values: Vec<api::SecretValue> = secrets
-            .iter()
-            .map(|(placeholder, value)| api::SecretValue {
-                placeholder: placeholder.clone(),
-                value: value.to_string(),
-            })
-            .collect();
         let sandbox = match self.sandbox() {
             Ok(sandbox) => sandbox,
             Err(e) => return (Err(e), CallStats::default()),
         };
-        let (result, stats) = sandbox.measured_call(&self.label, "inject", |c, store| {
-            c.aivault_provider_provider().call_inject(store, &arg, &values)
-        });
-        for v in &mut values {
-            v.value.zeroize();
-        }
+        let with_body = self.manifest.needs_body;
+        let (result, stats) = sandbox
+            .measured_call(&self.label, "inject", |c, store| c.inject(store, req, with_body, secrets, now));
         (self.check_injection(req, secrets, allowed_hosts, result), stats)
     }
 
@@ -300,16 +315,12 @@ impl Plugin {
         req: &OutgoingRequest,
         secrets: &[(String, Zeroizing<String>)],
         allowed_hosts: &[HostPattern],
-        result: Result<Result<api::Request, api::InjectError>, PluginError>,
+        result: Result<Result<OutgoingRequest, InjectRefusal>, PluginError>,
     ) -> Result<OutgoingRequest, PluginError> {
         let mut returned = match result? {
-            Ok(r) => OutgoingRequest::from_v0_1_0(r),
+            Ok(r) => r,
             Err(e) => {
-                let reason = match e {
-                    api::InjectError::MissingSecret(p) => format!("secret `{p}` was not supplied"),
-                    api::InjectError::MalformedSecret(why) | api::InjectError::Unsupported(why) => why,
-                };
-                let reason = scrub(&reason, secrets, None);
+                let reason = scrub(&e.to_string(), secrets, None);
                 return Err(PluginError::InjectFailed { provider: self.label.clone(), reason });
             }
         };
@@ -332,7 +343,7 @@ impl Plugin {
 /// every disguise removed of every secret it was handed and, given the
 /// request before and after `inject`, of every value it injected. Built only
 /// when there is something to show: a call that succeeds pays nothing.
-fn scrub(
+pub(super) fn scrub(
     text: &str,
     secrets: &[(String, Zeroizing<String>)],
     injection: Option<(&OutgoingRequest, &OutgoingRequest)>,
@@ -347,4 +358,10 @@ fn scrub(
         }
     }
     needles.redactor(Forms::Disguised).text(text)
+}
+
+/// The host's clock, in seconds since the Unix epoch, as contract 0.2.0
+/// hands it to providers.
+pub(super) fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

@@ -5,7 +5,7 @@
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, ResourceLimiter, Store, Trap};
 
-use super::bindings::v0_1_0::{ProviderComponent, ProviderComponentPre};
+use super::adapter::{Instance, Pre};
 use super::{Origin, PluginError};
 
 /// How much a single call into a component may use.
@@ -29,7 +29,7 @@ impl Default for SandboxLimits {
 /// What every call needs: the engine, the pre-linked component, the limits.
 pub(super) struct Sandbox {
     engine: Engine,
-    pre: ProviderComponentPre<StoreState>,
+    pre: Pre,
     limits: SandboxLimits,
 }
 
@@ -130,6 +130,7 @@ impl Sandbox {
     pub(super) fn link(
         engine: &Engine,
         component: &Component,
+        wit_version: &str,
         limits: SandboxLimits,
         origin: &Origin,
     ) -> Result<Self, PluginError> {
@@ -138,8 +139,8 @@ impl Sandbox {
         let mut linker = Linker::<StoreState>::new(engine);
         linker.define_unknown_imports_as_traps(component).map_err(load_err)?;
         let pre = linker.instantiate_pre(component).map_err(load_err)?;
-        let pre = ProviderComponentPre::new(pre)
-            .map_err(|_| PluginError::NotAProvider { origin: origin.clone() })?;
+        let pre =
+            Pre::new(pre, wit_version).map_err(|_| PluginError::NotAProvider { origin: origin.clone() })?;
         Ok(Sandbox { engine: engine.clone(), pre, limits })
     }
 }
@@ -151,7 +152,7 @@ impl Sandbox {
         &self,
         label: &str,
         function: &'static str,
-        f: impl FnOnce(&ProviderComponent, &mut Store<StoreState>) -> wasmtime::Result<R>,
+        f: impl FnOnce(&Instance, &mut Store<StoreState>) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
         self.measured_call(label, function, f).0
     }
@@ -161,7 +162,7 @@ impl Sandbox {
         &self,
         label: &str,
         function: &'static str,
-        f: impl FnOnce(&ProviderComponent, &mut Store<StoreState>) -> wasmtime::Result<R>,
+        f: impl FnOnce(&Instance, &mut Store<StoreState>) -> wasmtime::Result<R>,
     ) -> (Result<R, PluginError>, CallStats) {
         let mut store = Store::new(&self.engine, StoreState::new(self.limits.memory_bytes));
         store.limiter(|state| state);

@@ -69,6 +69,38 @@ pub fn check_injected(
     Ok(())
 }
 
+/// Why a token request built by `refresh` is refused: it must go to one of
+/// the credential kind's hosts (a concrete name, never a wildcard), by POST
+/// or GET, to a plain absolute path, with headers a provider may set.
+pub fn check_token_request(request: &OutgoingRequest, kind_hosts: &[HostPattern]) -> Result<(), String> {
+    if request.method != "POST" && request.method != "GET" {
+        return Err("its token request is neither POST nor GET".into());
+    }
+    let host = HostPattern::parse(&request.host)
+        .ok()
+        .filter(|h| !h.is_wildcard() && h.as_str() == request.host)
+        .ok_or("its token request goes to something that is not a host name")?;
+    if !kind_hosts.iter().any(|k| host.within(k)) {
+        return Err("its token request goes to a host the credential kind may not reach".into());
+    }
+    if request.path.is_empty()
+        || request.path.len() > MAX_PREFIX_BYTES
+        || check_path_prefix(&request.path).is_err()
+    {
+        return Err("its token request's path is not a plain absolute path".into());
+    }
+    if request.headers.len() > MAX_HEADERS {
+        return Err(format!(
+            "its token request sets {} headers (at most {MAX_HEADERS})",
+            request.headers.len()
+        ));
+    }
+    for (name, value) in &request.headers {
+        check_header(name, value)?;
+    }
+    Ok(())
+}
+
 /// The original path must survive whole at the end; anything in front is a
 /// prefix of plain segments.
 fn check_path(before: &str, after: &str) -> Result<(), String> {

@@ -7,7 +7,7 @@ use wasmparser::{Parser, Payload};
 use super::{Origin, PluginError};
 
 /// Contract versions this host can run, newest first.
-pub const SUPPORTED_WIT_VERSIONS: &[&str] = &["0.1.0"];
+pub const SUPPORTED_WIT_VERSIONS: &[&str] = &["0.2.0", "0.1.0"];
 
 const INTERFACE: &str = "aivault:provider/provider";
 

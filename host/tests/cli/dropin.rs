@@ -141,7 +141,7 @@ fn install_inspect_and_test() {
     let out = vault.ok(&["provider", "inspect", artifacts::EXAMPLE_TELEGRAM]);
     assert!(
         out.contains("telegram 0.1.0")
-            && out.contains("aivault:provider@0.1.0")
+            && out.contains("aivault:provider@0.2.0")
             && out.contains("TELEGRAM_BOT_TOKEN"),
         "{out}"
     );
@@ -181,7 +181,7 @@ fn hostile_components_are_refused() {
         "{err}"
     );
     let err = vault.fails(&["provider", "install", artifacts::OLD_WIT]);
-    assert!(err.contains("aivault:provider@0.0.1") && err.contains("supports 0.1.0"), "{err}");
+    assert!(err.contains("aivault:provider@0.0.1") && err.contains("supports 0.2.0, 0.1.0"), "{err}");
     let err = vault.fails(&["provider", "install", artifacts::SLOW_DESCRIBE]);
     assert!(err.contains("CPU budget in `describe`"), "{err}");
 

@@ -192,7 +192,7 @@ fn validate_secret_through_the_components() {
 fn builtins_report_version_and_digest() {
     for id in ["openai", "trello", "github"] {
         let p = builtin(id);
-        assert_eq!(p.wit_version(), "0.1.0");
+        assert_eq!(p.wit_version(), "0.2.0");
         assert_eq!(p.digest().len(), 64);
     }
 }

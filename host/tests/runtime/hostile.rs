@@ -9,14 +9,19 @@ use crate::support::{FIXTURE, builtin, hosts, load_test_component, request, secr
 const SECRET: &str = "hostile-secret-value-0123456789";
 
 /// Calls the hostile component's `inject` with the behaviour `path` selects.
+/// The same source built for contract 0.1.0 must fail the same way.
 fn provoke(path: &str) -> PluginError {
-    let hostile = load_test_component(artifacts::HOSTILE).unwrap();
-    let req = request("hostile/any", "default", "GET", "api.hostile.test", path);
-    let err = hostile.inject(&req, &secrets(&[("secret", SECRET)]), &hosts(&hostile)).expect_err(path);
-    let message = err.to_string();
-    assert!(message.contains("provider `hostile` 0.1.0"), "{path}: {message}");
-    assert!(!message.contains(SECRET), "{path} leaked the secret: {message}");
-    err
+    let [current, legacy] = [artifacts::HOSTILE, artifacts::HOSTILE_V0_1_0].map(|component| {
+        let hostile = load_test_component(component).unwrap();
+        let req = request("hostile/any", "default", "GET", "api.hostile.test", path);
+        let err = hostile.inject(&req, &secrets(&[("secret", SECRET)]), &hosts(&hostile)).expect_err(path);
+        let message = err.to_string();
+        assert!(message.contains("provider `hostile` 0.1.0"), "{path}: {message}");
+        assert!(!message.contains(SECRET), "{path} leaked the secret: {message}");
+        err
+    });
+    assert_eq!(current.to_string(), legacy.to_string(), "{path}: contracts 0.2.0 and 0.1.0 differ");
+    current
 }
 
 // A well-behaved path goes through, so the failures below are the sandbox's doing.

@@ -6,5 +6,6 @@ mod builtin;
 mod cache;
 mod hostile;
 mod leaky;
+mod legacy;
 mod memory;
 mod support;

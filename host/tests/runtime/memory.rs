@@ -30,7 +30,7 @@ fn cap_covers_memory_and_tables_together() {
             "api.grow-memory.test",
             &format!("/grow-to/{bytes}"),
         );
-        plugin.measured_inject(&req, &secrets(&[("secret", "grow-memory-key")]), &hosts(&plugin))
+        plugin.measured_inject(&req, &secrets(&[("secret", "grow-memory-key")]), &hosts(&plugin), 0)
     };
 
     let (out, stats) = call(CAP - MIB);
