@@ -18,6 +18,7 @@ mod headers;
 pub mod multipart;
 mod path;
 mod rederive;
+mod refresh;
 mod resolve;
 mod response;
 mod upstream;
@@ -27,6 +28,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use zeroize::Zeroizing;
 
+use deliver::{Attempt, Held};
 pub use deliver::{Buffer, Delivered, Head, Sink};
 pub use devmode::DevOverrides;
 pub use path::{NormalPath, PathError, normalise, under_prefix};
@@ -148,6 +150,10 @@ pub enum BrokerError {
     OutcomeNotRecorded { status: u16, audit: Box<VaultError> },
     #[error("the caller stopped reading the answer")]
     CallerGone,
+    #[error(
+        "re-authorise: the refresh token was refused ({0}); store a new one with `aivault secrets rotate` (the stored secret is unchanged)"
+    )]
+    Reauthorise(String),
 }
 
 impl From<RederiveError> for BrokerError {
@@ -173,6 +179,7 @@ impl BrokerError {
                 | BrokerError::Plugin(_)
                 | BrokerError::ResponseTooLarge { .. }
                 | BrokerError::CallerGone
+                | BrokerError::Reauthorise(_)
         )
     }
 
@@ -340,16 +347,46 @@ impl<'a> Broker<'a> {
         plan: &Plan<'a>,
         sink: &mut dyn Sink,
     ) -> Result<Delivered, BrokerError> {
-        let Plan { target, credential, secrets, method, path, host, policy } = plan;
+        let Plan { target, credential, secrets, .. } = plan;
         let rows: Vec<&SecretRow> = secrets.iter().map(|(_, secret)| secret).collect();
         let values = self.vault.reveal(&rows)?;
         let secrets: Vec<(String, Zeroizing<String>)> =
             secrets.iter().map(|(placeholder, _)| placeholder.clone()).zip(values).collect();
+        // A kind that derives values (an OAuth2 access token) has them
+        // refreshed when missing or expired, and once more after a 401.
+        let Some(derivation) = refresh::Derivation::of(target.provider, credential, &rows) else {
+            return self.attempt(call, plan, &secrets, false, sink)?.deliver(sink);
+        };
+        let derived = derivation.values(self.vault, &secrets, self.dev, call.timeout, None)?;
+        let mut given: Vec<(String, Zeroizing<String>)> =
+            secrets.iter().cloned().chain(derived.iter().cloned()).collect();
+        if let Attempt::Delivered(delivered) = self.attempt(call, plan, &given, true, sink)? {
+            return Ok(delivered);
+        }
+        // A 401: the token may have been revoked early. Refresh once (unless
+        // another caller already has) and try once more.
+        let fresh = derivation.values(self.vault, &secrets, self.dev, call.timeout, Some(&derived))?;
+        given.truncate(secrets.len());
+        given.extend(fresh);
+        self.attempt(call, plan, &given, false, sink)?.deliver(sink)
+    }
+
+    /// One try: inject `secrets` (with any derived values), send, and pass
+    /// the answer on; a 401 is held back instead when `hold_401`.
+    fn attempt<'p>(
+        &mut self,
+        call: &Invocation,
+        plan: &'p Plan<'a>,
+        secrets: &[(String, Zeroizing<String>)],
+        hold_401: bool,
+        sink: &mut dyn Sink,
+    ) -> Result<Attempt<'p>, BrokerError> {
+        let Plan { target, credential, method, path, host, policy, .. } = plan;
         // What upstream sends back is searched for the secrets, and for
         // every string inside a JSON secret (a provider may send one field
         // alone, like an OAuth access token).
         let mut needles = Needles::new();
-        for (_, value) in &secrets {
+        for (_, value) in secrets {
             needles.secret(value);
         }
         let body_redactor = needles.redactor(Forms::Encoded);
@@ -365,7 +402,7 @@ impl<'a> Broker<'a> {
             body: call.body.clone(),
         };
         let allowed = [HostPattern::parse(host).map_err(BrokerError::Upstream)?];
-        let injected = target.provider.inject(&request, &secrets, &allowed)?;
+        let injected = target.provider.inject(&request, secrets, &allowed)?;
         check_untouched(&request, &injected, target.provider.id())?;
 
         let max_response =
@@ -388,7 +425,15 @@ impl<'a> Broker<'a> {
         };
         let limits =
             deliver::Limits { capability: &target.id, max_response, response_block: &policy.response_block };
-        deliver::deliver(reply, head, &body_redactor, &limits, sink)
+        if hold_401 && reply.status == 401 {
+            return Ok(Attempt::Unauthorised(Box::new(Held {
+                reply,
+                head,
+                redactor: body_redactor,
+                limits,
+            })));
+        }
+        deliver::deliver(reply, head, &body_redactor, &limits, sink).map(Attempt::Delivered)
     }
 
     /// A provider's capability, else a custom one defined for a credential.

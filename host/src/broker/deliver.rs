@@ -85,6 +85,40 @@ pub(super) struct Limits<'a> {
     pub response_block: &'a [String],
 }
 
+/// An answer not yet passed on: a 401 the broker may answer by refreshing
+/// the credential's token and trying once more.
+pub(super) struct Held<'a> {
+    pub reply: UpstreamResponse,
+    pub head: Head,
+    pub redactor: Redactor,
+    pub limits: Limits<'a>,
+}
+
+impl Held<'_> {
+    /// Passes the held answer on after all.
+    pub(super) fn deliver(self, sink: &mut dyn Sink) -> Result<Delivered, BrokerError> {
+        deliver(self.reply, self.head, &self.redactor, &self.limits, sink)
+    }
+}
+
+/// How one try of a call ended.
+pub(super) enum Attempt<'a> {
+    /// The answer was passed on.
+    Delivered(Delivered),
+    /// Upstream said 401, and the answer was held back.
+    Unauthorised(Box<Held<'a>>),
+}
+
+impl Attempt<'_> {
+    /// The delivery, passing a held answer on now.
+    pub(super) fn deliver(self, sink: &mut dyn Sink) -> Result<Delivered, BrokerError> {
+        match self {
+            Attempt::Delivered(delivered) => Ok(delivered),
+            Attempt::Unauthorised(held) => held.deliver(sink),
+        }
+    }
+}
+
 /// Reads `reply`'s body and passes it to `sink`, redacted.
 pub(super) fn deliver(
     mut reply: UpstreamResponse,

@@ -39,7 +39,7 @@ impl Plugin {
 
     /// What the provider reads from the token endpoint's `response`: every
     /// value `kind` declares, and nothing else. Its words are shown only
-    /// with the secrets and the answer's body redacted.
+    /// with the secrets (and a successful answer's body) redacted.
     pub fn absorb_token(
         &self,
         kind: &CredentialKind,
@@ -50,9 +50,13 @@ impl Plugin {
         let result = self
             .sandbox()?
             .call(self.label(), "absorb-token", |c, store| c.absorb_token(store, &kind.id, response, now))?;
-        let body = Zeroizing::new(String::from_utf8_lossy(&response.body).into_owned());
+        // A successful answer carries the new token, so nothing of it may be
+        // quoted; a refusal carries the endpoint's reason, which may be.
         let mut needles: Vec<(String, Zeroizing<String>)> = secrets.to_vec();
-        needles.push((String::new(), body));
+        if (200..300).contains(&response.status) {
+            needles
+                .push((String::new(), Zeroizing::new(String::from_utf8_lossy(&response.body).into_owned())));
+        }
         let token = match result {
             Ok(token) => token,
             Err(RefreshRefusal::Refused(why)) => {

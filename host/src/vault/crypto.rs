@@ -93,6 +93,41 @@ pub enum KeyCheck {
     Legacy,
 }
 
+/// What ties a value derived by a token refresh (an access token) to the
+/// credential and kind it serves and the exact secret versions it came from.
+#[derive(Debug, Clone, Copy)]
+pub struct DerivedBinding<'a> {
+    pub credential_id: &'a str,
+    pub kind: &'a str,
+    /// The secrets' ids and value versions (see `Vault::derived`).
+    pub source: &'a str,
+}
+
+/// Anything a sealed value is bound to: it yields the associated data both
+/// seals (value and data key) carry.
+pub trait Bound {
+    fn associated_data(&self, purpose: &str) -> Vec<u8>;
+}
+
+/// Length-prefixed fields, so no two field lists give the same bytes.
+fn fields(purpose: &str, values: &[&[u8]]) -> Vec<u8> {
+    let mut ad = Vec::with_capacity(128);
+    for bytes in std::iter::once(purpose.as_bytes()).chain(values.iter().copied()) {
+        ad.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+        ad.extend_from_slice(bytes);
+    }
+    ad
+}
+
+impl Bound for DerivedBinding<'_> {
+    fn associated_data(&self, purpose: &str) -> Vec<u8> {
+        fields(
+            purpose,
+            &[b"derived", self.credential_id.as_bytes(), self.kind.as_bytes(), self.source.as_bytes()],
+        )
+    }
+}
+
 impl<'a> Binding<'a> {
     /// The binding of a stored secret as it is now.
     pub fn of(secret: &'a super::store::SecretRow) -> Self {
@@ -103,26 +138,26 @@ impl<'a> Binding<'a> {
             value_version: secret.value_version,
         }
     }
+}
 
+impl Bound for Binding<'_> {
     fn associated_data(&self, purpose: &str) -> Vec<u8> {
-        let mut ad = Vec::with_capacity(128);
-        let mut field = |bytes: &[u8]| {
-            ad.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
-            ad.extend_from_slice(bytes);
-        };
-        field(purpose.as_bytes());
-        field(self.secret_id.as_bytes());
-        field(self.scope.kind_str().as_bytes());
-        field(self.scope.workspace_id().as_bytes());
-        field(self.scope.group_id().as_bytes());
-        field(self.pinned_provider.unwrap_or("").as_bytes());
-        field(&self.value_version.to_be_bytes());
-        ad
+        fields(
+            purpose,
+            &[
+                self.secret_id.as_bytes(),
+                self.scope.kind_str().as_bytes(),
+                self.scope.workspace_id().as_bytes(),
+                self.scope.group_id().as_bytes(),
+                self.pinned_provider.unwrap_or("").as_bytes(),
+                &self.value_version.to_be_bytes(),
+            ],
+        )
     }
 }
 
 /// Seals `plaintext` under a fresh DEK, and the DEK under `kek`.
-pub fn seal(kek: &Kek, binding: &Binding<'_>, plaintext: &[u8]) -> Sealed {
+pub fn seal(kek: &Kek, binding: &impl Bound, plaintext: &[u8]) -> Sealed {
     let dek = random_key();
     let value_cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(dek.as_slice()));
     Sealed {
@@ -132,7 +167,7 @@ pub fn seal(kek: &Kek, binding: &Binding<'_>, plaintext: &[u8]) -> Sealed {
 }
 
 /// Opens a sealed value; fails unless key, binding and bytes all match.
-pub fn open(kek: &Kek, binding: &Binding<'_>, sealed: &Sealed) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
+pub fn open(kek: &Kek, binding: &impl Bound, sealed: &Sealed) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
     let dek = unwrap_dek(kek, binding, &sealed.wrapped_dek)?;
     let value_cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(dek.as_slice()));
     open_with(&value_cipher, &sealed.ciphertext, &binding.associated_data("aivault/v1/value"))
@@ -161,7 +196,7 @@ fn random_key() -> Zeroizing<[u8; 32]> {
     key
 }
 
-fn unwrap_dek(kek: &Kek, binding: &Binding<'_>, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
+fn unwrap_dek(kek: &Kek, binding: &impl Bound, wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
     let dek = open_with(&kek.cipher(), wrapped, &binding.associated_data("aivault/v1/dek"))?;
     if dek.len() != 32 {
         return Err(DecryptError);

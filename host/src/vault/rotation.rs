@@ -98,6 +98,8 @@ impl Vault {
 /// afterwards.
 fn switch_keys(tx: &mut Tx<'_>, old: &KeySet, new: &Arc<KeySet>, head_sealed: bool) -> Result<usize> {
     let count = rewrap_all(tx, old.kek(), new.kek(), new.kek_id())?;
+    // Derived tokens are not re-wrapped: a refresh derives them again.
+    tx.delete_derived_rows()?;
     tx.authenticate(new.clone());
     tx.authenticate_all()?;
     audit::rekey(tx, old.audit(), head_sealed)?;

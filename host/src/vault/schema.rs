@@ -201,4 +201,20 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (uid, capability_id)
     );
     "#,
+    // 6: values a token refresh derived from a credential's secrets (an
+    // OAuth2 access token), sealed like a secret's value and bound to the
+    // credential, its kind and the secret versions they came from. No MAC:
+    // the seal authenticates them, and an old row put back is only an
+    // expired token, refreshed again.
+    r#"
+    CREATE TABLE derived_tokens (
+        credential_id   TEXT NOT NULL,
+        kind            TEXT NOT NULL,
+        source          TEXT NOT NULL,
+        ciphertext      BLOB NOT NULL,
+        wrapped_dek     BLOB NOT NULL,
+        refreshed_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (credential_id, kind)
+    );
+    "#,
 ];

@@ -22,6 +22,7 @@ mod audit;
 mod authenticate;
 mod capabilities;
 mod credentials;
+mod derived;
 mod seals;
 mod secrets;
 mod tokens;
@@ -38,6 +39,7 @@ pub use approvals::ApprovalRow;
 pub use audit::AuditRow;
 pub use capabilities::{BindingRow, CustomCapabilityRow, PolicyRow};
 pub use credentials::CredentialRow;
+pub use derived::DerivedRow;
 pub use secrets::{SecretFilter, SecretRow};
 pub use tokens::TokenRow;
 

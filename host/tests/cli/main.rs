@@ -6,6 +6,7 @@ mod capability;
 mod daemon;
 mod dropin;
 mod integrity;
+mod refresh;
 mod requests;
 mod sealed;
 mod serve;

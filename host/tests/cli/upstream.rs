@@ -155,7 +155,14 @@ fn serve(
         log.lock().unwrap().push(seen);
         return stream(&mut tls, &auth, &release, &finished);
     }
-    let (status, extra, response) = respond(&seen);
+    let response = if seen.target.split('?').next() == Some("/token") {
+        // Each token request is numbered: tokens are `ya29.token-<n>`.
+        let issued = log.lock().unwrap().iter().filter(|s| s.target.starts_with("/token")).count();
+        token_endpoint(&seen, issued + 1)
+    } else {
+        respond(&seen)
+    };
+    let (status, extra, response) = response;
     log.lock().unwrap().push(seen);
     write!(
         tls,
@@ -217,12 +224,42 @@ fn broken_stream(mut tls: rustls::StreamOwned<rustls::ServerConnection, TcpStrea
     tls.sock.shutdown(std::net::Shutdown::Both)
 }
 
+/// An OAuth2 token endpoint (Google's `/token`). What the refresh token
+/// holds picks the answer: `revoked` is refused (invalid_grant), `slow`
+/// waits half a second, `short-lived` expires four seconds after the margin.
+fn token_endpoint(seen: &Seen, n: usize) -> (&'static str, String, Vec<u8>) {
+    let form = String::from_utf8_lossy(&seen.body).into_owned();
+    let grant = form.split('&').find_map(|pair| pair.strip_prefix("refresh_token=")).unwrap_or("");
+    if !form.contains("grant_type=refresh_token") || !form.contains("client_secret=") {
+        return ("400 Bad Request", String::new(), br#"{"error":"invalid_request"}"#.to_vec());
+    }
+    if grant.contains("revoked") {
+        let body = r#"{"error":"invalid_grant","error_description":"Token has been expired or revoked."}"#;
+        return ("400 Bad Request", String::new(), body.as_bytes().to_vec());
+    }
+    if grant.contains("slow") {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // aivault counts a token as expired 60 s early: this one lasts 4 s.
+    let expires_in = if grant.contains("short-lived") { 64 } else { 3599 };
+    let body = serde_json::json!({
+        "access_token": format!("ya29.token-{n}"),
+        "expires_in": expires_in,
+        "token_type": "Bearer",
+    });
+    ("200 OK", String::new(), body.to_string().into_bytes())
+}
+
 /// What the server answers, by path.
 fn respond(seen: &Seen) -> (&'static str, String, Vec<u8>) {
     let path = seen.target.split('?').next().unwrap_or("");
     if path.ends_with("/hang") {
         // Slower than any timeout the tests give it.
         std::thread::sleep(Duration::from_secs(4));
+    }
+    if path.contains("/revoke-first/") && seen.header("authorization") == Some("Bearer ya29.token-1") {
+        // The first token issued was revoked early.
+        return ("401 Unauthorized", String::new(), br#"{"error":"token revoked"}"#.to_vec());
     }
     if path.ends_with("/redirect") {
         return ("302 Found", "location: https://evil.example.com/steal\r\n".into(), b"{}".to_vec());
