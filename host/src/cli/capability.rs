@@ -8,9 +8,11 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
+mod list;
+
 use super::Context;
 use super::invoke::{self, InvokeArgs, Render};
-use super::output::{DIM, HEADING, ID, OK, WARN, print_json, styled, table};
+use super::output::{DIM, ID, OK, WARN, print_json, styled, table};
 use super::secrets::ScopeArgs;
 use crate::plugins::Origin;
 use crate::registry::CapabilityRef;
@@ -18,10 +20,11 @@ use crate::vault::{CustomCapabilityRow, NewCapability, PolicyChange};
 
 #[derive(Debug, Subcommand)]
 pub enum CapabilityCommand {
-    /// List capabilities: Ready (a credential exists) and Available (store
-    /// the listed secrets to enable them).
+    /// List capabilities: Ready (a credential exists) in full, and
+    /// Available (store the listed secrets to enable them) one line per
+    /// provider unless narrowed by --provider or a search text.
     #[command(visible_alias = "ls")]
-    List(ListArgs),
+    List(list::CapabilityListArgs),
 
     /// Show a capability's methods, path prefixes, host, the secrets it
     /// needs and an example invoke.
@@ -151,7 +154,7 @@ pub struct PolicySetArgs {
 
 pub fn run(ctx: &Context, cmd: CapabilityCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        CapabilityCommand::List(args) => list(ctx, args),
+        CapabilityCommand::List(args) => list::list(ctx, args),
         CapabilityCommand::Describe(args) => describe(ctx, args),
         CapabilityCommand::Invoke(args) => return invoke::run(ctx, args, Render::Raw),
         CapabilityCommand::Create(args) => create(ctx, args),
@@ -192,7 +195,7 @@ pub fn run(ctx: &Context, cmd: CapabilityCommand) -> anyhow::Result<ExitCode> {
 /// A capability as shown by `list -v` and `describe -v`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct CapabilityView {
+pub(super) struct CapabilityView {
     id: String,
     provider: String,
     provider_version: String,
@@ -297,7 +300,7 @@ fn custom_capabilities(ctx: &Context) -> anyhow::Result<Vec<CustomCapabilityRow>
     ctx.read_vault(|v| v.custom_capabilities())
 }
 
-fn all_views(ctx: &Context) -> anyhow::Result<Vec<CapabilityView>> {
+pub(super) fn all_views(ctx: &Context) -> anyhow::Result<Vec<CapabilityView>> {
     let registry = ctx.registry()?;
     let mut enabled = enabled_by(ctx)?;
     let mut views: Vec<CapabilityView> = registry
@@ -308,61 +311,6 @@ fn all_views(ctx: &Context) -> anyhow::Result<Vec<CapabilityView>> {
         views.push(CapabilityView::custom(&custom, ctx)?);
     }
     Ok(views)
-}
-
-fn list(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
-    let (ready, available): (Vec<_>, Vec<_>) = all_views(ctx)?.into_iter().partition(|v| v.ready);
-    if args.verbose {
-        #[derive(Serialize)]
-        struct Listing {
-            ready: Vec<CapabilityView>,
-            available: Vec<CapabilityView>,
-        }
-        return print_json(&Listing { ready, available });
-    }
-    let all = || ready.iter().chain(&available);
-    let widths = (
-        all().map(|v| v.id.len()).max().unwrap_or(0),
-        all().map(|v| v.methods.join(",").len()).max().unwrap_or(0),
-    );
-    anstream::println!("{}", styled(HEADING, format!("Ready ({})", ready.len())));
-    if ready.is_empty() {
-        anstream::println!(
-            "  {}",
-            styled(
-                DIM,
-                "none yet: store a provider's secrets with `aivault secrets create` to enable its capabilities"
-            )
-        );
-    }
-    print_group(&ready, widths, false);
-    anstream::println!();
-    anstream::println!("{}", styled(HEADING, format!("Available ({})", available.len())));
-    print_group(&available, widths, true);
-    Ok(())
-}
-
-/// One line per capability, under a line per provider and set of secrets.
-fn print_group(views: &[CapabilityView], (id_width, method_width): (usize, usize), show_secrets: bool) {
-    let mut last_header = String::new();
-    for view in views {
-        let header = if show_secrets {
-            format!("{} (needs {})", view.provider, view.secrets_needed())
-        } else {
-            format!("{} (via {})", view.provider, view.credentials.join(", "))
-        };
-        if header != last_header {
-            anstream::println!("  {}", styled(HEADING, &header));
-            last_header = header;
-        }
-        let id = format!("{:id_width$}", view.id);
-        anstream::println!(
-            "    {}  {:method_width$}  {}",
-            styled(ID, id),
-            view.methods.join(","),
-            styled(DIM, view.path_prefixes.join(", "))
-        );
-    }
 }
 
 fn describe(ctx: &Context, args: DescribeArgs) -> anyhow::Result<()> {

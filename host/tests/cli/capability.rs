@@ -20,23 +20,49 @@ fn builtin_capabilities() -> usize {
         .sum()
 }
 
-// With an empty vault everything is Available, grouped by provider and the
-// secrets that would enable it.
+// With an empty vault everything is Available: one line per provider and
+// the secrets that would enable it, with how many capabilities and their
+// first names.
 #[test]
 fn list_groups_ready_and_available() {
     let vault = Vault::new();
     let out = vault.ok(&["capability", "list"]);
     assert!(out.starts_with("Ready (0)\n"), "{out}");
     assert!(out.contains(&format!("Available ({})", builtin_capabilities())), "{out}");
-    assert!(out.contains("openai (needs OPENAI_API_KEY)"), "{out}");
-    assert!(out.contains("openai (needs CODEX_OAUTH_JSON)"), "{out}");
-    assert!(out.contains("trello (needs TRELLO_API_KEY + TRELLO_TOKEN)"), "{out}");
-    assert!(out.contains("github (needs GITHUB_TOKEN)"), "{out}");
+    let line = |start: &str| out.lines().find(|l| l.trim_start().starts_with(start)).map(str::to_string);
+    let openai = line("openai (needs OPENAI_API_KEY)").unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        openai.contains("17: assistants, batch, chat-completions") && openai.contains("(11 more)"),
+        "{openai}"
+    );
+    assert!(line("openai (needs CODEX_OAUTH_JSON)").unwrap().contains("3: codex-realtime"), "{out}");
+    assert!(line("trello (needs TRELLO_API_KEY + TRELLO_TOKEN)").is_some(), "{out}");
+    assert!(line("github (needs GITHUB_TOKEN)").unwrap().contains("9: gists, graphql"), "{out}");
+    assert!(out.lines().count() < 80, "the summary is as long as the catalogue:\n{out}");
+}
+
+// `--provider` and a search narrow the list and show each capability in full;
+// an unknown provider is a mistake with a suggestion.
+#[test]
+fn list_narrows_by_provider_and_search() {
+    let vault = Vault::new();
+    let out = vault.ok(&["capability", "list", "--provider", "openai"]);
+    assert!(out.contains("Available (20)"), "{out}");
     assert!(
         out.lines()
             .any(|l| l.trim_start().starts_with("openai/chat-completions")
-                && l.contains("/v1/chat/completions"))
+                && l.contains("/v1/chat/completions")),
+        "{out}"
     );
+    assert!(!out.contains("github"), "{out}");
+    let out = vault.ok(&["capability", "list", "TRANSCRIPT"]);
+    assert!(out.contains("Available (1)") && out.contains("openai/transcription"), "{out}");
+    let json: Value = serde_json::from_str(&vault.ok(&["capability", "list", "-v", "/v1/models"])).unwrap();
+    let ids: Vec<&str> =
+        json["available"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&"openai/models"), "{ids:?}");
+    let err = vault.fails(&["capability", "list", "--provider", "opnai"]);
+    assert!(err.contains("no provider `opnai` (did you mean `openai`?)"), "{err}");
 }
 
 // `-v` prints JSON a script can read.
