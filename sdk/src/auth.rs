@@ -3,6 +3,7 @@
 
 use base64::Engine as _;
 
+use crate::sign::{Encoding, HmacSignature, Region, SigV4};
 use crate::{InjectError, Request, Secrets};
 
 /// How a credential kind authenticates a request. Templates name secrets by
@@ -41,6 +42,10 @@ pub enum Auth {
     /// Puts the rendered template in front of the request path, e.g.
     /// `/bot{{token}}`.
     PathPrefix(String),
+    /// AWS Signature Version 4 over the request, its body and the time.
+    AwsSigV4(SigV4),
+    /// An HMAC-SHA256 over a template of the request, in a header.
+    Hmac(HmacSignature),
     /// Several strategies applied in order.
     All(Vec<Auth>),
 }
@@ -86,6 +91,44 @@ impl Auth {
         Auth::PathPrefix(template.to_string())
     }
 
+    /// AWS Signature Version 4 for `service` (its signing name, e.g.
+    /// `bedrock`), the region taken from the host
+    /// (`<service>.<region>.amazonaws.com`), with the access key id and
+    /// secret access key under these placeholders. Asks for the body.
+    pub fn aws_sigv4(service: &str, access_key_id: &str, secret_access_key: &str) -> Self {
+        Auth::AwsSigV4(SigV4 {
+            service: service.to_string(),
+            region: Region::FromHost,
+            access_key_id: access_key_id.to_string(),
+            secret_access_key: secret_access_key.to_string(),
+        })
+    }
+
+    /// An HMAC-SHA256 of `message` (with `{timestamp}`, `{method}`, `{path}`
+    /// and `{body}` filled in) under the secret `placeholder`, hex-encoded
+    /// into `header`, and the timestamp into `timestamp_header`. Asks for
+    /// the body. For other encodings or prefixes, build an
+    /// [`HmacSignature`] and use [`Auth::Hmac`].
+    pub fn hmac(placeholder: &str, message: &str, header: &str, timestamp_header: &str) -> Self {
+        Auth::Hmac(HmacSignature {
+            secret: placeholder.to_string(),
+            message: message.to_string(),
+            header: header.to_ascii_lowercase(),
+            prefix: String::new(),
+            timestamp_header: Some(timestamp_header.to_ascii_lowercase()),
+            encoding: Encoding::Hex,
+        })
+    }
+
+    /// Whether the strategy needs the request body (signing does).
+    pub fn needs_body(&self) -> bool {
+        match self {
+            Auth::AwsSigV4(_) | Auth::Hmac(_) => true,
+            Auth::All(steps) => steps.iter().any(Auth::needs_body),
+            _ => false,
+        }
+    }
+
     /// This strategy followed by `next`.
     pub fn and(self, next: Auth) -> Self {
         match self {
@@ -109,6 +152,8 @@ impl Auth {
                 req.with_header("authorization", format!("Basic {encoded}"))
             }
             Auth::PathPrefix(template) => req.with_path_prefix(&render(template, secrets)?),
+            Auth::AwsSigV4(signer) => signer.apply(req, secrets)?,
+            Auth::Hmac(signer) => signer.apply(req, secrets)?,
             Auth::All(steps) => {
                 let mut req = req;
                 for step in steps {
@@ -127,6 +172,13 @@ impl Auth {
             Auth::Query { name, template } => format!("query {name}={template}"),
             Auth::Basic { username, password } => format!("basic auth {username}:{password}"),
             Auth::PathPrefix(template) => format!("path prefix {template}"),
+            Auth::AwsSigV4(s) => format!(
+                "AWS Signature Version 4 ({}, {{{{{}}}}} / {{{{{}}}}})",
+                s.service, s.access_key_id, s.secret_access_key
+            ),
+            Auth::Hmac(s) => {
+                format!("HMAC-SHA256 of {} with {{{{{}}}}} in header {}", s.message, s.secret, s.header)
+            }
             Auth::All(steps) => steps.iter().map(Auth::summary).collect::<Vec<_>>().join("; "),
         }
     }

@@ -36,6 +36,7 @@ mod manifest;
 pub mod refresh;
 mod request;
 mod secrets;
+pub mod sign;
 pub mod validate;
 
 #[doc(hidden)]

@@ -208,6 +208,8 @@ impl Manifest {
     /// kind's hosts.
     pub(crate) fn resolve(self) -> Resolved {
         let mut kinds = self.kinds;
+        let signs = self.default_auth.as_ref().is_some_and(Auth::needs_body)
+            || kinds.iter().any(|k| matches!(&k.auth, KindAuth::Declarative(auth) if auth.needs_body()));
         if !self.default_capabilities.is_empty() || self.default_auth.is_some() {
             let summary = self.default_auth.as_ref().map(Auth::summary).unwrap_or_default();
             kinds.insert(
@@ -261,7 +263,8 @@ impl Manifest {
             secrets: self.secrets,
             kinds: resolved_kinds,
             capabilities,
-            needs_body: self.needs_body,
+            // Signing needs the body, so declaring it asks for it.
+            needs_body: self.needs_body || signs,
         }
     }
 }

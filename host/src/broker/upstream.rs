@@ -141,11 +141,12 @@ pub fn send(
     }
     let method = reqwest::Method::from_bytes(req.method.as_bytes())
         .map_err(|_| UpstreamError::Header(req.method.clone()))?;
-    let url = format!("https://{}{}", req.host, req.path);
-    let mut request = client.request(method, url).headers(headers);
+    let mut url = format!("https://{}{}", req.host, req.path);
     if !req.query.is_empty() {
-        request = request.query(&req.query);
+        url.push('?');
+        url.push_str(&encode_query(&req.query));
     }
+    let mut request = client.request(method, url).headers(headers);
     if let Some(body) = &req.body {
         request = request.body(body.clone());
     }
@@ -176,6 +177,28 @@ pub fn send(
         host,
         body: response,
     })
+}
+
+/// The query as RFC 3986 says (a space is `%20`, never `+`), which is also
+/// how signing providers canonicalise it: AWS Signature Version 4 reads `+`
+/// as a plus sign, so a form-encoded space would break the signature.
+fn encode_query(pairs: &[(String, String)]) -> String {
+    let encode = |text: &str| {
+        let mut out = String::with_capacity(text.len());
+        for byte in text.bytes() {
+            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+                out.push(byte as char);
+            } else {
+                out.push_str(&format!("%{byte:02X}"));
+            }
+        }
+        out
+    };
+    pairs
+        .iter()
+        .map(|(name, value)| format!("{}={}", encode(name), encode(value)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// The error chain of a reqwest error without its URL.

@@ -12,6 +12,7 @@ mod sealed;
 mod serve;
 mod serve_edges;
 mod serve_faults;
+mod signing;
 
 mod secrets;
 mod support;

@@ -44,7 +44,7 @@ fn reference(provider: &str) -> (Value, CapabilityTable) {
 // path prefixes and hosts; and the same vault secret names and placeholders.
 #[test]
 fn manifests_match_reference_registry() {
-    for id in ["openai", "trello", "github"] {
+    for id in ["openai", "trello", "github", "google-calendar", "google-gmail", "aws-bedrock"] {
         let manifest = builtin(id).manifest();
         let (doc, expected) = reference(id);
         let actual: BTreeMap<_, _> = manifest
