@@ -11,7 +11,7 @@ fn list_groups_ready_and_available() {
     let vault = Vault::new();
     let out = vault.ok(&["capability", "list"]);
     assert!(out.starts_with("Ready (0)\n"), "{out}");
-    assert!(out.contains("Available (179)"), "{out}");
+    assert!(out.contains("Available (268)"), "{out}");
     assert!(out.contains("openai (needs OPENAI_API_KEY)"), "{out}");
     assert!(out.contains("openai (needs CODEX_OAUTH_JSON)"), "{out}");
     assert!(out.contains("trello (needs TRELLO_API_KEY + TRELLO_TOKEN)"), "{out}");
@@ -30,7 +30,7 @@ fn list_verbose_is_json() {
     let json: Value = serde_json::from_str(&vault.ok(&["capability", "list", "-v"])).unwrap();
     assert_eq!(json["ready"].as_array().unwrap().len(), 0);
     let available = json["available"].as_array().unwrap();
-    assert_eq!(available.len(), 179);
+    assert_eq!(available.len(), 268);
     let trello_cards = available.iter().find(|c| c["id"] == "trello/cards").unwrap();
     assert_eq!(trello_cards["hosts"], serde_json::json!(["api.trello.com"]));
     assert_eq!(
@@ -104,7 +104,7 @@ fn provisioned_capabilities_become_ready() {
     ]);
     let out = vault.ok(&["capability", "list"]);
     assert!(out.starts_with("Ready (9)\n  github (via github, github@w1)\n"), "{out}");
-    assert!(out.contains("Available (170)"), "{out}");
+    assert!(out.contains("Available (259)"), "{out}");
     let json: Value = serde_json::from_str(&vault.ok(&["capability", "list", "-v"])).unwrap();
     assert_eq!(json["ready"][0]["credentials"], serde_json::json!(["github", "github@w1"]));
     let out = vault.ok(&["capability", "describe", "github/repos"]);
