@@ -140,6 +140,14 @@ impl Manifest {
         self
     }
 
+    /// One top-level capability per `(id, description, methods, path
+    /// prefixes)` row: a provider's capability table in one call.
+    pub fn capabilities(self, table: &[(&str, &str, &[&str], &[&str])]) -> Self {
+        table.iter().fold(self, |manifest, (id, description, methods, prefixes)| {
+            manifest.capability(Capability::new(*id, *description).methods(methods).prefixes(prefixes))
+        })
+    }
+
     /// An explicit credential kind, for providers with several ways to
     /// authenticate.
     pub fn credential(mut self, kind: CredentialKind) -> Self {
@@ -384,6 +392,27 @@ mod tests {
         assert_eq!(r.kinds[0].capabilities, vec!["ex/a"]);
         assert_eq!(r.capabilities[0].hosts, vec!["api.example.com"]);
         assert_eq!(r.kinds[0].auth_summary, "header authorization: Bearer {{secret}}");
+    }
+
+    // A capability table adds one top-level capability per row, in order.
+    #[test]
+    fn capability_table_adds_each_row() {
+        let r = Manifest::new("ex", "1.0.0")
+            .host("api.example.com")
+            .secret("EX_KEY", "secret", "")
+            .auth(Auth::bearer("secret"))
+            .capabilities(&[
+                ("ex/a", "A", &["GET"], &["/a"]),
+                ("ex/b", "B", &["DELETE", "POST"], &["/b", "/c/"]),
+            ])
+            .resolve();
+        assert_eq!(r.kinds[0].capabilities, vec!["ex/a", "ex/b"]);
+        let b = &r.capabilities[1];
+        assert_eq!(
+            (b.description.as_str(), &b.methods, &b.prefixes),
+            ("B", &vec!["DELETE".to_string(), "POST".into()], &vec!["/b".to_string(), "/c/".into()])
+        );
+        assert_eq!(b.hosts, vec!["api.example.com"]);
     }
 
     // Kind hosts join the manifest's host list so the host can check them.

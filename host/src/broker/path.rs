@@ -135,8 +135,13 @@ pub fn normalise(raw: &str) -> Result<NormalPath, PathError> {
 }
 
 /// Whether `path` is `prefix` or lies below it (`/user` matches `/user` and
-/// `/user/repos`, not `/users`).
+/// `/user/repos`, not `/users`). A prefix ending in `.` names a family of
+/// methods and matches any path starting with it (Slack's `/api/chat.`
+/// matches `/api/chat.postMessage`, not `/api/chatx`).
 pub fn under_prefix(path: &str, prefix: &str) -> bool {
+    if prefix.ends_with('.') {
+        return path.starts_with(prefix);
+    }
     let prefix = prefix.trim_end_matches('/');
     prefix.is_empty() || path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))
 }
@@ -297,5 +302,15 @@ mod tests {
         assert!(!under_prefix("/users", "/user"));
         assert!(!under_prefix("/v1/modelsX", "/v1/models"));
         assert!(under_prefix("/anything", "/"));
+    }
+
+    // A prefix ending in `.` matches the method family it starts.
+    #[test]
+    fn dot_prefix_matches_method_family() {
+        assert!(under_prefix("/api/chat.postMessage", "/api/chat."));
+        assert!(under_prefix("/api/chat.", "/api/chat."));
+        assert!(!under_prefix("/api/chatx", "/api/chat."));
+        assert!(!under_prefix("/api/chat", "/api/chat."));
+        assert!(!under_prefix("/api/users.list", "/api/chat."));
     }
 }

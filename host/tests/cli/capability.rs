@@ -55,7 +55,7 @@ fn list_narrows_by_provider_and_search() {
         "{out}"
     );
     assert!(!out.contains("github"), "{out}");
-    let out = vault.ok(&["capability", "list", "TRANSCRIPT"]);
+    let out = vault.ok(&["capability", "list", "OPENAI/TRANSCR"]);
     assert!(out.contains("Available (1)") && out.contains("openai/transcription"), "{out}");
     let json: Value = serde_json::from_str(&vault.ok(&["capability", "list", "-v", "/v1/models"])).unwrap();
     let ids: Vec<&str> =

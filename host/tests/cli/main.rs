@@ -3,6 +3,7 @@
 mod agents;
 mod broker;
 mod capability;
+mod catalogue;
 mod daemon;
 mod dropin;
 mod integrity;

@@ -357,6 +357,7 @@ fn spec_attach_detach_examples() {
 // The spec's import example: each entry as if created alone.
 #[test]
 fn spec_import_example() {
+    const ANTHROPIC_KEY: &str = "sk-ant-api03-T3stValueAbcdefGhijklMnopqrStuvwx0123456789";
     let vault = Vault::new();
     let out = vault.ok(&[
         "secrets",
@@ -364,7 +365,7 @@ fn spec_import_example() {
         "--entry",
         &format!("OPENAI_API_KEY={OPENAI_KEY}"),
         "--entry",
-        "ANTHROPIC_API_KEY=sk-ant-api03-T3stValue",
+        &format!("ANTHROPIC_API_KEY={ANTHROPIC_KEY}"),
         "--entry",
         &format!("GITHUB_TOKEN={GITHUB_TOKEN}"),
         "--scope",
@@ -374,12 +375,13 @@ fn spec_import_example() {
         out,
         "Secret created: OPENAI_API_KEY (pinned to provider: openai)\n\
          Credential auto-provisioned: openai (17 capabilities enabled)\n\
-         Secret created: ANTHROPIC_API_KEY\n\
+         Secret created: ANTHROPIC_API_KEY (pinned to provider: anthropic)\n\
+         Credential auto-provisioned: anthropic (2 capabilities enabled)\n\
          Secret created: GITHUB_TOKEN (pinned to provider: github)\n\
          Credential auto-provisioned: github (9 capabilities enabled)\n"
     );
     vault.assert_nowhere(OPENAI_KEY);
-    vault.assert_nowhere("sk-ant-api03-T3stValue");
+    vault.assert_nowhere(ANTHROPIC_KEY);
     vault.assert_nowhere(GITHUB_TOKEN);
 }
 

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use aivault::plugins::builtin_components;
+
 use crate::support::{builtin, hosts, request, secrets};
 
 const OPENAI_KEY: &str = "sk-proj-Abc123_def456-GHI789jkl012MNO345pqr678";
@@ -17,7 +19,7 @@ type CapabilityTable = BTreeMap<String, (Vec<String>, Vec<String>, Vec<String>)>
 
 /// The document and capability table of a reference registry file.
 fn reference(provider: &str) -> (Value, CapabilityTable) {
-    let path = format!("{}/../tests/fixtures/registry/{provider}.json", env!("CARGO_MANIFEST_DIR"));
+    let path = fixtures_dir().join(format!("{provider}.json"));
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let strings = |v: &Value| -> Vec<String> {
         let mut list: Vec<String> =
@@ -40,11 +42,29 @@ fn reference(provider: &str) -> (Value, CapabilityTable) {
     (doc, caps)
 }
 
+/// Reference providers that are deliberately not built in: Telegram is the
+/// drop-in example.
+const NOT_BUILT_IN: &[&str] = &["telegram"];
+
+fn fixtures_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/registry")
+}
+
+fn builtin_names() -> Vec<&'static str> {
+    builtin_components().iter().map(|c| c.name).collect()
+}
+
 // Every capability of the reference registry, exactly: same ids, methods,
-// path prefixes and hosts; and the same vault secret names and placeholders.
+// path prefixes and hosts; the same vault secret names and placeholders;
+// and a credential kind for each credential alternative.
 #[test]
 fn manifests_match_reference_registry() {
-    for id in ["openai", "trello", "github", "google-calendar", "google-gmail", "aws-bedrock"] {
+    let mut checked = 0;
+    for id in builtin_names() {
+        if !fixtures_dir().join(format!("{id}.json")).exists() {
+            continue;
+        }
+        checked += 1;
         let manifest = builtin(id).manifest();
         let (doc, expected) = reference(id);
         let actual: BTreeMap<_, _> = manifest
@@ -63,11 +83,47 @@ fn manifests_match_reference_registry() {
         assert_eq!(actual, expected, "{id}");
         for (name, placeholder) in doc["vaultSecrets"].as_object().unwrap() {
             let secret = manifest.vault_secret(name).unwrap_or_else(|| panic!("{id} lacks {name}"));
-            assert_eq!(secret.placeholder, placeholder.as_str().unwrap());
+            assert_eq!(secret.placeholder, placeholder.as_str().unwrap(), "{id} {name}");
         }
         for host in doc["hosts"].as_array().unwrap() {
-            assert!(manifest.hosts.iter().any(|h| h.as_str() == host.as_str().unwrap()));
+            assert!(manifest.hosts.iter().any(|h| h.as_str() == host.as_str().unwrap()), "{id} {host}");
         }
+        // An alternative may be its own kind (fal) or share one with
+        // another alternative of the same secrets and hosts (openai's Codex
+        // kinds): each capability must be served by a kind that needs
+        // exactly the alternative's secrets and reaches its hosts.
+        for alternative in doc["credentialAlternatives"].as_array().into_iter().flatten() {
+            let secrets: Vec<&str> =
+                alternative["vaultSecrets"].as_object().unwrap().keys().map(String::as_str).collect();
+            let hosts: Vec<&str> =
+                alternative["hosts"].as_array().unwrap().iter().map(|h| h.as_str().unwrap()).collect();
+            for capability in alternative["capabilities"].as_array().unwrap() {
+                let capability = capability.as_str().unwrap();
+                assert!(
+                    manifest.kinds_for_capability(capability).any(|k| {
+                        k.secrets.iter().map(String::as_str).eq(secrets.iter().copied())
+                            && k.hosts.iter().map(|h| h.as_str()).eq(hosts.iter().copied())
+                    }),
+                    "{id}: no kind with {secrets:?} on {hosts:?} serves {capability}"
+                );
+            }
+        }
+    }
+    assert!(checked >= 41, "only {checked} built-ins have a fixture");
+}
+
+// Every reference provider with a fixture is built in, except the ones
+// deliberately left out, which are not.
+#[test]
+fn every_fixture_is_built_in() {
+    let builtins = builtin_names();
+    for entry in std::fs::read_dir(fixtures_dir()).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        let Some(id) = name.strip_suffix(".json") else { continue };
+        assert_eq!(builtins.contains(&id), !NOT_BUILT_IN.contains(&id), "{id}");
+    }
+    for id in NOT_BUILT_IN {
+        assert!(!builtins.contains(id), "{id} must not be built in");
     }
 }
 
@@ -190,7 +246,7 @@ fn validate_secret_through_the_components() {
 // reports the contract version it implements.
 #[test]
 fn builtins_report_version_and_digest() {
-    for id in ["openai", "trello", "github"] {
+    for id in builtin_names() {
         let p = builtin(id);
         assert_eq!(p.wit_version(), "0.2.0");
         assert_eq!(p.digest().len(), 64);

@@ -1,4 +1,4 @@
-//! The provider runtime, exercised with real components: the three built-in
+//! The provider runtime, exercised with real components: the built-in
 //! providers and the hostile fixtures under `tests/components/`, plus the
 //! compiled-code cache.
 

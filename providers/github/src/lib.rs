@@ -43,20 +43,16 @@ impl Provider for GitHub {
             .and(Auth::default_header("accept", "application/vnd.github+json"))
             .and(Auth::default_header("user-agent", concat!("aivault/", env!("CARGO_PKG_VERSION"))))
             .and(Auth::default_header("x-github-api-version", "2022-11-28"));
-        CAPABILITIES.iter().fold(
-            Manifest::new("github", env!("CARGO_PKG_VERSION"))
-                .description("GitHub REST and GraphQL API")
-                .host("api.github.com")
-                .secret(
-                    "GITHUB_TOKEN",
-                    "secret",
-                    "personal access token from https://github.com/settings/tokens, or an app/Actions token",
-                )
-                .auth(auth),
-            |manifest, (id, description, methods, prefixes)| {
-                manifest.capability(Capability::new(*id, *description).methods(methods).prefixes(prefixes))
-            },
-        )
+        Manifest::new("github", env!("CARGO_PKG_VERSION"))
+            .description("GitHub REST and GraphQL API")
+            .host("api.github.com")
+            .secret(
+                "GITHUB_TOKEN",
+                "secret",
+                "personal access token from https://github.com/settings/tokens, or an app/Actions token",
+            )
+            .auth(auth)
+            .capabilities(CAPABILITIES)
     }
 
     fn validate_secret(_name: &str, value: &str) -> Result<(), SecretError> {

@@ -38,17 +38,13 @@ const CAPABILITIES: &[(&str, &str, &[&str], &[&str])] = &[
 
 impl Provider for Trello {
     fn describe() -> Manifest {
-        CAPABILITIES.iter().fold(
-            Manifest::new("trello", env!("CARGO_PKG_VERSION"))
-                .description("Trello REST API")
-                .host("api.trello.com")
-                .secret("TRELLO_API_KEY", "key", "API key from https://trello.com/power-ups/admin")
-                .secret("TRELLO_TOKEN", "token", "user token authorised for that API key")
-                .auth(Auth::query_params(&[("key", "{{key}}"), ("token", "{{token}}")])),
-            |manifest, (id, description, methods, prefixes)| {
-                manifest.capability(Capability::new(*id, *description).methods(methods).prefixes(prefixes))
-            },
-        )
+        Manifest::new("trello", env!("CARGO_PKG_VERSION"))
+            .description("Trello REST API")
+            .host("api.trello.com")
+            .secret("TRELLO_API_KEY", "key", "API key from https://trello.com/power-ups/admin")
+            .secret("TRELLO_TOKEN", "token", "user token authorised for that API key")
+            .auth(Auth::query_params(&[("key", "{{key}}"), ("token", "{{token}}")]))
+            .capabilities(CAPABILITIES)
     }
 
     fn validate_secret(name: &str, value: &str) -> Result<(), SecretError> {
