@@ -109,6 +109,24 @@ impl Runtime {
         self.load_code(origin, Cow::Owned(bytes.to_vec()), digest, Describe::Fresh)
     }
 
+    /// A built-in loaded from its cached manifest, if it has one: no
+    /// compiling, no describing.
+    pub fn cached_builtin(&self, component: &BuiltinComponent) -> Option<Plugin> {
+        let origin = Origin::BuiltIn(component.name);
+        self.cached_manifest(&origin, component.digest).map(|(wit_version, manifest)| {
+            let code = self.code(Cow::Borrowed(component.bytes), &wit_version);
+            Plugin::new(origin, component.digest.to_string(), wit_version, manifest, code)
+        })
+    }
+
+    /// The cached manifest of the component `digest`, checked again (the
+    /// rules are this binary's).
+    fn cached_manifest(&self, origin: &Origin, digest: &str) -> Option<(String, ProviderManifest)> {
+        let (wit_version, manifest) = self.cache.as_ref()?.load_manifest(digest)?;
+        (version::check_supported(origin, &wit_version).is_ok() && manifest.validate().is_ok())
+            .then_some((wit_version, manifest))
+    }
+
     fn load_code(
         &self,
         origin: Origin,
@@ -116,14 +134,8 @@ impl Runtime {
         digest: String,
         describe: Describe,
     ) -> Result<Plugin, PluginError> {
-        let cached = match (describe, &self.cache) {
-            (Describe::Cached, Some(cache)) => cache.load_manifest(&digest),
-            _ => None,
-        };
-        // A cached manifest is checked again: the rules are this binary's.
-        if let Some((wit_version, manifest)) = cached
-            && version::check_supported(&origin, &wit_version).is_ok()
-            && manifest.validate().is_ok()
+        if describe == Describe::Cached
+            && let Some((wit_version, manifest)) = self.cached_manifest(&origin, &digest)
         {
             let code = self.code(bytes, &wit_version);
             return Ok(Plugin::new(origin, digest, wit_version, manifest, code));
