@@ -111,6 +111,24 @@ pub trait Provider {
     }
 }
 
+/// The functions every contract version exports alike.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __guest_describe_and_validate {
+    ($provider:ty) => {
+        fn describe() -> $crate::__private::WitManifest {
+            $crate::__private::describe::<$provider>()
+        }
+
+        fn validate_secret(
+            name: ::std::string::String,
+            value: ::std::string::String,
+        ) -> ::std::result::Result<(), $crate::__private::WitSecretError> {
+            $crate::__private::validate_secret::<$provider>(name, value)
+        }
+    };
+}
+
 /// Exports a [`Provider`] implementation as the component's `aivault:provider`
 /// interface. Call it once, at the crate root, with the implementing type.
 #[cfg(not(feature = "contract-0-1-0"))]
@@ -122,16 +140,7 @@ macro_rules! export_provider {
             pub struct __AivaultExport;
 
             impl $crate::__private::Guest for __AivaultExport {
-                fn describe() -> $crate::__private::WitManifest {
-                    $crate::__private::describe::<$provider>()
-                }
-
-                fn validate_secret(
-                    name: ::std::string::String,
-                    value: ::std::string::String,
-                ) -> ::std::result::Result<(), $crate::__private::WitSecretError> {
-                    $crate::__private::validate_secret::<$provider>(name, value)
-                }
+                $crate::__guest_describe_and_validate!($provider);
 
                 fn inject(
                     req: $crate::__private::WitRequest,
@@ -178,16 +187,7 @@ macro_rules! export_provider {
             pub struct __AivaultExport;
 
             impl $crate::__private::Guest for __AivaultExport {
-                fn describe() -> $crate::__private::WitManifest {
-                    $crate::__private::describe::<$provider>()
-                }
-
-                fn validate_secret(
-                    name: ::std::string::String,
-                    value: ::std::string::String,
-                ) -> ::std::result::Result<(), $crate::__private::WitSecretError> {
-                    $crate::__private::validate_secret::<$provider>(name, value)
-                }
+                $crate::__guest_describe_and_validate!($provider);
 
                 fn inject(
                     req: $crate::__private::WitRequest,
