@@ -14,6 +14,7 @@
 mod deliver;
 pub mod devmode;
 pub mod envelope;
+mod error;
 mod headers;
 pub mod multipart;
 mod path;
@@ -31,19 +32,17 @@ use zeroize::Zeroizing;
 use deliver::{Attempt, Held};
 pub use deliver::{Buffer, Delivered, Head, Sink};
 pub use devmode::DevOverrides;
+pub use error::BrokerError;
 pub use path::{NormalPath, PathError, normalise, under_prefix};
 pub use rederive::RederiveError;
 pub use resolve::ResolveError;
 pub use upstream::UpstreamError;
 
-use crate::plugins::{HostPattern, OutgoingRequest, Plugin, PluginError};
+use crate::plugins::{HostPattern, OutgoingRequest, Plugin};
 use crate::redact::{Forms, Needles};
-use crate::registry::{Registry, RegistryError};
+use crate::registry::Registry;
 use crate::vault::audit::Event;
-use crate::vault::{
-    CredentialRow, CustomCapabilityRow, InvocationData, PolicyRow, Scope, ScopeError, SecretRow, Vault,
-    VaultError,
-};
+use crate::vault::{CredentialRow, CustomCapabilityRow, InvocationData, PolicyRow, Scope, SecretRow, Vault};
 
 /// Default cap on a response body when no policy sets one.
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 << 20;
@@ -78,116 +77,6 @@ pub struct Answer {
     /// Whether a secret echoed by upstream was removed from the body.
     pub redacted: bool,
     pub credential: String,
-}
-
-/// Why an invocation was refused or failed. No variant carries a value.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum BrokerError {
-    #[error(transparent)]
-    Registry(#[from] RegistryError),
-    #[error(transparent)]
-    Scope(#[from] ScopeError),
-    #[error(transparent)]
-    Resolve(Box<ResolveError>),
-    #[error(transparent)]
-    Vault(#[from] VaultError),
-    #[error(transparent)]
-    Plugin(#[from] PluginError),
-    #[error("{capability} allows {methods}; say which (--method, or `method` in a request envelope)")]
-    MethodRequired { capability: String, methods: String },
-    #[error("{capability} does not allow {method} (it allows {methods})")]
-    MethodNotAllowed { capability: String, method: String, methods: String },
-    #[error(
-        "{capability} covers several paths ({prefixes}); say which (--path, or `path` in a request envelope)"
-    )]
-    PathRequired { capability: String, prefixes: String },
-    #[error("path {path} is outside {capability} (allowed prefixes: {prefixes})")]
-    PathNotAllowed { capability: String, path: String, prefixes: String },
-    #[error(transparent)]
-    Path(#[from] PathError),
-    #[error(
-        "header `{0}` carries credentials; aivault adds authentication itself, so callers may not send it"
-    )]
-    AuthHeader(String),
-    #[error("header `{0}` is set by the HTTP client; callers may not send it")]
-    ClientHeader(String),
-    #[error("header `{0}` could re-route or re-method the request upstream; callers may not send it")]
-    RoutingHeader(String),
-    #[error("header `{0}` is not a valid HTTP header")]
-    BadHeader(String),
-    #[error("{provider} sets `{name}` itself; remove it from the request")]
-    ProviderOwned { provider: String, name: String },
-    #[error(
-        "{capability} needs a credential with a concrete host (its hosts are {hosts}); create one with --host"
-    )]
-    NoHost { capability: String, hosts: String },
-    #[error("consumer {consumer} is not bound to {capability} here; `aivault capability bind` grants it")]
-    NotBound { consumer: String, capability: String },
-    #[error("{capability} is limited to {limit} calls per minute; try again shortly")]
-    RateLimited { capability: String, limit: i64 },
-    #[error("the request body is {size} bytes; {capability} allows at most {limit}")]
-    RequestTooLarge { capability: String, size: usize, limit: i64 },
-    #[error("the response is larger than {limit} bytes, the limit for {capability}; it was discarded")]
-    ResponseTooLarge { capability: String, limit: u64 },
-    #[error("{0}")]
-    Upstream(String),
-    #[error(transparent)]
-    Rederive(Box<RederiveError>),
-    #[error("custom capability `{capability}` belongs to credential `{credential}`, which no longer exists")]
-    OrphanedCapability { capability: String, credential: String },
-    #[error(
-        "custom capability `{capability}` is not in the namespace of provider {provider} (`{provider}/…`)"
-    )]
-    ForeignCustomCapability { capability: String, provider: String },
-    #[error("{error} (and this refusal could not be written to the audit log: {audit})")]
-    Unaudited { error: Box<BrokerError>, audit: Box<VaultError> },
-    #[error("nothing was sent: the call's audit entry could not be written ({0})")]
-    IntentNotRecorded(Box<VaultError>),
-    #[error(
-        "the request was sent (HTTP {status}) but its outcome could not be written to the audit log: {audit}"
-    )]
-    OutcomeNotRecorded { status: u16, audit: Box<VaultError> },
-    #[error("the caller stopped reading the answer")]
-    CallerGone,
-    #[error(
-        "re-authorise: the refresh token was refused ({0}); store a new one with `aivault secrets rotate` (the stored secret is unchanged)"
-    )]
-    Reauthorise(String),
-}
-
-impl From<RederiveError> for BrokerError {
-    fn from(e: RederiveError) -> Self {
-        BrokerError::Rederive(Box::new(e))
-    }
-}
-
-impl From<ResolveError> for BrokerError {
-    fn from(e: ResolveError) -> Self {
-        BrokerError::Resolve(Box::new(e))
-    }
-}
-
-impl BrokerError {
-    /// Whether this is a refusal by policy (audited as `invoke.denied`) as
-    /// opposed to a failure (`invoke.failed`).
-    pub fn is_refusal(&self) -> bool {
-        !matches!(
-            self,
-            BrokerError::Upstream(_)
-                | BrokerError::Vault(_)
-                | BrokerError::Plugin(_)
-                | BrokerError::ResponseTooLarge { .. }
-                | BrokerError::CallerGone
-                | BrokerError::Reauthorise(_)
-        )
-    }
-
-    /// A locked vault: nothing was attempted, and nothing can be audited
-    /// without the key.
-    fn is_locked(&self) -> bool {
-        matches!(self, BrokerError::Vault(VaultError::Key(_)))
-    }
 }
 
 /// The capability being invoked, whether a provider's or a custom one.
@@ -298,6 +187,19 @@ impl<'a> Broker<'a> {
             Ok(()) => e,
             Err(audit) => BrokerError::Unaudited { error: Box::new(e), audit: Box::new(audit) },
         }
+    }
+
+    /// Whether `capability` can be served in `context` for `consumer`: a
+    /// credential resolves (or several do, and the caller must pick one)
+    /// and the consumer is bound where bindings exist. Nothing is sent or
+    /// audited; a front-end lists what a session may call with it.
+    pub fn ready(&mut self, capability: &str, context: &Scope, consumer: Option<&str>) -> bool {
+        let Ok(data) = self.vault.invocation_data(capability) else { return false };
+        let Ok(target) = self.target(capability, &data) else { return false };
+        let resolved =
+            resolve::choose(&target.id, &data.credentials, &data.secrets, context, None, &target.needs);
+        matches!(resolved, Ok(_) | Err(ResolveError::Ambiguous { .. }))
+            && check_binding(&data, context, consumer, &target.id).is_ok()
     }
 
     /// Every check that needs no network: the rows (each authenticated),
