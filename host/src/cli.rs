@@ -9,6 +9,7 @@ mod context;
 mod credential;
 mod daemon;
 mod invoke;
+mod mcp;
 mod output;
 mod provider;
 mod secrets;
@@ -74,6 +75,10 @@ enum Command {
     /// Serve capabilities over local HTTP to agents and unmodified SDKs,
     /// each request authorised by a proxy token.
     Serve(serve::ServeArgs),
+
+    /// Serve capabilities as tools to AI agents over the Model Context
+    /// Protocol (stdio), in a scope fixed at start.
+    Mcp(mcp::McpArgs),
 
     /// Run aivaultd: hold the unlocked key in memory and serve a Unix
     /// socket; `invoke` goes through it, agents get only their grants.
@@ -193,6 +198,7 @@ fn admin_label(command: &Command) -> Option<&'static str> {
         Command::Provider(_) => "provider",
         Command::Token(_) => "token",
         Command::Serve(_) => "serve",
+        Command::Mcp(_) => "mcp",
         Command::Daemon(_) => "daemon",
         Command::Agent(_) => "agent",
         Command::Init(_) => "init",
@@ -231,6 +237,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Provider(cmd) => provider::run(&ctx, cmd),
         Command::Token(cmd) => token::run(&ctx, cmd).map(|()| ExitCode::SUCCESS),
         Command::Serve(args) => serve::run(&ctx, args).map(|()| ExitCode::SUCCESS),
+        Command::Mcp(args) => mcp::run(&ctx, args).map(|()| ExitCode::SUCCESS),
         Command::Daemon(args) => daemon::run_daemon(&ctx, args).map(|()| ExitCode::SUCCESS),
         Command::Unlock => daemon::unlock(&ctx).map(|()| ExitCode::SUCCESS),
         Command::Lock => daemon::lock(&ctx).map(|()| ExitCode::SUCCESS),

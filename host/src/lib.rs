@@ -14,6 +14,7 @@ pub mod daemon;
 pub mod dotenv;
 mod fsutil;
 pub mod markdown;
+pub mod mcp;
 pub mod plugins;
 
 pub mod redact;

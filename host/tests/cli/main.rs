@@ -7,6 +7,7 @@ mod catalogue;
 mod daemon;
 mod dropin;
 mod integrity;
+mod mcp;
 mod refresh;
 mod requests;
 mod sealed;

@@ -1,0 +1,232 @@
+//! `aivault mcp` end to end: the real binary as an MCP server on stdio,
+//! driven by the official Rust MCP client (rmcp, as agents embed it),
+//! against the loopback HTTPS upstream.
+
+use std::process::Stdio;
+
+use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig, JsonObject};
+use rmcp::service::RunningService;
+use rmcp::transport::TokioChildProcess;
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use serde_json::{Value, json};
+
+use crate::support::{OPENAI_KEY, Vault};
+use crate::upstream::Upstream;
+
+/// An MCP client that introduces itself by name.
+struct Agent;
+
+impl ClientHandler for Agent {
+    fn get_info(&self) -> ClientConfig {
+        let mut info = ClientConfig::default();
+        info.client_info.name = "test-agent".into();
+        info
+    }
+}
+
+type Client = RunningService<RoleClient, Agent>;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+/// `aivault mcp <args>` as a child process, connected.
+async fn connect(vault: &Vault, upstream: &Upstream, args: &[&str]) -> Client {
+    let mut full = vec!["mcp"];
+    full.extend_from_slice(args);
+    let mut cmd = vault.std_cmd(&full);
+    for (var, value) in upstream.env() {
+        cmd.env(var, value);
+    }
+    let (transport, _) =
+        TokioChildProcess::builder(tokio::process::Command::from(cmd)).stderr(Stdio::null()).spawn().unwrap();
+    Agent.serve(transport).await.unwrap()
+}
+
+fn args(value: Value) -> JsonObject {
+    match value {
+        Value::Object(map) => map,
+        _ => panic!("arguments are an object"),
+    }
+}
+
+async fn call(client: &Client, tool: &str, arguments: Value) -> CallToolResult {
+    client
+        .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(args(arguments)))
+        .await
+        .unwrap()
+}
+
+/// The text the model reads.
+fn text_of(result: &CallToolResult) -> String {
+    result.content.iter().filter_map(|c| c.as_text().map(|t| t.text.clone())).collect::<Vec<_>>().join("\n")
+}
+
+fn vault_with_keys() -> Vault {
+    let vault = Vault::new();
+    vault.ok(&["secrets", "create", "--name", "OPENAI_API_KEY", "--value", OPENAI_KEY]);
+    vault
+}
+
+// The agent lists its tools and capabilities, invokes one, and reads the
+// body; upstream got the key, the agent never did; the audit log names it.
+#[test]
+fn an_agent_lists_and_invokes() {
+    let vault = vault_with_keys();
+    let upstream = Upstream::start(&["api.openai.com"]);
+    let mut seen_by_agent = String::new();
+    runtime().block_on(async {
+        let client = connect(&vault, &upstream, &[]).await;
+        let tools: Vec<String> =
+            client.list_all_tools().await.unwrap().into_iter().map(|t| t.name.to_string()).collect();
+        assert_eq!(tools, ["list_capabilities", "describe_capability", "invoke"]);
+
+        let listed = call(&client, "list_capabilities", json!({"provider": "openai"})).await;
+        let ids: Vec<String> = listed.structured_content.as_ref().unwrap()["capabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect();
+        assert!(ids.contains(&"openai/models".to_string()) && ids.len() == 17, "{ids:?}");
+        let described = call(&client, "describe_capability", json!({"id": "openai/models"})).await;
+        assert_eq!(described.structured_content.as_ref().unwrap()["pathPrefixes"], json!(["/v1/models"]));
+
+        let answer = call(
+            &client,
+            "invoke",
+            json!({"capability": "openai/models", "method": "GET", "path": "/v1/models", "query": {"limit": 2}}),
+        )
+        .await;
+        let text = text_of(&answer);
+        assert!(text.starts_with("HTTP 200 OK") && text.contains("gpt-4o"), "{text}");
+        assert_eq!(answer.structured_content.as_ref().unwrap()["body"]["data"][0]["id"], "gpt-4o");
+        seen_by_agent.push_str(&format!("{answer:?}"));
+
+        // An API that echoes the key back: the agent gets it redacted.
+        let echo = call(&client, "invoke", json!({"capability": "openai/models", "method": "GET", "path": "/v1/models/echo"})).await;
+        let text = text_of(&echo);
+        assert!(text.contains("[REDACTED]") && text.contains("a secret upstream echoed was removed"), "{text}");
+        seen_by_agent.push_str(&format!("{echo:?}{listed:?}{described:?}"));
+        client.cancel().await.unwrap();
+    });
+    let seen = upstream.seen();
+    assert_eq!(seen[0].target, "/v1/models?limit=2");
+    assert_eq!(seen[0].header("authorization"), Some(format!("Bearer {OPENAI_KEY}").as_str()));
+    assert!(!seen_by_agent.contains(OPENAI_KEY), "the agent received the key");
+    let audit = vault.ok(&["audit", "--limit", "10"]);
+    assert!(audit.contains("mcp client test-agent"), "{audit}");
+    vault.assert_nowhere(OPENAI_KEY);
+}
+
+// The session's scope is fixed at start: a workspace session uses the
+// workspace's key; a token session sees and calls only its capabilities;
+// a call cannot name another context.
+#[test]
+fn the_scope_is_fixed_at_start() {
+    let vault = vault_with_keys();
+    let workspace_key = "sk-proj-WorkspaceKeyAbcdefGhijklMnopqrStuvwx0123456789";
+    vault.ok(&[
+        "secrets",
+        "create",
+        "--name",
+        "OPENAI_API_KEY",
+        "--value",
+        workspace_key,
+        "--scope",
+        "workspace",
+        "--workspace-id",
+        "w1",
+    ]);
+    let (ok, token, err) = vault.run(&["token", "create", "--capability", "openai/models"]);
+    assert!(ok, "{err}");
+    let token = token.trim().to_string();
+    let upstream = Upstream::start(&["api.openai.com"]);
+    runtime().block_on(async {
+        let client = connect(&vault, &upstream, &["--workspace-id", "w1"]).await;
+        let answer = call(
+            &client,
+            "invoke",
+            json!({"capability": "openai/models", "path": "/v1/models", "method": "GET"}),
+        )
+        .await;
+        assert!(text_of(&answer).starts_with("HTTP 200"), "{}", text_of(&answer));
+        let err = client
+            .call_tool(
+                CallToolRequestParams::new("invoke")
+                    .with_arguments(args(json!({"capability": "openai/models", "workspaceId": "other"}))),
+            )
+            .await
+            .unwrap_err();
+        assert!(format!("{err:?}").contains("unknown argument `workspaceId`"), "{err:?}");
+        client.cancel().await.unwrap();
+
+        let client = connect(&vault, &upstream, &["--token", &token]).await;
+        let listed = call(&client, "list_capabilities", json!({})).await;
+        let ids = listed.structured_content.as_ref().unwrap()["capabilities"].as_array().unwrap().len();
+        assert_eq!(ids, 1, "{listed:?}");
+        let refused = call(
+            &client,
+            "invoke",
+            json!({"capability": "openai/chat-completions", "path": "/v1/chat/completions", "body": {}}),
+        )
+        .await;
+        assert_eq!(refused.is_error, Some(true));
+        assert!(text_of(&refused).contains("may not call openai/chat-completions"), "{}", text_of(&refused));
+        client.cancel().await.unwrap();
+    });
+    assert_eq!(upstream.seen()[0].header("authorization"), Some(format!("Bearer {workspace_key}").as_str()));
+    assert_eq!(upstream.seen().len(), 1, "a refused call reached upstream");
+    vault.assert_nowhere(OPENAI_KEY);
+    // `token create` printed the token once, as it must; no file holds it.
+    for (path, bytes) in vault.all_files() {
+        assert!(
+            !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+            "{} holds the token",
+            path.display()
+        );
+    }
+}
+
+// Refusals are tool errors with the CLI's one line; unknown tools and bad
+// arguments are protocol errors; the server stays up through all of them.
+#[test]
+fn bad_requests_leave_the_server_up() {
+    let vault = vault_with_keys();
+    let upstream = Upstream::start(&["api.openai.com"]);
+    runtime().block_on(async {
+        let client = connect(&vault, &upstream, &[]).await;
+        let refused = call(
+            &client,
+            "invoke",
+            json!({"capability": "openai/models", "method": "GET", "path": "/v1/models/../../admin"}),
+        )
+        .await;
+        assert_eq!(refused.is_error, Some(true));
+        let line = text_of(&refused);
+        assert!(line.contains("traversal") && !line.contains('\n'), "{line}");
+        for (tool, arguments) in [
+            ("no_such_tool", json!({})),
+            ("invoke", json!({})),
+            ("invoke", json!({"capability": 7})),
+            ("invoke", json!({"capability": "openai/models", "headers": "x"})),
+            ("describe_capability", json!({})),
+        ] {
+            let err =
+                client.call_tool(CallToolRequestParams::new(tool).with_arguments(args(arguments))).await;
+            assert!(err.is_err(), "{tool} was accepted");
+        }
+        let unknown = call(&client, "describe_capability", json!({"id": "opnai/models"})).await;
+        assert!(text_of(&unknown).contains("did you mean"), "{}", text_of(&unknown));
+        let answer = call(
+            &client,
+            "invoke",
+            json!({"capability": "openai/models", "method": "GET", "path": "/v1/models"}),
+        )
+        .await;
+        assert!(text_of(&answer).starts_with("HTTP 200"), "the server did not stay up");
+        client.cancel().await.unwrap();
+    });
+    assert_eq!(upstream.seen().len(), 1);
+    vault.assert_nowhere(OPENAI_KEY);
+}
