@@ -5,6 +5,7 @@
 //! one Broker, which applies policy, redaction and audit (naming the MCP
 //! client). No tool returns a secret or changes the vault.
 
+mod guard;
 mod server;
 mod session;
 mod tools;
@@ -62,8 +63,8 @@ pub fn run(
         .build()
         .map_err(McpError::Runtime)?;
     runtime.block_on(async move {
-        let running =
-            server.serve(rmcp::transport::stdio()).await.map_err(|e| McpError::Protocol(e.to_string()))?;
+        let transport = guard::guarded(tokio::io::stdin(), tokio::io::stdout());
+        let running = server.serve(transport).await.map_err(|e| McpError::Protocol(e.to_string()))?;
         running.waiting().await.map_err(|e| McpError::Protocol(e.to_string()))?;
         Ok(())
     })

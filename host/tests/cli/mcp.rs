@@ -230,3 +230,65 @@ fn bad_requests_leave_the_server_up() {
     assert_eq!(upstream.seen().len(), 1);
     vault.assert_nowhere(OPENAI_KEY);
 }
+
+// `--tools-per-capability`: one tool per capability the session may call,
+// named within MCP's rules, that invokes it.
+#[test]
+fn one_tool_per_capability() {
+    let vault = vault_with_keys();
+    let upstream = Upstream::start(&["api.openai.com"]);
+    runtime().block_on(async {
+        let client = connect(&vault, &upstream, &["--tools-per-capability"]).await;
+        let tools: Vec<String> =
+            client.list_all_tools().await.unwrap().into_iter().map(|t| t.name.to_string()).collect();
+        assert_eq!(tools.len(), 3 + 17, "{tools:?}");
+        assert!(
+            tools
+                .iter()
+                .all(|t| t.len() <= 64 && t.chars().all(|c| c.is_ascii_alphanumeric() || "_-".contains(c)))
+        );
+        let answer = call(&client, "openai__models", json!({"method": "GET", "path": "/v1/models"})).await;
+        assert!(text_of(&answer).starts_with("HTTP 200"), "{}", text_of(&answer));
+        client.cancel().await.unwrap();
+    });
+    assert_eq!(upstream.seen().len(), 1);
+}
+
+// Raw JSON-RPC on stdin, as a broken client might send it: a line that is
+// not JSON, JSON that is not JSON-RPC and a message past the size limit
+// each get a protocol error, and the next request is answered.
+#[test]
+fn malformed_messages_get_protocol_errors() {
+    use std::io::{BufRead, BufReader, Write};
+    let vault = vault_with_keys();
+    let mut child = vault
+        .std_cmd(&["mcp"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}});
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    let huge = "a".repeat(17 << 20);
+    for line in ["not json".to_string(), "[1,2]".to_string(), huge, init.to_string(), list.to_string()] {
+        stdin.write_all(line.as_bytes()).unwrap();
+        stdin.write_all(b"\n").unwrap();
+    }
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut answers: Vec<Value> = Vec::new();
+    while answers.iter().all(|a| a["id"] != 2) {
+        let line = lines.next().expect("the server answered everything").unwrap();
+        answers.push(serde_json::from_str(&line).unwrap());
+    }
+    drop(stdin);
+    let _ = child.wait();
+    let codes: Vec<i64> = answers.iter().filter_map(|a| a["error"]["code"].as_i64()).collect();
+    assert_eq!(codes, [-32700, -32600, -32600], "{answers:?}");
+    assert!(answers.iter().any(|a| a["id"] == 1 && a["result"]["serverInfo"]["name"] == "aivault"));
+    assert!(
+        answers.iter().any(|a| a["id"] == 2 && a["result"]["tools"].as_array().is_some_and(|t| t.len() == 3))
+    );
+}
