@@ -16,6 +16,7 @@ pub mod devmode;
 pub mod envelope;
 mod error;
 mod headers;
+pub mod listing;
 pub mod multipart;
 mod path;
 mod rederive;

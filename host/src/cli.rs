@@ -188,6 +188,7 @@ fn admin_label(command: &Command) -> Option<&'static str> {
         Command::Invoke(_)
         | Command::Json(_)
         | Command::Markdown(_)
+        | Command::Mcp(_)
         | Command::Unlock
         | Command::Lock
         | Command::Setup(_)
@@ -198,7 +199,6 @@ fn admin_label(command: &Command) -> Option<&'static str> {
         Command::Provider(_) => "provider",
         Command::Token(_) => "token",
         Command::Serve(_) => "serve",
-        Command::Mcp(_) => "mcp",
         Command::Daemon(_) => "daemon",
         Command::Agent(_) => "agent",
         Command::Init(_) => "init",

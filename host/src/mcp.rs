@@ -10,16 +10,13 @@ mod server;
 mod session;
 mod tools;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use rmcp::ServiceExt as _;
 
-pub use session::{CapabilityInfo, Scoping, Session};
+pub use session::{Route, Scoping, Session};
 
-use crate::broker::DevOverrides;
 use crate::registry::Registry;
-use crate::vault::KeyCache;
 
 /// How an MCP session runs.
 pub struct McpOptions {
@@ -46,15 +43,9 @@ pub enum McpError {
 }
 
 /// Serves one MCP session on stdin/stdout until the client disconnects.
-pub fn run(
-    dir: PathBuf,
-    keys: KeyCache,
-    registry: Registry,
-    dev: DevOverrides,
-    options: McpOptions,
-) -> Result<(), McpError> {
-    let session = Session::start(dir, keys, registry, dev, options.scoping, options.timeout)
-        .map_err(McpError::Session)?;
+pub fn run(route: Route, registry: Registry, options: McpOptions) -> Result<(), McpError> {
+    let session =
+        Session::start(route, registry, options.scoping, options.timeout).map_err(McpError::Session)?;
     let server = server::McpServer::new(session, options.tools_per_capability, options.max_output_bytes);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -6,7 +6,7 @@ use clap::Args;
 use zeroize::Zeroizing;
 
 use super::Context;
-use crate::mcp::{self, McpOptions, Scoping};
+use crate::mcp::{self, McpOptions, Route, Scoping};
 use crate::vault::Scope;
 
 #[derive(Debug, Args)]
@@ -51,6 +51,23 @@ pub fn run(ctx: &Context, args: McpArgs) -> anyhow::Result<()> {
         max_output_bytes: args.max_output_bytes.max(1024),
         timeout: Duration::from_millis(args.timeout_ms.max(1)),
     };
-    mcp::run(ctx.dir().to_path_buf(), ctx.keys().clone(), ctx.load_registry()?, ctx.dev().clone(), options)?;
+    // With aivaultd running, calls go through it: this process never holds
+    // the key, and an agent OS user gets exactly its grants. A token
+    // session is checked against the vault here.
+    let route = match super::daemon::find(ctx).filter(|_| options.scoping.token.is_none()) {
+        Some((client, pong)) => {
+            let flags = options.scoping.context != Scope::Global || options.scoping.consumer.is_some();
+            if !pong.operator && flags {
+                anyhow::bail!(
+                    "an agent's context and consumer come from its grants; drop --workspace-id, --group-id and --consumer"
+                );
+            }
+            Route::Daemon(client)
+        }
+        None => {
+            Route::Local { dir: ctx.dir().to_path_buf(), keys: ctx.keys().clone(), dev: ctx.dev().clone() }
+        }
+    };
+    mcp::run(route, ctx.load_registry()?, options)?;
     Ok(())
 }

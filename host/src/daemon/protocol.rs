@@ -27,6 +27,8 @@ pub enum Request {
     Lock,
     /// Invoke a capability.
     Invoke(Call),
+    /// What the caller may invoke (an agent: what its grants allow).
+    Capabilities(CapabilityQuery),
     /// An admin command tried by someone who can only reach the daemon:
     /// refused for agents, and audited.
     Admin { command: String },
@@ -43,10 +45,22 @@ impl std::fmt::Debug for Request {
             }
             Request::Lock => f.write_str("Lock"),
             Request::Invoke(call) => f.debug_tuple("Invoke").field(call).finish(),
+            Request::Capabilities(query) => f.debug_tuple("Capabilities").field(query).finish(),
             Request::Admin { command } => f.debug_struct("Admin").field("command", command).finish(),
             Request::Shutdown => f.write_str("Shutdown"),
         }
     }
+}
+
+/// What a caller asks to list: its context and consumer (an operator's
+/// choice; an agent's come from its grants), optionally one provider.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CapabilityQuery {
+    pub workspace_id: Option<String>,
+    pub group_id: Option<String>,
+    pub consumer: Option<String>,
+    pub provider: Option<String>,
 }
 
 /// An invocation as sent over the socket.
@@ -64,6 +78,10 @@ pub struct Call {
     pub group_id: Option<String>,
     pub consumer: Option<String>,
     pub timeout_ms: u64,
+    /// The program calling on the user's behalf (an MCP client's name), for
+    /// the audit log.
+    #[serde(default)]
+    pub client: Option<String>,
 }
 
 impl Call {
@@ -79,6 +97,7 @@ impl Call {
             group_id: call.group_id.clone(),
             consumer: call.consumer.clone(),
             timeout_ms: call.timeout.as_millis() as u64,
+            client: None,
         }
     }
 
@@ -117,6 +136,10 @@ pub enum Response {
     End {
         /// Whether a secret echoed by upstream was removed.
         redacted: bool,
+    },
+    /// What the caller may invoke.
+    Capabilities {
+        capabilities: Vec<crate::broker::listing::CapabilityInfo>,
     },
     /// One line, for the caller's stderr.
     Error {

@@ -17,12 +17,13 @@ use tokio::net::UnixListener;
 use tokio::sync::{Notify, Semaphore};
 use zeroize::Zeroize;
 
-use super::protocol::{self, Call, Pong, Request, Response};
+use super::protocol::{self, Call, CapabilityQuery, Pong, Request, Response};
 use super::{client, owner_of, socket_dir};
+use crate::broker::listing::{self, Caller};
 use crate::broker::{Broker, DevOverrides, Sink};
 use crate::registry::Registry;
 use crate::serve::{self, ServeError, ServeOptions, Shutdown};
-use crate::vault::{KeyCache, Vault, VaultError};
+use crate::vault::{KeyCache, Scope, Vault, VaultError};
 
 /// How the daemon runs.
 #[derive(Debug, Clone)]
@@ -241,6 +242,7 @@ fn handle(shared: &Shared, uid: u32, request: Request, stream: &mut UnixStream) 
             invoke(shared, &mut vault, call, format!("aivaultd (operator uid {uid})"), stream)
         }
         Request::Invoke(call) => invoke_as_agent(shared, &mut vault, uid, call, stream),
+        Request::Capabilities(query) => capabilities(shared, &mut vault, uid, operator, query),
         _ if !operator => {
             let what = match &request {
                 Request::Admin { command } => format!("`aivault {command}`"),
@@ -287,7 +289,17 @@ fn handle(shared: &Shared, uid: u32, request: Request, stream: &mut UnixStream) 
     }
 }
 
-fn invoke(shared: &Shared, vault: &mut Vault, call: Call, via: String, stream: &mut UnixStream) -> Response {
+fn invoke(
+    shared: &Shared,
+    vault: &mut Vault,
+    mut call: Call,
+    mut via: String,
+    stream: &mut UnixStream,
+) -> Response {
+    if let Some(client) = call.client.take() {
+        let client: String = client.chars().filter(|c| !c.is_control()).take(64).collect();
+        via.push_str(&format!(", {client}"));
+    }
     let mut call = match call.into_invocation() {
         Ok(call) => call,
         Err(e) => return error(e),
@@ -361,6 +373,49 @@ fn invoke_as_agent(
         ..call
     };
     invoke(shared, vault, call, format!("aivaultd (agent {user}, uid {uid})"), stream)
+}
+
+/// What the caller may invoke: for the operator, what a credential serves
+/// in the context it names; for an agent, what each of its grants allows,
+/// in the grant's context (a context or consumer of its own is refused).
+fn capabilities(
+    shared: &Shared,
+    vault: &mut Vault,
+    uid: u32,
+    operator: bool,
+    query: CapabilityQuery,
+) -> Response {
+    let provider = query.provider.as_deref();
+    if operator {
+        let context = match Scope::context(query.workspace_id.as_deref(), query.group_id.as_deref()) {
+            Ok(context) => context,
+            Err(e) => return error(e),
+        };
+        let caller = Caller { context: &context, consumer: query.consumer.as_deref(), allowed: None };
+        return match listing::callable(vault, &shared.registry, &shared.dev, &caller, provider) {
+            Ok(capabilities) => Response::Capabilities { capabilities },
+            Err(e) => error(e),
+        };
+    }
+    if query.workspace_id.is_some() || query.group_id.is_some() || query.consumer.is_some() {
+        let reason = "an agent's context and consumer come from its grants, not its request";
+        return deny(vault, uid, reason);
+    }
+    let grants = match vault.grants() {
+        Ok(grants) => grants.into_iter().filter(|g| g.uid == uid).collect::<Vec<_>>(),
+        Err(e) => return error(e),
+    };
+    let mut capabilities = Vec::new();
+    for grant in grants {
+        let allowed = [grant.capability.clone()];
+        let caller =
+            Caller { context: &grant.scope, consumer: Some(&grant.consumer), allowed: Some(&allowed) };
+        match listing::callable(vault, &shared.registry, &shared.dev, &caller, provider) {
+            Ok(found) => capabilities.extend(found),
+            Err(e) => return error(e),
+        }
+    }
+    Response::Capabilities { capabilities }
 }
 
 /// The longest an agent's call may wait for upstream.

@@ -1,29 +1,24 @@
 //! What one MCP session may do, fixed when it starts: a context and
 //! consumer from `aivault mcp`'s flags, or a proxy token (checked again at
 //! every call, so a revoked or expired token stops the session's calls).
-//! Every call goes through the one Broker; nothing here reads a secret.
+//! Every call goes through the one Broker, in this process or, when
+//! aivaultd runs, in the daemon (so this process never holds the key, and
+//! an agent OS user gets exactly its grants); nothing here reads a secret.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Serialize;
 use zeroize::Zeroizing;
 
-use crate::broker::{Answer, Broker, DevOverrides, Invocation};
+use crate::broker::listing::{self, Caller, CapabilityInfo};
+use crate::broker::{Answer, Broker, Buffer, Delivered, DevOverrides, Invocation};
+use crate::daemon::client::Client;
+use crate::daemon::protocol::{Call, CapabilityQuery, Request, Response};
 use crate::registry::Registry;
 use crate::vault::{KeyCache, Scope, Vault};
 
-/// A capability as a session sees it.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CapabilityInfo {
-    pub id: String,
-    pub provider: String,
-    pub description: String,
-    pub methods: Vec<String>,
-    pub path_prefixes: Vec<String>,
-    pub hosts: Vec<String>,
-}
+/// How long aivaultd has to answer, beyond a call's own timeout.
+const DAEMON_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Who a session calls as, given at start.
 pub struct Scoping {
@@ -34,12 +29,18 @@ pub struct Scoping {
     pub token: Option<Zeroizing<String>>,
 }
 
+/// Where calls are served.
+pub enum Route {
+    /// In this process, on this vault.
+    Local { dir: PathBuf, keys: KeyCache, dev: DevOverrides },
+    /// By the running aivaultd.
+    Daemon(Client),
+}
+
 /// The session's fixed scope.
 pub struct Session {
-    dir: PathBuf,
-    keys: KeyCache,
+    route: Route,
     registry: Registry,
-    dev: DevOverrides,
     context: Scope,
     consumer: Option<String>,
     /// A proxy token the session acts as, instead of the context above.
@@ -61,23 +62,36 @@ impl Session {
     /// A session; the vault is unlocked now (a passphrase is asked once, at
     /// start) and a token checked, so a bad one fails before serving.
     pub fn start(
-        dir: PathBuf,
-        keys: KeyCache,
+        route: Route,
         registry: Registry,
-        dev: DevOverrides,
         scoping: Scoping,
         timeout: Duration,
     ) -> Result<Self, String> {
         let Scoping { context, consumer, token } = scoping;
-        let session = Session { dir, keys, registry, dev, context, consumer, token, timeout };
-        let mut vault = session.vault()?;
-        vault.unlock().map_err(|e| e.to_string())?;
-        session.acting(&mut vault)?;
+        if token.is_some() && matches!(route, Route::Daemon(_)) {
+            return Err("a token session is served in this process, not through aivaultd".into());
+        }
+        let session = Session { route, registry, context, consumer, token, timeout };
+        if let Route::Local { .. } = &session.route {
+            let mut vault = session.vault()?;
+            vault.unlock().map_err(|e| e.to_string())?;
+            session.acting(&mut vault)?;
+        }
         Ok(session)
     }
 
     fn vault(&self) -> Result<Vault, String> {
-        Vault::open_with(&self.dir, self.keys.clone()).map_err(|e| e.to_string())
+        match &self.route {
+            Route::Local { dir, keys, .. } => Vault::open_with(dir, keys.clone()).map_err(|e| e.to_string()),
+            Route::Daemon(_) => Err("internal error: the vault is the daemon's".into()),
+        }
+    }
+
+    fn dev(&self) -> DevOverrides {
+        match &self.route {
+            Route::Local { dev, .. } => dev.clone(),
+            Route::Daemon(_) => DevOverrides::default(),
+        }
     }
 
     fn acting(&self, vault: &mut Vault) -> Result<Acting, String> {
@@ -102,79 +116,57 @@ impl Session {
     /// its context serves, and its token allows), optionally one
     /// provider's.
     pub fn capabilities(&self, provider: Option<&str>) -> Result<Vec<CapabilityInfo>, String> {
+        if let Route::Daemon(client) = &self.route {
+            let query = CapabilityQuery {
+                workspace_id: Some(self.context.workspace_id().to_string()).filter(|w| !w.is_empty()),
+                group_id: Some(self.context.group_id().to_string()).filter(|g| !g.is_empty()),
+                consumer: self.consumer.clone(),
+                provider: provider.map(str::to_string),
+            };
+            return match client
+                .request(&Request::Capabilities(query), DAEMON_TIMEOUT)
+                .map_err(|e| e.to_string())?
+            {
+                Response::Capabilities { capabilities } => Ok(capabilities),
+                Response::Error { message } => Err(message),
+                _ => Err("aivaultd gave an unexpected answer".into()),
+            };
+        }
         let mut vault = self.vault()?;
         let acting = self.acting(&mut vault)?;
-        let mut candidates: Vec<String> = vault
-            .credentials()
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .flat_map(|c| c.capabilities)
-            .chain(vault.custom_capabilities().map_err(|e| e.to_string())?.into_iter().map(|c| c.id))
-            .collect();
-        candidates.sort();
-        candidates.dedup();
-        let ready: Vec<String> = {
-            let mut broker = Broker::new(&mut vault, &self.registry, &self.dev);
-            candidates
-                .into_iter()
-                .filter(|id| acting.allowed.as_ref().is_none_or(|list| list.contains(id)))
-                .filter(|id| broker.ready(id, &acting.context, acting.consumer.as_deref()))
-                .collect()
+        let caller = Caller {
+            context: &acting.context,
+            consumer: acting.consumer.as_deref(),
+            allowed: acting.allowed.as_deref(),
         };
-        let mut infos = Vec::new();
-        for id in ready {
-            let info = self.info(&mut vault, &id)?;
-            if provider.is_none_or(|p| p == info.provider) {
-                infos.push(info);
-            }
-        }
-        Ok(infos)
+        listing::callable(&mut vault, &self.registry, &self.dev(), &caller, provider)
     }
 
     /// One capability this session may call.
     pub fn describe(&self, id: &str) -> Result<CapabilityInfo, String> {
         match self.capabilities(None)?.into_iter().find(|c| c.id == id) {
             Some(info) => Ok(info),
-            None => Err(self.unavailable(id)),
+            None => Err(listing::unavailable(&self.registry, id)),
         }
-    }
-
-    fn unavailable(&self, id: &str) -> String {
-        match self.registry.capability(id) {
-            Ok(_) => format!(
-                "{id} is not available to this session (no credential serves it in its context, or its token or consumer may not call it)"
-            ),
-            Err(e) => e.to_string(),
-        }
-    }
-
-    fn info(&self, vault: &mut Vault, id: &str) -> Result<CapabilityInfo, String> {
-        if let Ok(c) = self.registry.capability(id) {
-            return Ok(CapabilityInfo {
-                id: id.to_string(),
-                provider: c.provider.id().to_string(),
-                description: c.capability.description.clone(),
-                methods: c.capability.methods.clone(),
-                path_prefixes: c.capability.path_prefixes.clone(),
-                hosts: c.capability.hosts.iter().map(ToString::to_string).collect(),
-            });
-        }
-        let custom = vault.custom_capabilities().map_err(|e| e.to_string())?;
-        let c = custom.into_iter().find(|c| c.id == id).ok_or_else(|| self.unavailable(id))?;
-        Ok(CapabilityInfo {
-            id: c.id.clone(),
-            provider: c.id.split('/').next().unwrap_or_default().to_string(),
-            description: c.description,
-            methods: c.methods,
-            path_prefixes: c.path_prefixes,
-            hosts: c.host.into_iter().collect(),
-        })
     }
 
     /// Invokes `call` as this session: its context and consumer replace
     /// whatever the call says; a capability outside the session is refused
     /// before the broker sees it. `client` names the MCP client in the audit log.
     pub fn invoke(&self, mut call: Invocation, client: &str) -> Result<Answer, String> {
+        if let Route::Daemon(daemon) = &self.route {
+            call.workspace_id = Some(self.context.workspace_id().to_string()).filter(|w| !w.is_empty());
+            call.group_id = Some(self.context.group_id().to_string()).filter(|g| !g.is_empty());
+            call.consumer = self.consumer.clone();
+            call.timeout = self.timeout;
+            let mut sent = Call::from_invocation(&call);
+            sent.client = Some(format!("mcp client {client}"));
+            let mut buffer = Buffer::default();
+            let redacted = daemon
+                .invoke(&Request::Invoke(sent), self.timeout + DAEMON_TIMEOUT, &mut buffer)
+                .map_err(|e| e.to_string())?;
+            return Ok(buffer.into_answer(Delivered { status: 0, redacted, streamed: false }));
+        }
         let mut vault = self.vault()?;
         let acting = self.acting(&mut vault)?;
         if acting.allowed.as_ref().is_some_and(|list| !list.contains(&call.capability)) {
@@ -188,6 +180,6 @@ impl Session {
             Some(id) => format!("mcp client {client}, token {id}"),
             None => format!("mcp client {client}"),
         });
-        Broker::new(&mut vault, &self.registry, &self.dev).invoke(&call).map_err(|e| e.to_string())
+        Broker::new(&mut vault, &self.registry, &self.dev()).invoke(&call).map_err(|e| e.to_string())
     }
 }

@@ -11,7 +11,7 @@ use rmcp::ErrorData;
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool};
 use serde_json::{Map, Value, json};
 
-use super::session::CapabilityInfo;
+use crate::broker::listing::CapabilityInfo;
 use crate::broker::{Answer, Invocation};
 
 pub const LIST: &str = "list_capabilities";

@@ -149,6 +149,20 @@ fn agents_get_only_their_grant() {
     assert!(audit.matches("daemon.denied").count() >= 4, "{audit}");
     assert!(audit.contains(&format!("agent {}", agent.name)), "{audit}");
 
+    // Over MCP (the agent runs `aivault mcp`), it lists and calls exactly
+    // its grant, through the daemon.
+    mcp_as_agent(&agent, &socket, &home);
+    let seen = upstream.seen();
+    assert_eq!(
+        seen.last().unwrap().header("authorization"),
+        Some(format!("Bearer {workspace_key}").as_str())
+    );
+    let audit = vault.ok(&["audit", "--limit", "50"]);
+    assert!(
+        audit.contains(&format!("agent {}", agent.name)) && audit.contains("mcp client test-agent"),
+        "{audit}"
+    );
+
     // The vault directory is not the agent's to read, nor to list.
     let db = vault.path().join("vault.db").display().to_string();
     assert!(!agent.runs(&["cat", &db]).status.success(), "the agent could read vault.db");
@@ -247,4 +261,49 @@ fn an_impostor_daemon_is_sent_nothing() {
     let audit = String::from_utf8_lossy(&audit.stdout);
     assert!(!audit.contains("daemon."), "the impostor heard from a caller: {audit}");
     vault.assert_nowhere(OPENAI_KEY);
+}
+
+/// An MCP session run by the agent through the shared socket.
+fn mcp_as_agent(agent: &AgentUser, socket: &Path, home: &Path) {
+    use rmcp::ServiceExt as _;
+    use rmcp::transport::TokioChildProcess;
+    use serde_json::json;
+
+    use crate::mcp::{Agent, call, runtime, text_of};
+
+    runtime().block_on(async {
+        let mut cmd = tokio::process::Command::new("runuser");
+        cmd.args(["-u", &agent.name, "--", "env", "-i", "PATH=/usr/bin:/bin", "NO_COLOR=1"])
+            .arg(format!("AIVAULTD_SOCKET={}", socket.display()))
+            .arg(format!("AIVAULT_DIR={}", home.join(".aivault").display()))
+            .arg(assert_cmd::cargo::cargo_bin("aivault"))
+            .arg("mcp");
+        let (transport, _) =
+            TokioChildProcess::builder(cmd).stderr(std::process::Stdio::null()).spawn().unwrap();
+        let client = Agent.serve(transport).await.unwrap();
+        let listed = call(&client, "list_capabilities", json!({})).await;
+        let ids: Vec<&str> = listed.structured_content.as_ref().unwrap()["capabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["openai/models"]);
+        let answer = call(
+            &client,
+            "invoke",
+            json!({"capability": "openai/models", "method": "GET", "path": "/v1/models"}),
+        )
+        .await;
+        assert!(text_of(&answer).starts_with("HTTP 200"), "{}", text_of(&answer));
+        let refused = call(
+            &client,
+            "invoke",
+            json!({"capability": "openai/chat-completions", "path": "/v1/chat/completions", "body": {}}),
+        )
+        .await;
+        assert_eq!(refused.is_error, Some(true));
+        assert!(text_of(&refused).contains("may not invoke"), "{}", text_of(&refused));
+        client.cancel().await.unwrap();
+    });
 }

@@ -14,7 +14,7 @@ use crate::support::{OPENAI_KEY, Vault};
 use crate::upstream::Upstream;
 
 /// An MCP client that introduces itself by name.
-struct Agent;
+pub(crate) struct Agent;
 
 impl ClientHandler for Agent {
     fn get_info(&self) -> ClientConfig {
@@ -24,9 +24,9 @@ impl ClientHandler for Agent {
     }
 }
 
-type Client = RunningService<RoleClient, Agent>;
+pub(crate) type Client = RunningService<RoleClient, Agent>;
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
@@ -50,7 +50,7 @@ fn args(value: Value) -> JsonObject {
     }
 }
 
-async fn call(client: &Client, tool: &str, arguments: Value) -> CallToolResult {
+pub(crate) async fn call(client: &Client, tool: &str, arguments: Value) -> CallToolResult {
     client
         .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(args(arguments)))
         .await
@@ -58,7 +58,7 @@ async fn call(client: &Client, tool: &str, arguments: Value) -> CallToolResult {
 }
 
 /// The text the model reads.
-fn text_of(result: &CallToolResult) -> String {
+pub(crate) fn text_of(result: &CallToolResult) -> String {
     result.content.iter().filter_map(|c| c.as_text().map(|t| t.text.clone())).collect::<Vec<_>>().join("\n")
 }
 
