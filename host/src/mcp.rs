@@ -6,7 +6,7 @@
 //! client). No tool returns a secret or changes the vault.
 
 mod guard;
-mod server;
+pub(crate) mod server;
 mod session;
 mod tools;
 
@@ -44,8 +44,8 @@ pub enum McpError {
 
 /// Serves one MCP session on stdin/stdout until the client disconnects.
 pub fn run(route: Route, registry: Registry, options: McpOptions) -> Result<(), McpError> {
-    let session =
-        Session::start(route, registry, options.scoping, options.timeout).map_err(McpError::Session)?;
+    let session = Session::start(route, std::sync::Arc::new(registry), options.scoping, options.timeout)
+        .map_err(McpError::Session)?;
     let server = server::McpServer::new(session, options.tools_per_capability, options.max_output_bytes);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

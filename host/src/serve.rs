@@ -15,6 +15,7 @@
 
 mod api;
 mod head;
+mod mcp;
 mod passthrough;
 mod routes;
 mod stream;
@@ -49,6 +50,8 @@ pub struct ServeOptions {
     pub timeout: Duration,
     /// How long a request waits for a free slot before a 503.
     pub queue_timeout: Duration,
+    /// Also serve MCP on Streamable HTTP at `/mcp`.
+    pub mcp: bool,
 }
 
 impl Default for ServeOptions {
@@ -60,6 +63,7 @@ impl Default for ServeOptions {
             max_body_bytes: 16 << 20,
             timeout: Duration::from_secs(120),
             queue_timeout: Duration::from_secs(30),
+            mcp: false,
         }
     }
 }
@@ -89,6 +93,8 @@ pub struct Shared {
     pub(crate) dev: DevOverrides,
     pub(crate) options: ServeOptions,
     permits: Arc<Semaphore>,
+    /// The MCP services, with `--mcp`.
+    pub(crate) mcp: Option<mcp::McpEndpoint>,
 }
 
 impl Shared {
@@ -115,7 +121,8 @@ impl Shared {
         options: ServeOptions,
     ) -> Self {
         let permits = Arc::new(Semaphore::new(options.max_concurrent.max(1)));
-        Shared { dir, keys, registry, dev, options, permits }
+        let mcp = options.mcp.then(mcp::McpEndpoint::default);
+        Shared { dir, keys, registry, dev, options, permits, mcp }
     }
 }
 

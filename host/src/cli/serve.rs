@@ -27,6 +27,10 @@ pub struct ServeArgs {
     /// Give up on an upstream call after this many milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 120_000)]
     timeout_ms: u64,
+    /// Also serve `aivault mcp`'s tools on Streamable HTTP at /mcp (each
+    /// request with a proxy token, each session acting as its token).
+    #[arg(long)]
+    mcp: bool,
 }
 
 pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
@@ -43,6 +47,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
         max_concurrent: args.max_concurrent.max(1),
         max_body_bytes: args.max_body_bytes,
         timeout: Duration::from_millis(args.timeout_ms.max(1)),
+        mcp: args.mcp,
         ..ServeOptions::default()
     };
     let shared = Shared::new(

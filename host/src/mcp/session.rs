@@ -6,6 +6,7 @@
 //! an agent OS user gets exactly its grants); nothing here reads a secret.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use zeroize::Zeroizing;
@@ -40,7 +41,7 @@ pub enum Route {
 /// The session's fixed scope.
 pub struct Session {
     route: Route,
-    registry: Registry,
+    registry: Arc<Registry>,
     context: Scope,
     consumer: Option<String>,
     /// A proxy token the session acts as, instead of the context above.
@@ -63,7 +64,7 @@ impl Session {
     /// start) and a token checked, so a bad one fails before serving.
     pub fn start(
         route: Route,
-        registry: Registry,
+        registry: Arc<Registry>,
         scoping: Scoping,
         timeout: Duration,
     ) -> Result<Self, String> {

@@ -43,15 +43,18 @@ impl Reply {
     }
 }
 
-/// A response whose body is whole, or follows as it arrives.
-type HttpResponse = Response<Either<Full<Bytes>, ChannelBody>>;
+/// A response whose body is whole, follows as it arrives, or is the MCP
+/// service's own.
+pub(super) type HttpResponse = Response<Either<Either<Full<Bytes>, ChannelBody>, McpBody>>;
+
+type McpBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
 fn respond(
     status: StatusCode,
     content_type: Option<String>,
     body: Either<Full<Bytes>, ChannelBody>,
 ) -> HttpResponse {
-    let mut response = Response::new(body);
+    let mut response = Response::new(Either::Left(body));
     *response.status_mut() = status;
     if let Some(value) = content_type.and_then(|t| HeaderValue::from_str(&t).ok()) {
         response.headers_mut().insert(CONTENT_TYPE, value);
@@ -69,6 +72,8 @@ enum Route {
     Capabilities,
     Invoke,
     Passthrough(Box<passthrough::Parsed>),
+    /// `/mcp`, with `serve --mcp`.
+    Mcp,
 }
 
 async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> HttpResponse {
@@ -77,6 +82,7 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> HttpResponse {
     let (route, presented) = match (&parts.method, path) {
         (&Method::GET, "/aivault/capabilities") => (Route::Capabilities, presented_token(&parts)),
         (&Method::POST, "/aivault/invoke") => (Route::Invoke, presented_token(&parts)),
+        (_, "/mcp") if shared.mcp.is_some() => (Route::Mcp, presented_token(&parts)),
         _ if path.starts_with("/v/") => match passthrough::Parsed::from_request(&parts) {
             Ok(parsed) => {
                 let token = parsed.token.clone();
@@ -104,12 +110,21 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> HttpResponse {
     let head = Arc::new(parts);
     let checked = {
         let head = Arc::clone(&head);
+        let presented = presented.clone();
         checking(Arc::clone(&shared), move |vault| authenticate(vault, presented.as_deref(), &head)).await
     };
     let token = match checked {
         Ok(token) => token,
         Err(reply) => return reply.into_response(),
     };
+    if let (Route::Mcp, Some(endpoint), Some(presented)) = (&route, &shared.mcp, &presented) {
+        // The MCP service reads the body itself, under its own limit.
+        let Ok(parts) = Arc::try_unwrap(head) else {
+            return Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+        };
+        let response = endpoint.handle(&shared, &token, presented, Request::from_parts(parts, body)).await;
+        return response.map(Either::Right);
+    }
     let limit = shared.options.max_body_bytes;
     let body = match tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, limit).collect()).await {
         Ok(Ok(collected)) => collected.to_bytes(),
@@ -133,6 +148,7 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> HttpResponse {
             .await
             .into_response(),
         Route::Passthrough(parsed) => streamed(shared, request, token, *parsed).await,
+        Route::Mcp => Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response(),
     }
 }
 

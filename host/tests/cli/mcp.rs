@@ -292,3 +292,61 @@ fn malformed_messages_get_protocol_errors() {
         answers.iter().any(|a| a["id"] == 2 && a["result"]["tools"].as_array().is_some_and(|t| t.len() == 3))
     );
 }
+
+// `aivault serve --mcp`: the same tools on Streamable HTTP at /mcp, each
+// request authorised by a proxy token and each session acting as it; a
+// revoked token stops the session; no token, no session.
+#[test]
+fn mcp_over_streamable_http() {
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+
+    let vault = vault_with_keys();
+    let upstream = Upstream::start(&["api.openai.com"]);
+    let (ok, token, err) = vault.run(&["token", "create", "--capability", "openai/models"]);
+    assert!(ok, "{err}");
+    let token = token.trim().to_string();
+    let token_id = err.strip_prefix("Token created: ").and_then(|r| r.split(' ').next()).unwrap().to_string();
+    let server = crate::serve::Server::start(&vault, &upstream, &["--mcp"]);
+    let url = server.url("/mcp");
+    let refused = reqwest::blocking::Client::new()
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+        .send()
+        .unwrap();
+    assert_eq!(refused.status(), 401, "an MCP request without a token was served");
+    runtime().block_on(async {
+        let config = StreamableHttpClientTransportConfig::with_uri(url.clone()).auth_header(token.clone());
+        let client = Agent.serve(StreamableHttpClientTransport::from_config(config)).await.unwrap();
+        assert_eq!(client.list_all_tools().await.unwrap().len(), 3);
+        let listed = call(&client, "list_capabilities", json!({})).await;
+        assert_eq!(listed.structured_content.as_ref().unwrap()["capabilities"].as_array().unwrap().len(), 1);
+        let answer = call(
+            &client,
+            "invoke",
+            json!({"capability": "openai/models", "method": "GET", "path": "/v1/models"}),
+        )
+        .await;
+        assert!(text_of(&answer).starts_with("HTTP 200"), "{}", text_of(&answer));
+        let refused = call(
+            &client,
+            "invoke",
+            json!({"capability": "openai/files", "method": "GET", "path": "/v1/files"}),
+        )
+        .await;
+        assert!(text_of(&refused).contains("may not call openai/files"), "{}", text_of(&refused));
+
+        let (ok, _, err) = vault.run(&["token", "revoke", &token_id]);
+        assert!(ok, "{err}");
+        let after = client
+            .call_tool(CallToolRequestParams::new("list_capabilities").with_arguments(args(json!({}))))
+            .await;
+        assert!(after.is_err(), "a revoked token's session went on: {after:?}");
+        let _ = client.cancel().await;
+    });
+    assert_eq!(upstream.seen().len(), 1);
+    let audit = vault.ok(&["audit", "--limit", "20"]);
+    assert!(audit.contains(&format!("mcp client test-agent, token {token_id}")), "{audit}");
+    vault.assert_nowhere(OPENAI_KEY);
+}
