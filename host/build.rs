@@ -1,5 +1,7 @@
-//! Compiles every crate under `providers/` into a component and embeds the
-//! bytes, so an installed `aivault` binary is self-contained.
+//! Compiles every crate under `providers/` into a component, describes it
+//! (with the same runtime and checks the binary uses), and embeds the bytes,
+//! their digest and the manifest, so an installed `aivault` binary is
+//! self-contained and never compiles a built-in only to list it.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -9,7 +11,7 @@ fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let root = manifest_dir.parent().expect("host/ sits in the workspace root").to_path_buf();
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo"));
-    aivault_wasm_build::rerun_if_changed(&root, &["providers", "sdk", "wit"]);
+    aivault_wasm_build::rerun_if_changed(&root, &["providers", "sdk", "wit", "runtime"]);
 
     let mut names: Vec<String> = fs::read_dir(root.join("providers"))
         .expect("providers/ exists")
@@ -22,15 +24,27 @@ fn main() {
     let package_refs: Vec<&str> = packages.iter().map(String::as_str).collect();
     let built = aivault_wasm_build::build_components(&root, &package_refs);
 
-    let mut table = String::from("&[\n");
+    let mut copies = Vec::with_capacity(built.len());
     for (name, component) in names.iter().zip(&built) {
         let dest = out_dir.join(format!("{name}.wasm"));
         fs::copy(&component.path, &dest).expect("copy component into OUT_DIR");
-        let digest = hex_sha256(&fs::read(&dest).expect("read the copied component"));
+        copies.push(dest);
+    }
+    let described = aivault_runtime::describe_for_embedding(&copies)
+        .unwrap_or_else(|e| panic!("a built-in provider does not load: {e}"));
+
+    let mut table = String::from("&[\n");
+    for ((name, dest), described) in names.iter().zip(&copies).zip(&described) {
+        let digest = hex_sha256(&fs::read(dest).expect("read the copied component"));
+        let manifest = out_dir.join(format!("{name}.manifest.json"));
+        fs::write(&manifest, &described.manifest_json).expect("write the manifest into OUT_DIR");
         writeln!(
             table,
-            "    BuiltinComponent {{ name: {name:?}, bytes: include_bytes!({:?}), digest: {digest:?} }},",
-            dest.display().to_string()
+            "    BuiltinComponent {{ name: {name:?}, bytes: include_bytes!({:?}), digest: {digest:?}, \
+             wit_version: {:?}, manifest: include_str!({:?}) }},",
+            dest.display().to_string(),
+            described.wit_version,
+            manifest.display().to_string(),
         )
         .expect("write to String");
     }

@@ -12,12 +12,12 @@ pub mod config;
 pub mod daemon;
 
 pub mod dotenv;
-mod fsutil;
 pub mod markdown;
 pub mod mcp;
 pub mod plugins;
+use aivault_runtime::fsutil;
+pub use aivault_runtime::redact;
 
-pub mod redact;
 pub mod registry;
 pub mod serve;
 pub mod testpoint;

@@ -6,9 +6,7 @@ pub mod dropin;
 
 use std::path::Path;
 
-use crate::plugins::{
-    BuiltinComponent, Capability, CredentialKind, Plugin, PluginError, Runtime, builtin_components,
-};
+use crate::plugins::{Capability, CredentialKind, Plugin, PluginError, Runtime, builtin_components};
 use crate::vault::ApprovalRow;
 
 /// Look-up failures, with a close match where there is one.
@@ -61,17 +59,11 @@ impl Registry {
     /// Loads every built-in provider. A built-in that fails to load is a bug
     /// in this build, reported as an error rather than skipped.
     pub fn load_builtin(runtime: &Runtime) -> Result<Self, RegistryError> {
-        let components = builtin_components();
-        let mut loaded: Vec<Option<Plugin>> = components.iter().map(|c| runtime.cached_builtin(c)).collect();
-        // Those never described here (a fresh vault, a new aivault) are
-        // compiled and described now, on every core: once, then cached.
-        let missing: Vec<usize> = (0..components.len()).filter(|&i| loaded[i].is_none()).collect();
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let described = describe_all(runtime, components, &missing, cores)?;
-        for (i, plugin) in missing.into_iter().zip(described) {
-            loaded[i] = Some(plugin);
-        }
-        Ok(Registry { providers: loaded.into_iter().flatten().collect(), refused: Vec::new() })
+        // Each was described when this binary was built: nothing is
+        // compiled here, whatever the vault's caches hold.
+        let providers =
+            builtin_components().iter().map(|c| runtime.load_builtin(c)).collect::<Result<_, _>>()?;
+        Ok(Registry { providers, refused: Vec::new() })
     }
 
     /// The built-ins plus every enabled drop-in in `dir` whose file still has
@@ -186,35 +178,6 @@ impl Registry {
     pub fn provider_for_secret(&self, name: &str) -> Option<&Plugin> {
         self.providers.iter().find(|p| p.manifest().vault_secret(name).is_some())
     }
-}
-
-/// Loads `components[i]` for each `i` of `which`, split over up to `threads`
-/// threads; the plugins in the order of `which`.
-fn describe_all(
-    runtime: &Runtime,
-    components: &[BuiltinComponent],
-    which: &[usize],
-    threads: usize,
-) -> Result<Vec<Plugin>, PluginError> {
-    let load = |part: &[usize]| {
-        part.iter().map(|&i| runtime.load_builtin(&components[i])).collect::<Result<Vec<_>, _>>()
-    };
-    if which.len() < 2 || threads < 2 {
-        return load(which);
-    }
-    let parts: Vec<&[usize]> = which.chunks(which.len().div_ceil(threads)).collect();
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = parts.into_iter().map(|part| scope.spawn(move || load(part))).collect();
-        let mut plugins = Vec::with_capacity(which.len());
-        for handle in handles {
-            let panicked = |_| PluginError::Load {
-                origin: crate::plugins::Origin::BuiltIn("registry"),
-                reason: "a thread describing the built-in providers panicked".into(),
-            };
-            plugins.extend(handle.join().map_err(panicked)??);
-        }
-        Ok(plugins)
-    })
 }
 
 /// The candidate most like `input`: an exact match of the part after `/`

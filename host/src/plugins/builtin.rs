@@ -1,15 +1,7 @@
-//! The provider components embedded at build time by `host/build.rs`.
+//! The provider components embedded at build time by `host/build.rs`, each
+//! with the manifest its `describe` returned then.
 
-/// A component compiled from `providers/<name>` when aivault was built.
-#[derive(Debug, Clone, Copy)]
-pub struct BuiltinComponent {
-    /// The crate directory name, e.g. `openai`.
-    pub name: &'static str,
-    /// The component's bytes.
-    pub bytes: &'static [u8],
-    /// SHA-256 of `bytes`, hex, taken at build time.
-    pub digest: &'static str,
-}
+use aivault_runtime::BuiltinComponent;
 
 static BUILTIN: &[BuiltinComponent] = include!(concat!(env!("OUT_DIR"), "/builtin_providers.rs"));
 

@@ -221,3 +221,41 @@ fn every_builtin_sends_the_reference_auth() {
         vault.assert_nowhere(value);
     }
 }
+
+/// The built-ins' manifests ship in the binary: on a fresh vault with an
+/// empty compiled-code cache, listing and matching compile nothing, and a
+/// secret whose value a provider validates compiles that one provider only.
+#[test]
+fn listing_compiles_nothing_and_validation_one_provider() {
+    let vault = Vault::new();
+    let root = tempfile::tempdir().unwrap();
+    let cache = root.path().join("components");
+    let run = |args: &[&str]| {
+        let mut cmd = vault.std_cmd(args);
+        cmd.env("AIVAULT_DEV_CACHE_DIR", &cache);
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let compiled = || -> Vec<String> {
+        std::fs::read_dir(&cache)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|name| name.ends_with(".cwasm"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    run(&["capability", "list"]);
+    run(&["status"]);
+    run(&["provider", "list"]);
+    run(&["secrets", "create", "--name", "UNCLAIMED_BY_ANYONE", "--value", "t3st-unclaimed-0123456789"]);
+    assert_eq!(compiled(), Vec::<String>::new(), "nothing is compiled to list, match or store unclaimed");
+
+    run(&["secrets", "create", "--name", "OPENAI_API_KEY", "--value", OPENAI_KEY]);
+    let openai = aivault::plugins::builtin_components().iter().find(|c| c.name == "openai").unwrap();
+    let compiled = compiled();
+    assert_eq!(compiled.len(), 1, "validating one value compiles its provider only: {compiled:?}");
+    assert!(compiled[0].starts_with(openai.digest), "{compiled:?}");
+}

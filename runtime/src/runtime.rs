@@ -13,11 +13,11 @@ use wasmtime::{Config, Engine};
 use zeroize::Zeroizing;
 
 use super::adapter::{InjectRefusal, SecretRefusal};
-use super::builtin::BuiltinComponent;
 use super::cache::{ArtifactCache, CacheConfig, CacheError};
 use super::manifest::{HostPattern, ProviderManifest};
 use super::sandbox::{CallStats, Sandbox, SandboxLimits, root_cause};
 use super::{Origin, OutgoingRequest, PluginError, verify, version};
+use crate::builtin::BuiltinComponent;
 use crate::redact::{Forms, Needles};
 
 /// Compiles and loads components. Cheap to share by reference.
@@ -96,10 +96,25 @@ impl Runtime {
         self.load_code(origin, Cow::Owned(bytes.to_vec()), digest, Describe::Cached)
     }
 
-    /// Loads a built-in component, whose digest was taken at build time.
+    /// Loads a built-in component from what its build recorded (digest,
+    /// contract version, manifest): nothing is compiled or called until one
+    /// of its functions is. The manifest is checked against this binary's
+    /// rules again, as every manifest is.
     pub fn load_builtin(&self, component: &BuiltinComponent) -> Result<Plugin, PluginError> {
-        let bytes = Cow::Borrowed(component.bytes);
-        self.load_code(Origin::BuiltIn(component.name), bytes, component.digest.to_string(), Describe::Cached)
+        let origin = Origin::BuiltIn(component.name);
+        version::check_supported(&origin, component.wit_version)?;
+        let invalid = |reason: String| PluginError::InvalidManifest { origin: origin.clone(), reason };
+        let manifest: ProviderManifest =
+            serde_json::from_str(component.manifest).map_err(|e| invalid(e.to_string()))?;
+        manifest.validate().map_err(invalid)?;
+        let code = self.code(Cow::Borrowed(component.bytes), component.wit_version);
+        Ok(Plugin::new(
+            origin,
+            component.digest.to_string(),
+            component.wit_version.to_string(),
+            manifest,
+            code,
+        ))
     }
 
     /// Loads the component `bytes` and calls `describe` whatever the cache
@@ -107,16 +122,6 @@ impl Runtime {
     pub fn load_fresh(&self, origin: Origin, bytes: &[u8]) -> Result<Plugin, PluginError> {
         let digest = hex::encode(Sha256::digest(bytes));
         self.load_code(origin, Cow::Owned(bytes.to_vec()), digest, Describe::Fresh)
-    }
-
-    /// A built-in loaded from its cached manifest, if it has one: no
-    /// compiling, no describing.
-    pub fn cached_builtin(&self, component: &BuiltinComponent) -> Option<Plugin> {
-        let origin = Origin::BuiltIn(component.name);
-        self.cached_manifest(&origin, component.digest).map(|(wit_version, manifest)| {
-            let code = self.code(Cow::Borrowed(component.bytes), &wit_version);
-            Plugin::new(origin, component.digest.to_string(), wit_version, manifest, code)
-        })
     }
 
     /// The cached manifest of the component `digest`, checked again (the
