@@ -34,7 +34,7 @@ use self::head::FirstHead;
 
 use crate::broker::DevOverrides;
 use crate::registry::Registry;
-use crate::vault::{KeyCache, Vault, VaultError};
+use crate::vault::{KeyCache, Vault, VaultError, VaultPool};
 
 /// How `serve` runs.
 #[derive(Debug, Clone)]
@@ -93,6 +93,8 @@ pub struct Shared {
     pub(crate) dev: DevOverrides,
     pub(crate) options: ServeOptions,
     permits: Arc<Semaphore>,
+    /// Connections kept open between calls.
+    pub(crate) vaults: Arc<VaultPool>,
     /// The MCP services, with `--mcp`.
     pub(crate) mcp: Option<mcp::McpEndpoint>,
 }
@@ -122,7 +124,8 @@ impl Shared {
     ) -> Self {
         let permits = Arc::new(Semaphore::new(options.max_concurrent.max(1)));
         let mcp = options.mcp.then(mcp::McpEndpoint::default);
-        Shared { dir, keys, registry, dev, options, permits, mcp }
+        let vaults = VaultPool::new(dir.clone(), keys.clone());
+        Shared { dir, keys, registry, dev, options, permits, vaults, mcp }
     }
 }
 

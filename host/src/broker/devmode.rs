@@ -1,12 +1,18 @@
 //! Test-only overrides that point provider hosts at a loopback server:
 //! `AIVAULT_DEV_RESOLVE=host=127.0.0.1:port,…` and
 //! `AIVAULT_DEV_CA_CERT_PATH=<pem>` (plus `AIVAULT_DEV_CACHE_DIR`). They work
-//! only in builds with debug assertions. A release build refuses to run with
-//! any of them set: whoever controls a caller's environment could otherwise
-//! send a real key to a server of their own.
+//! only in builds with debug assertions (and release builds made with the
+//! `dev-overrides` feature, for benchmarks). A release build refuses to run
+//! with any of them set: whoever controls a caller's environment could
+//! otherwise send a real key to a server of their own.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+
+/// Whether this build honours the overrides: test builds, and release
+/// builds made with the `dev-overrides` feature for benchmarks (never one
+/// that holds real keys).
+pub const HONOURED: bool = cfg!(debug_assertions) || cfg!(feature = "dev-overrides");
 
 /// Every variable that is honoured only in test builds.
 pub const DEV_VARS: &[&str] =

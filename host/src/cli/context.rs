@@ -1,7 +1,8 @@
 //! What commands share: the vault directory, the test-build overrides and,
 //! loaded on first use, `config.toml`, the wasm runtime and the registry.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -23,6 +24,39 @@ pub struct Context {
     registry: OnceCell<Registry>,
     /// The master key, unlocked at most once per command.
     keys: KeyCache,
+    /// The vault connection between uses, so a command opens (and SQLite
+    /// parses the schema) once however many steps read or write it.
+    open_vault: RefCell<Option<Vault>>,
+}
+
+/// The command's vault, lent out by [`Context::vault`] and given back when
+/// dropped. A step that asks while another holds it gets a connection of its
+/// own (correct, only slower), so no nesting of steps can fail.
+pub struct VaultLease<'a> {
+    ctx: &'a Context,
+    vault: Option<Vault>,
+}
+
+impl Deref for VaultLease<'_> {
+    type Target = Vault;
+    fn deref(&self) -> &Vault {
+        self.vault.as_ref().expect("held until dropped")
+    }
+}
+
+impl DerefMut for VaultLease<'_> {
+    fn deref_mut(&mut self) -> &mut Vault {
+        self.vault.as_mut().expect("held until dropped")
+    }
+}
+
+impl Drop for VaultLease<'_> {
+    fn drop(&mut self) {
+        let mut slot = self.ctx.open_vault.borrow_mut();
+        if slot.is_none() {
+            *slot = self.vault.take();
+        }
+    }
 }
 
 impl Context {
@@ -36,7 +70,7 @@ impl Context {
                 .join(".aivault"),
         };
         // Refused in release builds before anything else happens.
-        let dev = devmode::from_env(|var| std::env::var(var).ok(), cfg!(debug_assertions))?;
+        let dev = devmode::from_env(|var| std::env::var(var).ok(), devmode::HONOURED)?;
         Ok(Context {
             dir,
             dir_given,
@@ -45,6 +79,7 @@ impl Context {
             runtime: OnceCell::new(),
             registry: OnceCell::new(),
             keys: KeyCache::default(),
+            open_vault: RefCell::new(None),
         })
     }
 
@@ -57,9 +92,14 @@ impl Context {
         Ok(self.config.get_or_init(|| config))
     }
 
-    /// Opens (creating if needed) the vault.
-    pub fn vault(&self) -> anyhow::Result<Vault> {
-        Ok(Vault::open_with(&self.dir, self.keys.clone())?)
+    /// The vault, opened (and created if needed) on first use.
+    pub fn vault(&self) -> anyhow::Result<VaultLease<'_>> {
+        let kept = self.open_vault.borrow_mut().take();
+        let vault = match kept {
+            Some(vault) => vault,
+            None => Vault::open_with(&self.dir, self.keys.clone())?,
+        };
+        Ok(VaultLease { ctx: self, vault: Some(vault) })
     }
 
     /// Whether a vault exists yet (read-only commands do not create one).
@@ -76,7 +116,7 @@ impl Context {
         if !self.vault_exists() {
             return Ok(T::default());
         }
-        Ok(read(&mut self.vault()?)?)
+        Ok(read(&mut *self.vault()?)?)
     }
 
     /// The key cache every vault this command opens shares.
@@ -117,7 +157,7 @@ impl Context {
     /// it, since whoever controls the environment would otherwise choose the
     /// native code aivault runs.
     fn component_cache(&self) -> Option<CacheConfig> {
-        if cfg!(debug_assertions)
+        if devmode::HONOURED
             && let Some(dir) = std::env::var_os("AIVAULT_DEV_CACHE_DIR")
         {
             return CacheConfig::with_sibling_key(PathBuf::from(dir));

@@ -23,7 +23,7 @@ use crate::broker::listing::{self, Caller};
 use crate::broker::{Broker, DevOverrides, Sink};
 use crate::registry::Registry;
 use crate::serve::{self, ServeError, ServeOptions, Shutdown};
-use crate::vault::{KeyCache, Scope, Vault, VaultError};
+use crate::vault::{KeyCache, Scope, Vault, VaultError, VaultPool};
 
 /// How the daemon runs.
 #[derive(Debug, Clone)]
@@ -46,6 +46,8 @@ struct Shared {
     operator: u32,
     permits: Arc<Semaphore>,
     shutdown: Notify,
+    /// Connections kept open between calls.
+    vaults: Arc<VaultPool>,
 }
 
 /// How long a peer has to send its whole request.
@@ -109,9 +111,11 @@ pub fn run(
             serve_options.clone(),
         ))
     });
+    let vaults = VaultPool::new(dir.clone(), keys.clone());
     let shared = Arc::new(Shared {
         dir,
         keys,
+        vaults,
         registry,
         dev,
         operator,
@@ -225,19 +229,27 @@ fn error(message: impl std::fmt::Display) -> Response {
 
 /// The reply to `request`; an invocation writes its answer's head and body
 /// to `stream` as they arrive and returns its end.
+fn pong(shared: &Shared, operator: bool) -> Response {
+    Response::Pong(Pong {
+        pid: std::process::id(),
+        locked: shared.keys.is_locked(),
+        operator,
+        dir: shared.dir.clone(),
+    })
+}
+
 fn handle(shared: &Shared, uid: u32, request: Request, stream: &mut UnixStream) -> Response {
     let operator = uid == shared.operator;
-    let mut vault = match Vault::open_with(&shared.dir, shared.keys.clone()) {
+    // A ping (every CLI call starts with one) needs no vault.
+    if let Request::Ping = request {
+        return pong(shared, operator);
+    }
+    let mut vault = match shared.vaults.get() {
         Ok(vault) => vault,
         Err(e) => return error(e),
     };
     match request {
-        Request::Ping => Response::Pong(Pong {
-            pid: std::process::id(),
-            locked: shared.keys.is_locked(),
-            operator,
-            dir: shared.dir.clone(),
-        }),
+        Request::Ping => pong(shared, operator),
         Request::Invoke(call) if operator => {
             invoke(shared, &mut vault, call, format!("aivaultd (operator uid {uid})"), stream)
         }

@@ -206,7 +206,7 @@ async fn blocking(
     };
     let task = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        match Vault::open_with(&shared.dir, shared.keys.clone()) {
+        match shared.vaults.get() {
             Ok(mut vault) => work(&shared, &mut vault),
             Err(e) => Reply::error(StatusCode::SERVICE_UNAVAILABLE, e),
         }
@@ -220,11 +220,10 @@ async fn checking<T: Send + 'static>(
     shared: Arc<Shared>,
     work: impl FnOnce(&mut Vault) -> Result<T, Reply> + Send + 'static,
 ) -> Result<T, Reply> {
-    let task =
-        tokio::task::spawn_blocking(move || match Vault::open_with(&shared.dir, shared.keys.clone()) {
-            Ok(mut vault) => work(&mut vault),
-            Err(e) => Err(Reply::error(StatusCode::SERVICE_UNAVAILABLE, e)),
-        });
+    let task = tokio::task::spawn_blocking(move || match shared.vaults.get() {
+        Ok(mut vault) => work(&mut vault),
+        Err(e) => Err(Reply::error(StatusCode::SERVICE_UNAVAILABLE, e)),
+    });
     task.await.unwrap_or_else(|_| Err(Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")))
 }
 

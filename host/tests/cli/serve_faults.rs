@@ -101,8 +101,12 @@ fn stalled_and_vanished_clients_give_their_slot_back() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let events: Vec<Value> = serde_json::from_str(&vault.ok(&["audit", "-v", "--limit", "20"])).unwrap();
-    let ended = events.iter().find(|e| e["event"] == "invoke.failed").expect("the call's end was recorded");
-    assert_eq!(ended["details"]["path"], "/v1/chat/completions/stream");
+    // Polls refused while the slot was still taken are audited too (on a
+    // loaded machine there may be some): the stream's own end is the one.
+    let ended = events
+        .iter()
+        .find(|e| e["event"] == "invoke.failed" && e["details"]["path"] == "/v1/chat/completions/stream")
+        .expect("the call's end was recorded");
     assert_eq!(ended["details"]["reason"], "the caller stopped reading the answer");
     drop(stalled);
 }

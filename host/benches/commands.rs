@@ -1,0 +1,228 @@
+//! Whole `aivault` processes of the release binary, each against a floor
+//! measured in the same run, interleaved so machine noise hits both alike:
+//!
+//! ```sh
+//! cargo bench -p aivault --features dev-overrides --bench commands
+//! ```
+//!
+//! (`dev-overrides` lets the release binary send to the loopback upstream
+//! and trust its test CA, as test builds do; nothing else changes.)
+//!
+//! 1. `aivault invoke openai/models` (no daemon, then through `aivaultd`)
+//!    against `curl` sending the same request to the same keep-alive HTTPS
+//!    server; peak RSS of each.
+//! 2. `secrets create`, `status` and `capability list` against
+//!    `secrets list` of the same vault (44 built-in providers).
+//! 3. `secrets import` and `secrets list` at 1k, 10k and 100k secrets.
+//!
+//! `AIVAULT_BENCH_ONLY=invoke|listing|scaling` runs one part.
+
+mod support;
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::upstream::Upstream;
+use support::{Run, median, ms, ratio, row, run};
+
+const KEY: &str = "sk-proj-BenchKeyAbcdefGhijklMnopqrStuvwx0123456789";
+const RUNS: usize = 41;
+
+struct Vault {
+    dir: tempfile::TempDir,
+    env: Vec<(&'static str, String)>,
+}
+
+impl Vault {
+    fn new(upstream: &Upstream) -> Self {
+        Vault { dir: tempfile::tempdir().unwrap(), env: upstream.env() }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_aivault"));
+        for (var, _) in std::env::vars_os() {
+            if var.to_string_lossy().starts_with("AIVAULT") {
+                cmd.env_remove(var);
+            }
+        }
+        cmd.args(args).env("AIVAULT_DIR", self.dir.path()).env("NO_COLOR", "1");
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        run(&mut self.cmd(args))
+    }
+}
+
+/// A running `aivault daemon`, stopped when dropped.
+struct Daemon(Child);
+
+impl Daemon {
+    fn start(vault: &Vault) -> Self {
+        let mut child = vault.cmd(&["daemon"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+        let mut banner = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut banner).unwrap();
+        assert!(banner.starts_with("aivaultd listening on"), "{banner:?}");
+        Daemon(child)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // SAFETY: signalling the daemon this bench started.
+        unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM) };
+        let _ = self.0.wait();
+    }
+}
+
+const MODELS: &[&str] = &["invoke", "openai/models", "--method", "GET", "--path", "/v1/models"];
+
+fn main() {
+    let upstream = Upstream::start(&["api.openai.com"]);
+    let plain = Vault::new(&upstream);
+    let create_key = ["secrets", "create", "--name", "OPENAI_API_KEY", "--value", KEY];
+    let out = plain.cmd(&create_key).output().unwrap();
+    if String::from_utf8_lossy(&out.stderr).contains("release build") {
+        eprintln!(
+            "this bench needs the loopback overrides: cargo bench -p aivault --features dev-overrides --bench commands"
+        );
+        std::process::exit(2);
+    }
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let daemoned = Vault::new(&upstream);
+    daemoned.run(&create_key);
+    let _daemon = Daemon::start(&daemoned);
+    // The first call compiles the provider (then cached) and, through the
+    // daemon, opens the upstream connection it keeps.
+    plain.run(MODELS);
+    daemoned.run(MODELS);
+
+    let only = std::env::var("AIVAULT_BENCH_ONLY").ok();
+    let wanted = |part: &str| only.as_deref().is_none_or(|o| o == part);
+    if wanted("invoke") {
+        invoke(&upstream, &plain, &daemoned);
+    }
+    if wanted("listing") {
+        listing(&plain);
+    }
+    if wanted("scaling") {
+        scaling(&upstream);
+    }
+}
+
+fn invoke(upstream: &Upstream, plain: &Vault, daemoned: &Vault) {
+    let ca = upstream.ca_path.display().to_string();
+    let connect_to = format!("api.openai.com:443:127.0.0.1:{}", upstream.addr.port());
+    let mut curl = Command::new("curl");
+    curl.args(["-sS", "-o", "/dev/null", "--cacert", &ca, "--connect-to", &connect_to]).args([
+        "-H",
+        &format!("Authorization: Bearer {KEY}"),
+        "https://api.openai.com/v1/models",
+    ]);
+    if Command::new("curl").arg("--version").output().is_err() {
+        println!("curl is not installed: the invoke comparison needs it");
+        return;
+    }
+    let mut runs: [Vec<Run>; 3] = Default::default();
+    for _ in 0..RUNS {
+        runs[0].push(run(&mut curl));
+        runs[1].push(plain.run(MODELS));
+        runs[2].push(daemoned.run(MODELS));
+    }
+    let times = |r: &[Run]| r.iter().map(|r| r.time).collect::<Vec<_>>();
+    let rss = |r: &[Run]| r.iter().map(|r| r.peak_rss_kib).max().unwrap_or(0);
+    let curl_time = median(&times(&runs[0]));
+    println!(
+        "GET /v1/models over HTTPS to a loopback server, one process per call (median of {RUNS}, interleaved)"
+    );
+    let labels = ["curl", "aivault invoke openai/models", "aivault invoke, through aivaultd"];
+    for (label, r) in labels.iter().zip(&runs) {
+        let time = median(&times(r));
+        println!(
+            "  {label:<46} {:>9.2} ms   {:>5.2}x curl   peak RSS {:>6.1} MiB",
+            ms(time),
+            ratio(time, curl_time),
+            rss(r) as f64 / 1024.0
+        );
+    }
+}
+
+fn listing(vault: &Vault) {
+    let commands: [&[&str]; 4] = [
+        &["secrets", "list"],
+        &["status"],
+        &["capability", "list"],
+        &["capability", "list", "--provider", "openai"],
+    ];
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); commands.len() + 2];
+    for i in 0..RUNS {
+        for (j, args) in commands.iter().enumerate() {
+            times[j].push(vault.run(args).time);
+        }
+        let name = format!("BENCH_UNCLAIMED_{i}");
+        let create = ["secrets", "create", "--name", &name, "--value", "t3st-bench-0123456789abcdef"];
+        times[commands.len()].push(vault.run(&create).time);
+        let workspace = format!("w{i}");
+        let validated = [
+            "secrets",
+            "create",
+            "--name",
+            "OPENAI_API_KEY",
+            "--value",
+            KEY,
+            "--scope",
+            "workspace",
+            "--workspace-id",
+            &workspace,
+        ];
+        times[commands.len() + 1].push(vault.run(&validated).time);
+    }
+    let list = median(&times[0]);
+    println!("commands on one vault, 44 built-in providers (median of {RUNS}, interleaved)");
+    for (args, t) in commands.iter().zip(&times) {
+        row(&format!("aivault {}", args.join(" ")), median(t), Some((list, "secrets list")));
+    }
+    row(
+        "aivault secrets create (no provider claims it)",
+        median(&times[commands.len()]),
+        Some((list, "secrets list")),
+    );
+    row(
+        "aivault secrets create OPENAI_API_KEY (validated)",
+        median(&times[commands.len() + 1]),
+        Some((list, "secrets list")),
+    );
+}
+
+fn scaling(upstream: &Upstream) {
+    println!("secrets import and secrets list as the vault grows");
+    for count in [1_000usize, 10_000, 100_000] {
+        let vault = Vault::new(upstream);
+        let file = vault.dir.path().join("bench.env");
+        write_env_file(&file, count);
+        let started = Instant::now();
+        vault.run(&["secrets", "import", "--env-file", &file.display().to_string()]);
+        let import = started.elapsed();
+        std::fs::remove_file(&file).unwrap();
+        let runs = if count >= 100_000 { 3 } else { 9 };
+        let list: Vec<Duration> = (0..runs).map(|_| vault.run(&["secrets", "list"]).time).collect();
+        let list = median(&list);
+        println!(
+            "  {count:>7} secrets: import {:>9.1} ms ({:>6.1} µs each)   list {:>8.1} ms",
+            ms(import),
+            import.as_secs_f64() * 1e6 / count as f64,
+            ms(list)
+        );
+    }
+}
+
+fn write_env_file(path: &Path, count: usize) {
+    let mut text = String::with_capacity(count * 48);
+    for i in 0..count {
+        text.push_str(&format!("BENCH_SECRET_{i:06}=t3st-value-{i:06}-0123456789abcdef\n"));
+    }
+    std::fs::write(path, text).unwrap();
+}

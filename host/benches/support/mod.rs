@@ -1,0 +1,79 @@
+//! What every benchmark shares: medians and percentiles, a loopback HTTPS
+//! upstream with keep-alive, and whole-process timing with peak memory.
+//! Each bench includes this module and uses part of it.
+#![allow(dead_code)]
+
+pub mod upstream;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The median of `times`.
+pub fn median(times: &[Duration]) -> Duration {
+    percentile(times, 50.0)
+}
+
+/// The `p`th percentile of `times` (nearest rank).
+pub fn percentile(times: &[Duration], p: f64) -> Duration {
+    let mut sorted = times.to_vec();
+    sorted.sort();
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+pub fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+pub fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64().max(1e-12)
+}
+
+/// One finished process: how long it took and its peak resident memory.
+#[derive(Debug, Clone, Copy)]
+pub struct Run {
+    pub time: Duration,
+    pub peak_rss_kib: u64,
+}
+
+/// Runs `cmd` to completion with its output discarded (stdin closed),
+/// timing it and reading its peak RSS from the kernel; panics if it fails.
+// The child is reaped by wait4 (which also reports its peak RSS), not Child::wait.
+#[allow(clippy::zombie_processes)]
+pub fn run(cmd: &mut Command) -> Run {
+    // Errors go to a file, not a pipe nobody reads while the child runs.
+    let mut errors = tempfile::tempfile().unwrap();
+    let start = Instant::now();
+    let child =
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(errors.try_clone().unwrap()).spawn().unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for the child spawned above, which nothing else waits for.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let time = start.elapsed();
+    assert_eq!(waited, pid, "wait4 failed");
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        use std::io::{Read as _, Seek as _};
+        let mut stderr = String::new();
+        errors.rewind().unwrap();
+        errors.read_to_string(&mut stderr).unwrap();
+        panic!("{cmd:?} failed: {stderr}");
+    }
+    Run { time, peak_rss_kib: usage.ru_maxrss as u64 }
+}
+
+/// Prints a row `label  value  (ratio)`, aligned.
+pub fn row(label: &str, time: Duration, against: Option<(Duration, &str)>) {
+    match against {
+        Some((base, name)) => {
+            println!("  {label:<46} {:>9.2} ms   {:>5.2}x {name}", ms(time), ratio(time, base))
+        }
+        None => println!("  {label:<46} {:>9.2} ms", ms(time)),
+    }
+}
