@@ -36,12 +36,12 @@ fn main() {
     let mut table = String::from("&[\n");
     for ((name, dest), described) in names.iter().zip(&copies).zip(&described) {
         let digest = hex_sha256(&fs::read(dest).expect("read the copied component"));
-        let manifest = out_dir.join(format!("{name}.manifest.json"));
-        fs::write(&manifest, &described.manifest_json).expect("write the manifest into OUT_DIR");
+        let manifest = out_dir.join(format!("{name}.manifest.postcard"));
+        fs::write(&manifest, &described.manifest).expect("write the manifest into OUT_DIR");
         writeln!(
             table,
             "    BuiltinComponent {{ name: {name:?}, bytes: include_bytes!({:?}), digest: {digest:?}, \
-             wit_version: {:?}, manifest: include_str!({:?}) }},",
+             wit_version: {:?}, manifest: include_bytes!({:?}) }},",
             dest.display().to_string(),
             described.wit_version,
             manifest.display().to_string(),

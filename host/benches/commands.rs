@@ -25,37 +25,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::upstream::Upstream;
-use support::{Run, median, ms, ratio, row, run};
+use support::{Run, Vault, median, ms, ratio, row, run};
 
 const KEY: &str = "sk-proj-BenchKeyAbcdefGhijklMnopqrStuvwx0123456789";
 const RUNS: usize = 41;
-
-struct Vault {
-    dir: tempfile::TempDir,
-    env: Vec<(&'static str, String)>,
-}
-
-impl Vault {
-    fn new(upstream: &Upstream) -> Self {
-        Vault { dir: tempfile::tempdir().unwrap(), env: upstream.env() }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_aivault"));
-        for (var, _) in std::env::vars_os() {
-            if var.to_string_lossy().starts_with("AIVAULT") {
-                cmd.env_remove(var);
-            }
-        }
-        cmd.args(args).env("AIVAULT_DIR", self.dir.path()).env("NO_COLOR", "1");
-        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        run(&mut self.cmd(args))
-    }
-}
 
 /// A running `aivault daemon`, stopped when dropped.
 struct Daemon(Child);
@@ -84,14 +57,10 @@ fn main() {
     let upstream = Upstream::start(&["api.openai.com"]);
     let plain = Vault::new(&upstream);
     let create_key = ["secrets", "create", "--name", "OPENAI_API_KEY", "--value", KEY];
-    let out = plain.cmd(&create_key).output().unwrap();
-    if String::from_utf8_lossy(&out.stderr).contains("release build") {
-        eprintln!(
-            "this bench needs the loopback overrides: cargo bench -p aivault --features dev-overrides --bench commands"
-        );
+    if !plain.overrides_honoured("commands") {
         std::process::exit(2);
     }
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    plain.run(&create_key);
     let daemoned = Vault::new(&upstream);
     daemoned.run(&create_key);
     let _daemon = Daemon::start(&daemoned);
@@ -201,7 +170,7 @@ fn scaling(upstream: &Upstream) {
     println!("secrets import and secrets list as the vault grows");
     for count in [1_000usize, 10_000, 100_000] {
         let vault = Vault::new(upstream);
-        let file = vault.dir.path().join("bench.env");
+        let file = vault.dir().join("bench.env");
         write_env_file(&file, count);
         let started = Instant::now();
         vault.run(&["secrets", "import", "--env-file", &file.display().to_string()]);

@@ -9,13 +9,15 @@ use std::sync::{Arc, OnceLock};
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
-use wasmtime::{Config, Engine};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use zeroize::Zeroizing;
 
 use super::adapter::{InjectRefusal, SecretRefusal};
 use super::cache::{ArtifactCache, CacheConfig, CacheError};
 use super::manifest::{HostPattern, ProviderManifest};
-use super::sandbox::{CallStats, Sandbox, SandboxLimits, root_cause};
+use super::sandbox::{
+    CallStats, MAX_CORE_INSTANCES, MAX_MEMORIES, MAX_TABLES, Sandbox, SandboxLimits, root_cause,
+};
 use super::{Origin, OutgoingRequest, PluginError, verify, version};
 use crate::builtin::BuiltinComponent;
 use crate::redact::{Forms, Needles};
@@ -66,7 +68,43 @@ impl Runtime {
     /// [`Runtime::cache_refused`]) is not used at all: components are then
     /// compiled in memory, which costs time, never correctness.
     pub fn new(limits: SandboxLimits, cache: Option<CacheConfig>) -> Result<Self, PluginError> {
+        Self::with_config(Config::new(), limits, cache)
+    }
+
+    /// [`Runtime::new`] for a long-running front-end making `calls` calls
+    /// at once: instances come from wasmtime's pooling allocator, whose
+    /// slots are reserved once and reset (memories zeroed, tables cleared)
+    /// after every call, so a call costs less and still starts from nothing.
+    /// A one-shot command should not use it: reserving the pool costs more
+    /// than the one call it makes.
+    pub fn pooled(
+        limits: SandboxLimits,
+        cache: Option<CacheConfig>,
+        calls: u32,
+    ) -> Result<Self, PluginError> {
+        let calls = calls.max(1);
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(calls)
+            .total_core_instances(calls * MAX_CORE_INSTANCES)
+            // A memory slot reserves gigabytes of address space (bounds
+            // checks elided, as in the on-demand engine, so both share
+            // compiled code): room for two per call, not the maximum.
+            .total_memories(calls * 2)
+            .total_tables(calls * MAX_TABLES)
+            .max_core_instances_per_component(MAX_CORE_INSTANCES)
+            .max_memories_per_component(MAX_MEMORIES)
+            .max_tables_per_component(MAX_TABLES)
+            .max_memory_size(limits.memory_bytes);
         let mut config = Config::new();
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        Self::with_config(config, limits, cache)
+    }
+
+    fn with_config(
+        mut config: Config,
+        limits: SandboxLimits,
+        cache: Option<CacheConfig>,
+    ) -> Result<Self, PluginError> {
         config.wasm_component_model(true);
         config.consume_fuel(true);
         let engine = Engine::new(&config)
@@ -98,15 +136,14 @@ impl Runtime {
 
     /// Loads a built-in component from what its build recorded (digest,
     /// contract version, manifest): nothing is compiled or called until one
-    /// of its functions is. The manifest is checked against this binary's
-    /// rules again, as every manifest is.
+    /// of its functions is.
     pub fn load_builtin(&self, component: &BuiltinComponent) -> Result<Plugin, PluginError> {
         let origin = Origin::BuiltIn(component.name);
         version::check_supported(&origin, component.wit_version)?;
-        let invalid = |reason: String| PluginError::InvalidManifest { origin: origin.clone(), reason };
-        let manifest: ProviderManifest =
-            serde_json::from_str(component.manifest).map_err(|e| invalid(e.to_string()))?;
-        manifest.validate().map_err(invalid)?;
+        // Validated when the binary was built, by this same code (the build
+        // script runs this crate): not checked again on every command.
+        let manifest: ProviderManifest = postcard::from_bytes(component.manifest)
+            .map_err(|e| PluginError::InvalidManifest { origin: origin.clone(), reason: e.to_string() })?;
         let code = self.code(Cow::Borrowed(component.bytes), component.wit_version);
         Ok(Plugin::new(
             origin,

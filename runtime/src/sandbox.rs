@@ -48,6 +48,12 @@ pub(super) struct StoreState {
     peak_memory: usize,
 }
 
+/// The most core instances, tables and linear memories one component may
+/// create (a Rust component has a few of each).
+pub(super) const MAX_CORE_INSTANCES: u32 = 32;
+pub(super) const MAX_TABLES: u32 = 32;
+pub(super) const MAX_MEMORIES: u32 = 8;
+
 /// What one table element costs, for the memory cap. Wasmtime's
 /// `ResourceLimiter` documents that each table element takes a pointer's
 /// worth of space, and its `TableElementType::element_size` is
@@ -111,15 +117,15 @@ impl ResourceLimiter for StoreState {
     }
 
     fn instances(&self) -> usize {
-        32
+        MAX_CORE_INSTANCES as usize
     }
 
     fn tables(&self) -> usize {
-        32
+        MAX_TABLES as usize
     }
 
     fn memories(&self) -> usize {
-        8
+        MAX_MEMORIES as usize
     }
 }
 

@@ -68,6 +68,53 @@ pub fn run(cmd: &mut Command) -> Run {
     Run { time, peak_rss_kib: usage.ru_maxrss as u64 }
 }
 
+/// A throwaway vault and the release binary run against it, pointed at
+/// the loopback upstream.
+pub struct Vault {
+    dir: tempfile::TempDir,
+    env: Vec<(&'static str, String)>,
+}
+
+impl Vault {
+    pub fn new(upstream: &upstream::Upstream) -> Self {
+        Vault { dir: tempfile::tempdir().unwrap(), env: upstream.env() }
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// `aivault <args>` on this vault, with no other AIVAULT_* setting.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_aivault"));
+        for (var, _) in std::env::vars_os() {
+            if var.to_string_lossy().starts_with("AIVAULT") {
+                cmd.env_remove(var);
+            }
+        }
+        cmd.args(args).env("AIVAULT_DIR", self.dir.path()).env("NO_COLOR", "1");
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        run(&mut self.cmd(args))
+    }
+
+    /// Whether this binary honours the loopback overrides (a release build
+    /// needs the `dev-overrides` feature); says how to get them if not.
+    pub fn overrides_honoured(&self, bench: &str) -> bool {
+        let out = self.cmd(&["status"]).output().unwrap();
+        let refused = String::from_utf8_lossy(&out.stderr).contains("release build");
+        if refused {
+            eprintln!(
+                "this bench needs the loopback overrides: cargo bench -p aivault --features dev-overrides --bench {bench}"
+            );
+        }
+        !refused
+    }
+}
+
 /// Prints a row `label  value  (ratio)`, aligned.
 pub fn row(label: &str, time: Duration, against: Option<(Duration, &str)>) {
     match against {

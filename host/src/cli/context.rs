@@ -1,7 +1,7 @@
 //! What commands share: the vault directory, the test-build overrides and,
 //! loaded on first use, `config.toml`, the wasm runtime and the registry.
 
-use std::cell::{OnceCell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 
@@ -27,6 +27,9 @@ pub struct Context {
     /// The vault connection between uses, so a command opens (and SQLite
     /// parses the schema) once however many steps read or write it.
     open_vault: RefCell<Option<Vault>>,
+    /// Calls a long-running front-end makes at once, if this is one: its
+    /// runtime then draws instances from a pool (see [`Runtime::pooled`]).
+    concurrent_calls: Cell<Option<u32>>,
 }
 
 /// The command's vault, lent out by [`Context::vault`] and given back when
@@ -80,6 +83,7 @@ impl Context {
             registry: OnceCell::new(),
             keys: KeyCache::default(),
             open_vault: RefCell::new(None),
+            concurrent_calls: Cell::new(None),
         })
     }
 
@@ -139,12 +143,26 @@ impl Context {
         self.dir_given
     }
 
+    /// Marks this command as a long-running front-end making up to `calls`
+    /// calls at once (the daemon, `serve`): pooled instances pay off there.
+    /// Call before the runtime is first used.
+    pub fn serving(&self, calls: usize) {
+        // Room beyond the call slots: a call may instantiate twice in a row
+        // (inject, then a token refresh), and MCP tool calls take no slot.
+        let instances = calls.saturating_mul(2).saturating_add(8);
+        self.concurrent_calls.set(Some(u32::try_from(instances).unwrap_or(u32::MAX)));
+    }
+
     /// The wasm runtime, caching compiled components under the vault directory.
     pub fn runtime(&self) -> anyhow::Result<&Runtime> {
         if let Some(runtime) = self.runtime.get() {
             return Ok(runtime);
         }
-        let runtime = Runtime::new(self.config()?.sandbox, self.component_cache())?;
+        let (limits, cache) = (self.config()?.sandbox, self.component_cache());
+        let runtime = match self.concurrent_calls.get() {
+            Some(calls) => Runtime::pooled(limits, cache, calls)?,
+            None => Runtime::new(limits, cache)?,
+        };
         Ok(self.runtime.get_or_init(|| runtime))
     }
 

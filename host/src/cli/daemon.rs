@@ -66,6 +66,7 @@ pub fn run_daemon(ctx: &Context, args: DaemonArgs) -> anyhow::Result<()> {
             ..ServeOptions::default()
         }),
     };
+    ctx.serving(options.max_concurrent.max(1) + options.serve.as_ref().map_or(0, |s| s.max_concurrent));
     daemon::run(
         ctx.dir().to_path_buf(),
         ctx.keys().clone(),

@@ -50,6 +50,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> anyhow::Result<()> {
         mcp: args.mcp,
         ..ServeOptions::default()
     };
+    ctx.serving(options.max_concurrent);
     let shared = Shared::new(
         ctx.dir().to_path_buf(),
         ctx.keys().clone(),

@@ -252,3 +252,27 @@ fn builtins_report_version_and_digest() {
         assert_eq!(p.digest().len(), 64);
     }
 }
+
+// What each built-in's build recorded is what its code says: the embedded
+// manifest (used without compiling anything) validates, and equals what
+// `describe` returns when the component is compiled and asked now.
+#[test]
+fn embedded_manifests_are_what_describe_says() {
+    let runtime = aivault::plugins::Runtime::new(aivault::plugins::SandboxLimits::default(), None).unwrap();
+    let check = |component: &aivault::plugins::BuiltinComponent| {
+        let embedded = builtin(component.name);
+        embedded.manifest().validate().unwrap_or_else(|e| panic!("{}: {e}", component.name));
+        let origin = aivault::plugins::Origin::BuiltIn(component.name);
+        let described = runtime.load_fresh(origin, component.bytes).unwrap();
+        assert_eq!(embedded.manifest(), described.manifest(), "{}", component.name);
+        assert_eq!(embedded.wit_version(), described.wit_version(), "{}", component.name);
+    };
+    // Compiling all of them is the slow part: on two threads.
+    let (even, odd): (Vec<_>, Vec<_>) =
+        builtin_components().iter().enumerate().partition(|(i, _)| i % 2 == 0);
+    std::thread::scope(|scope| {
+        for half in [even, odd] {
+            scope.spawn(|| half.into_iter().for_each(|(_, c)| check(c)));
+        }
+    });
+}

@@ -33,6 +33,20 @@ fn hostile_component_loads_and_behaves_when_asked() {
     assert_eq!(out.header("authorization"), Some(format!("Bearer {SECRET}").as_str()));
 }
 
+// Every call gets a fresh instance: a component that keeps what it saw in
+// a static (to hand one caller's secret to the next) finds it empty, call
+// after call, however instances are allocated.
+#[test]
+fn no_state_survives_between_calls() {
+    let hostile = load_test_component(artifacts::HOSTILE).unwrap();
+    let req = request("hostile/any", "default", "GET", "api.hostile.test", "/remember");
+    for i in 0..20 {
+        let secret = format!("{SECRET}-{i}");
+        let out = hostile.inject(&req, &secrets(&[("secret", &secret)]), &hosts(&hostile)).unwrap();
+        assert_eq!(out.header("x-previous"), None, "call {i} saw an earlier call's secret");
+    }
+}
+
 // An infinite loop runs out of fuel.
 #[test]
 fn infinite_loop_is_stopped() {

@@ -22,6 +22,17 @@ pub struct CapabilityListArgs {
     verbose: bool,
 }
 
+/// Appends a line to a `String` (which cannot fail to take it).
+macro_rules! say {
+    ($out:expr) => {
+        $out.push('\n')
+    };
+    ($out:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($out, $($arg)*);
+    }};
+}
+
 /// How many capability names a one-line provider summary shows.
 const SUMMARY_NAMES: usize = 6;
 
@@ -50,23 +61,26 @@ pub fn list(ctx: &Context, args: CapabilityListArgs) -> anyhow::Result<()> {
         shown().map(|v| v.id.len()).max().unwrap_or(0),
         shown().map(|v| v.methods.join(",").len()).max().unwrap_or(0),
     );
-    anstream::println!("{}", styled(HEADING, format!("Ready ({})", ready.len())));
+    // Built whole and written once (stdout would flush at every line).
+    let mut out = String::new();
+    say!(out, "{}", styled(HEADING, format!("Ready ({})", ready.len())));
     if ready.is_empty() && !filtered {
         let hint =
             "none yet: store a provider's secrets with `aivault secrets create` to enable its capabilities";
-        anstream::println!("  {}", styled(DIM, hint));
+        say!(out, "  {}", styled(DIM, hint));
     }
-    print_group(&ready, widths, false);
-    anstream::println!();
-    anstream::println!("{}", styled(HEADING, format!("Available ({})", available.len())));
+    print_group(&mut out, &ready, widths, false);
+    say!(out);
+    say!(out, "{}", styled(HEADING, format!("Available ({})", available.len())));
     if filtered {
-        print_group(&available, widths, true);
+        print_group(&mut out, &available, widths, true);
     } else {
-        summarise(&available);
+        summarise(&mut out, &available);
         let hint = "`aivault capability list --provider <id>` lists a provider's capabilities; \
                     `aivault capability list <text>` searches them all";
-        anstream::println!("{}", styled(DIM, hint));
+        say!(out, "{}", styled(DIM, hint));
     }
+    anstream::print!("{out}");
     Ok(())
 }
 
@@ -79,16 +93,22 @@ fn matches(view: &CapabilityView, needle: &str) -> bool {
 }
 
 /// One line per capability, under a line per provider and set of secrets.
-fn print_group(views: &[CapabilityView], (id_width, method_width): (usize, usize), show_secrets: bool) {
+fn print_group(
+    out: &mut String,
+    views: &[CapabilityView],
+    (id_width, method_width): (usize, usize),
+    show_secrets: bool,
+) {
     let mut last_header = String::new();
     for view in views {
         let header = heading(view, show_secrets);
         if header != last_header {
-            anstream::println!("  {}", styled(HEADING, &header));
+            say!(out, "  {}", styled(HEADING, &header));
             last_header = header;
         }
         let id = format!("{:id_width$}", view.id);
-        anstream::println!(
+        say!(
+            out,
             "    {}  {:method_width$}  {}",
             styled(ID, id),
             view.methods.join(","),
@@ -107,7 +127,7 @@ fn heading(view: &CapabilityView, show_secrets: bool) -> String {
 
 /// One line per provider and set of secrets: how many capabilities, and
 /// the first few names.
-fn summarise(views: &[CapabilityView]) {
+fn summarise(out: &mut String, views: &[CapabilityView]) {
     let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
     for view in views {
         let header = heading(view, true);
@@ -124,7 +144,8 @@ fn summarise(views: &[CapabilityView]) {
         if more > 0 {
             listed.push_str(&format!(", … ({more} more)"));
         }
-        anstream::println!(
+        say!(
+            out,
             "  {}  {}",
             styled(HEADING, format!("{header:width$}")),
             styled(DIM, format!("{:>3}: {listed}", names.len()))

@@ -1,0 +1,229 @@
+//! `aivault serve` against the same request sent directly, with the same
+//! kind of client, to the same keep-alive loopback HTTPS server, in one run:
+//!
+//! ```sh
+//! cargo bench -p aivault --features dev-overrides --bench serve
+//! AIVAULT_BENCH_SOAK_SECS=600 cargo bench -p aivault --features dev-overrides --bench serve
+//! ```
+//!
+//! 1. Added latency: sequential requests on kept-alive connections,
+//!    interleaved, p50 and p99 of each path.
+//! 2. Throughput at 1, 8 and 64 concurrent clients, each path for the same
+//!    time, and the server's peak memory under 64.
+//! 3. A soak (20 s by default; `AIVAULT_BENCH_SOAK_SECS` for the 10-minute
+//!    run): 64 clients for the whole time, the server's RSS sampled every
+//!    second and its open file descriptors counted before and after.
+
+mod support;
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::Client;
+use support::upstream::{Upstream, body};
+use support::{Vault, percentile, us};
+
+const KEY: &str = "sk-proj-BenchKeyAbcdefGhijklMnopqrStuvwx0123456789";
+const LATENCY_RUNS: usize = 3000;
+const PHASE: Duration = Duration::from_secs(3);
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(vault: &Vault) -> Self {
+        let mut child = vault
+            .cmd(&["serve", "--listen", "127.0.0.1:0", "--max-concurrent", "64"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let base = line.trim().strip_prefix("aivault serve listening on ").expect(&line).to_string();
+        Server { child, base }
+    }
+
+    /// A line of the server's /proc status, in KiB (VmRSS, VmHWM).
+    fn memory_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(field)?.trim_start_matches(':').trim().strip_suffix(" kB")?.parse().ok()
+            })
+            .unwrap_or(0)
+    }
+
+    fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id())).map_or(0, |d| d.count())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // SAFETY: signalling the server this bench started.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+/// How one request is made: directly to upstream with the key, or through
+/// `serve` with a proxy token.
+#[derive(Clone)]
+struct Path {
+    url: String,
+    bearer: String,
+    client: fn(&Upstream) -> Client,
+}
+
+fn direct_client(upstream: &Upstream) -> Client {
+    Client::builder()
+        .use_rustls_tls()
+        .no_proxy()
+        .add_root_certificate(reqwest::Certificate::from_pem(&upstream.ca_pem()).unwrap())
+        .resolve("api.openai.com", upstream.addr)
+        .build()
+        .unwrap()
+}
+
+fn local_client(_: &Upstream) -> Client {
+    Client::builder().no_proxy().build().unwrap()
+}
+
+fn request(client: &Client, path: &Path, expected: &[u8]) {
+    let response = client.get(&path.url).bearer_auth(&path.bearer).send().unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.bytes().unwrap(), expected, "a wrong answer");
+}
+
+fn main() {
+    let upstream = Upstream::start(&["api.openai.com"]);
+    let vault = Vault::new(&upstream);
+    if !vault.overrides_honoured("serve") {
+        std::process::exit(2);
+    }
+    vault.run(&["secrets", "create", "--name", "OPENAI_API_KEY", "--value", KEY]);
+    let out = vault.cmd(&["token", "create", "--capability", "openai/models"]).output().unwrap();
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let server = Server::start(&vault);
+    let direct =
+        Path { url: "https://api.openai.com/v1/models".into(), bearer: KEY.into(), client: direct_client };
+    let served =
+        Path { url: format!("{}/v/openai/v1/models", server.base), bearer: token, client: local_client };
+    let expected = body();
+
+    latency(&upstream, &direct, &served, &expected);
+    throughput(&upstream, &direct, &served, &expected, &server);
+    soak(&upstream, &served, &expected, &server);
+}
+
+fn latency(upstream: &Upstream, direct: &Path, served: &Path, expected: &[u8]) {
+    let (direct_client, served_client) = ((direct.client)(upstream), (served.client)(upstream));
+    for _ in 0..200 {
+        request(&direct_client, direct, expected);
+        request(&served_client, served, expected);
+    }
+    let (mut d, mut s) = (Vec::with_capacity(LATENCY_RUNS), Vec::with_capacity(LATENCY_RUNS));
+    for _ in 0..LATENCY_RUNS {
+        let start = Instant::now();
+        request(&direct_client, direct, expected);
+        d.push(start.elapsed());
+        let start = Instant::now();
+        request(&served_client, served, expected);
+        s.push(start.elapsed());
+    }
+    println!("GET /v1/models on kept-alive connections, sequential ({LATENCY_RUNS} each, interleaved)");
+    for (name, p) in [("p50", 50.0), ("p99", 99.0)] {
+        let (dp, sp) = (percentile(&d, p), percentile(&s, p));
+        println!(
+            "  {name}: direct {:>7.1} µs   through serve {:>7.1} µs   added {:>7.1} µs",
+            us(dp),
+            us(sp),
+            us(sp.saturating_sub(dp))
+        );
+    }
+}
+
+/// Requests per second from `clients` threads for `time`, each thread with
+/// its own client (its own kept-alive connection).
+fn rate(upstream: &Upstream, path: &Path, expected: &[u8], clients: usize, time: Duration) -> f64 {
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..clients)
+        .map(|_| {
+            let (done, stop, path, expected) = (done.clone(), stop.clone(), path.clone(), expected.to_vec());
+            let client = (path.client)(upstream);
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    request(&client, &path, &expected);
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(time);
+    stop.store(true, Ordering::Relaxed);
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+fn throughput(upstream: &Upstream, direct: &Path, served: &Path, expected: &[u8], server: &Server) {
+    println!("throughput, {} s per path and level", PHASE.as_secs());
+    for clients in [1, 8, 64] {
+        let d = rate(upstream, direct, expected, clients, PHASE);
+        let s = rate(upstream, served, expected, clients, PHASE);
+        println!(
+            "  {clients:>2} clients: direct {d:>8.0} req/s   through serve {s:>8.0} req/s   ({:.0}% of direct)",
+            100.0 * s / d
+        );
+    }
+    println!("  serve's peak RSS so far: {:.1} MiB", server.memory_kib("VmHWM") as f64 / 1024.0);
+}
+
+fn soak(upstream: &Upstream, served: &Path, expected: &[u8], server: &Server) {
+    let secs: u64 = std::env::var("AIVAULT_BENCH_SOAK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
+    let fds_before = server.open_fds();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let stop = stop.clone();
+        let pid = server.child.id();
+        std::thread::spawn(move || {
+            let mut samples = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_secs(1));
+                let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+                let rss = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:")?.trim().strip_suffix(" kB")?.parse::<u64>().ok());
+                samples.extend(rss);
+            }
+            samples
+        })
+    };
+    let requests = rate(upstream, served, expected, 64, Duration::from_secs(secs));
+    stop.store(true, Ordering::Relaxed);
+    let samples = sampler.join().unwrap();
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    let tenth = samples.get(samples.len() / 10).copied().unwrap_or(0);
+    let last = samples.last().copied().unwrap_or(0);
+    println!("soak: 64 clients through serve for {secs} s ({requests:.0} req/s)");
+    println!(
+        "  RSS at 10% of the run {:.1} MiB, at the end {:.1} MiB, peak {:.1} MiB",
+        mib(tenth),
+        mib(last),
+        mib(server.memory_kib("VmHWM"))
+    );
+    // The clients have gone: their connections close, and the count should
+    // come back to what it was before (upstream connections may stay pooled).
+    std::thread::sleep(Duration::from_millis(500));
+    println!("  open file descriptors before {fds_before}, after {}", server.open_fds());
+}
