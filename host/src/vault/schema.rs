@@ -217,4 +217,10 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (credential_id, kind)
     );
     "#,
+    // 7: every call forgets the rate-limit entries older than a minute by
+    // time alone; without this index that was a scan of the whole minute's
+    // calls (tens of thousands under `serve`), every call.
+    r#"
+    CREATE INDEX invocations_by_time ON invocations (ts_ms);
+    "#,
 ];
