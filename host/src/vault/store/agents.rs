@@ -57,7 +57,7 @@ impl Tx<'_> {
     pub fn put_grant(&self, g: &GrantRow) -> Result<()> {
         let mac = self.tag(&g.fields())?;
         self.amend_table(TABLE, || {
-            self.tx.execute(
+            self.execute(
                 &format!("INSERT OR REPLACE INTO agent_grants ({COLUMNS}, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
                 params![
                     g.uid,
@@ -94,7 +94,7 @@ impl Tx<'_> {
     /// Removes `uid`'s grant of `capability`, or all its grants; how many.
     pub fn delete_grants(&self, uid: u32, capability: Option<&str>) -> Result<usize> {
         self.amend_table(TABLE, || {
-            Ok(self.tx.execute(
+            Ok(self.execute(
                 "DELETE FROM agent_grants WHERE uid = ?1 AND (?2 IS NULL OR capability_id = ?2)",
                 params![uid, capability],
             )?)

@@ -85,7 +85,7 @@ impl Tx<'_> {
     pub fn put_approval(&self, a: &ApprovalRow) -> Result<()> {
         let mac = self.tag(&a.fields())?;
         self.touch_table(TABLE)?;
-        self.tx.execute(
+        self.execute(
             "INSERT OR REPLACE INTO provider_approvals (provider_id, file_name, sha256, manifest, enabled, approved_at_ms, mac)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![a.provider_id, a.file_name, a.sha256, a.manifest, a.enabled, a.approved_at_ms, mac],
@@ -96,6 +96,6 @@ impl Tx<'_> {
     /// `false` if there was no such approval.
     pub fn delete_approval(&self, provider_id: &str) -> Result<bool> {
         self.touch_table(TABLE)?;
-        Ok(self.tx.execute("DELETE FROM provider_approvals WHERE provider_id = ?1", [provider_id])? == 1)
+        Ok(self.execute("DELETE FROM provider_approvals WHERE provider_id = ?1", [provider_id])? == 1)
     }
 }

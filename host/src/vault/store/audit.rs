@@ -59,7 +59,7 @@ impl Tx<'_> {
     }
 
     pub fn insert_audit(&self, row: &AuditRow) -> Result<()> {
-        self.tx.execute(
+        self.execute(
             &format!("INSERT INTO audit ({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
             params![
                 row.seq,
@@ -78,7 +78,7 @@ impl Tx<'_> {
     /// Replaces the MAC of event `seq` (authenticating an old log, or
     /// re-keying it under a new master key).
     pub fn set_audit_mac(&self, seq: i64, mac: Option<&[u8]>) -> Result<()> {
-        self.tx.execute("UPDATE audit SET mac = ?2 WHERE seq = ?1", params![seq, mac])?;
+        self.execute("UPDATE audit SET mac = ?2 WHERE seq = ?1", params![seq, mac])?;
         Ok(())
     }
 
@@ -104,7 +104,7 @@ impl Tx<'_> {
     }
 
     pub fn count_audit(&self) -> Result<i64> {
-        Ok(self.tx.query_row("SELECT COUNT(*) FROM audit", [], |r| r.get(0))?)
+        Ok(self.query_row("SELECT COUNT(*) FROM audit", [], |r| r.get(0))?)
     }
 
     /// The sealed head of the log, `seq:hash`, and whether its seal is

@@ -47,29 +47,26 @@ impl Tx<'_> {
     /// master-key rotation after [`Tx::integrity_report`] came back clean.
     pub fn authenticate_all(&self) -> Result<()> {
         for (s, _) in self.secrets_raw("1", &[])? {
-            self.tx.execute(
-                "UPDATE secrets SET mac = ?2 WHERE id = ?1",
-                params![s.id, self.tag(&s.fields())?],
-            )?;
+            self.execute("UPDATE secrets SET mac = ?2 WHERE id = ?1", params![s.id, self.tag(&s.fields())?])?;
         }
         for (c, _) in self.credentials_raw("1", &[])? {
             let mac = self.tag(&c.fields())?;
-            self.tx.execute("UPDATE credentials SET mac = ?2 WHERE id = ?1", params![c.id, mac])?;
+            self.execute("UPDATE credentials SET mac = ?2 WHERE id = ?1", params![c.id, mac])?;
         }
         for (c, _) in self.custom_capabilities_raw()? {
             let mac = self.tag(&c.fields())?;
-            self.tx.execute("UPDATE custom_capabilities SET mac = ?2 WHERE id = ?1", params![c.id, mac])?;
+            self.execute("UPDATE custom_capabilities SET mac = ?2 WHERE id = ?1", params![c.id, mac])?;
         }
         for (p, _) in self.policies_raw()? {
             let mac = self.tag(&p.fields())?;
-            self.tx.execute(
+            self.execute(
                 "UPDATE capability_policies SET mac = ?2 WHERE capability_id = ?1",
                 params![p.capability_id, mac],
             )?;
         }
         for (b, _) in self.bindings_raw()? {
             let mac = self.tag(&b.fields())?;
-            self.tx.execute(
+            self.execute(
                 "UPDATE capability_bindings SET mac = ?6
                  WHERE capability_id = ?1 AND consumer = ?2 AND scope = ?3 AND workspace_id = ?4 AND group_id = ?5",
                 params![
@@ -84,18 +81,18 @@ impl Tx<'_> {
         }
         for (a, _) in self.approvals_raw()? {
             let mac = self.tag(&a.fields())?;
-            self.tx.execute(
+            self.execute(
                 "UPDATE provider_approvals SET mac = ?2 WHERE provider_id = ?1",
                 params![a.provider_id, mac],
             )?;
         }
         for (t, _) in self.tokens_raw()? {
             let mac = self.tag(&t.fields())?;
-            self.tx.execute("UPDATE proxy_tokens SET mac = ?2 WHERE id = ?1", params![t.id, mac])?;
+            self.execute("UPDATE proxy_tokens SET mac = ?2 WHERE id = ?1", params![t.id, mac])?;
         }
         for (g, _) in self.grants_raw()? {
             let mac = self.tag(&g.fields())?;
-            self.tx.execute(
+            self.execute(
                 "UPDATE agent_grants SET mac = ?3 WHERE uid = ?1 AND capability_id = ?2",
                 params![g.uid, g.capability, mac],
             )?;
@@ -115,6 +112,6 @@ impl Tx<'_> {
     /// Whether anything in the vault was ever authenticated (a seal exists):
     /// a vault whose key check claims otherwise had its check replaced.
     pub fn has_seals(&self) -> Result<bool> {
-        Ok(self.tx.query_row("SELECT EXISTS (SELECT 1 FROM seals)", [], |r| r.get(0))?)
+        Ok(self.query_row("SELECT EXISTS (SELECT 1 FROM seals)", [], |r| r.get(0))?)
     }
 }

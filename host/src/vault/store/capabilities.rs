@@ -111,7 +111,7 @@ impl Tx<'_> {
     pub fn insert_custom_capability(&self, c: &CustomCapabilityRow) -> Result<()> {
         let mac = self.tag(&c.fields())?;
         self.touch_table(CUSTOM)?;
-        self.tx.execute(
+        self.execute(
             "INSERT INTO custom_capabilities (id, credential_id, description, methods, path_prefixes, host, created_at_ms, mac)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
@@ -126,7 +126,7 @@ impl Tx<'_> {
             ],
         )?;
         self.amend_credential(&c.credential_id, || {
-            self.tx.execute(
+            self.execute(
                 "INSERT INTO credential_capabilities (credential_id, capability_id) VALUES (?1, ?2)",
                 params![c.credential_id, c.id],
             )?;
@@ -165,11 +165,9 @@ impl Tx<'_> {
 
     /// Whether a custom capability `id` exists, checked or not.
     pub fn custom_capability_exists(&self, id: &str) -> Result<bool> {
-        Ok(self.tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM custom_capabilities WHERE id = ?1)",
-            [id],
-            |r| r.get(0),
-        )?)
+        Ok(self.query_row("SELECT EXISTS (SELECT 1 FROM custom_capabilities WHERE id = ?1)", [id], |r| {
+            r.get(0)
+        })?)
     }
 
     /// Deletes a custom capability. With `whole`, also its policy, its
@@ -187,7 +185,7 @@ impl Tx<'_> {
                 stmt.query_map([id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
             for credential in credentials {
                 self.amend_credential(&credential, || {
-                    self.tx.execute(
+                    self.execute(
                         "DELETE FROM credential_capabilities WHERE credential_id = ?1 AND capability_id = ?2",
                         params![credential, id],
                     )?;
@@ -196,9 +194,10 @@ impl Tx<'_> {
             }
             self.forget_capability(id)?;
         }
-        self.amend_table(CUSTOM, || {
-            Ok(self.tx.execute("DELETE FROM custom_capabilities WHERE id = ?1", [id])?)
-        })?;
+        self.amend_table(
+            CUSTOM,
+            || Ok(self.execute("DELETE FROM custom_capabilities WHERE id = ?1", [id])?),
+        )?;
         Ok(())
     }
 
@@ -215,10 +214,10 @@ impl Tx<'_> {
     /// Removes a capability's policy and bindings.
     pub fn forget_capability(&self, id: &str) -> Result<()> {
         self.amend_table(POLICIES, || {
-            Ok(self.tx.execute("DELETE FROM capability_policies WHERE capability_id = ?1", [id])?)
+            Ok(self.execute("DELETE FROM capability_policies WHERE capability_id = ?1", [id])?)
         })?;
         self.amend_table(BINDINGS, || {
-            Ok(self.tx.execute("DELETE FROM capability_bindings WHERE capability_id = ?1", [id])?)
+            Ok(self.execute("DELETE FROM capability_bindings WHERE capability_id = ?1", [id])?)
         })?;
         Ok(())
     }
@@ -256,7 +255,7 @@ impl Tx<'_> {
     pub fn put_policy(&self, p: &PolicyRow) -> Result<()> {
         let mac = self.tag(&p.fields())?;
         self.amend_table(POLICIES, || {
-            self.tx.execute(
+            self.execute(
                 "INSERT OR REPLACE INTO capability_policies
                  (capability_id, rate_limit_per_minute, max_request_body_bytes, max_response_body_bytes, response_block, updated_at_ms, mac)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -278,7 +277,7 @@ impl Tx<'_> {
     pub fn bind(&self, b: &BindingRow) -> Result<bool> {
         let mac = self.tag(&b.fields())?;
         self.amend_table(BINDINGS, || {
-            let n = self.tx.execute(
+            let n = self.execute(
                 "INSERT OR IGNORE INTO capability_bindings (capability_id, consumer, scope, workspace_id, group_id, created_at_ms, mac)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
@@ -298,7 +297,7 @@ impl Tx<'_> {
     /// Removes a binding; `false` if there was none.
     pub fn unbind(&self, capability_id: &str, consumer: &str, scope: &Scope) -> Result<bool> {
         self.amend_table(BINDINGS, || {
-            let n = self.tx.execute(
+            let n = self.execute(
                 "DELETE FROM capability_bindings
                  WHERE capability_id = ?1 AND consumer = ?2 AND scope = ?3 AND workspace_id = ?4 AND group_id = ?5",
                 params![capability_id, consumer, scope.kind_str(), scope.workspace_id(), scope.group_id()],
@@ -337,7 +336,7 @@ impl Tx<'_> {
 
     /// Invocations of `capability_id` at or after `since_ms`.
     pub fn count_invocations(&self, capability_id: &str, since_ms: i64) -> Result<i64> {
-        Ok(self.tx.query_row(
+        Ok(self.query_row(
             "SELECT COUNT(*) FROM invocations WHERE capability_id = ?1 AND ts_ms >= ?2",
             params![capability_id, since_ms],
             |r| r.get(0),
@@ -346,8 +345,8 @@ impl Tx<'_> {
 
     /// Records an invocation, and forgets those older than `keep_after_ms`.
     pub fn record_invocation(&self, capability_id: &str, ts_ms: i64, keep_after_ms: i64) -> Result<()> {
-        self.tx.execute("DELETE FROM invocations WHERE ts_ms < ?1", [keep_after_ms])?;
-        self.tx.execute(
+        self.execute("DELETE FROM invocations WHERE ts_ms < ?1", [keep_after_ms])?;
+        self.execute(
             "INSERT INTO invocations (capability_id, ts_ms) VALUES (?1, ?2)",
             params![capability_id, ts_ms],
         )?;

@@ -73,7 +73,7 @@ impl Tx<'_> {
     pub fn insert_credential(&self, c: &CredentialRow) -> Result<()> {
         let mac = self.tag(&c.fields())?;
         self.touch_table(TABLE)?;
-        self.tx.execute(
+        self.execute(
             &format!(
                 "INSERT INTO credentials ({CREDENTIAL_COLUMNS}, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
             ),
@@ -181,7 +181,7 @@ impl Tx<'_> {
     pub(super) fn seal_credential(&self, id: &str) -> Result<()> {
         if let Some((c, _)) = self.credentials_raw("id = ?1", &[&id])?.pop() {
             let mac = self.tag(&c.fields())?;
-            self.tx.execute("UPDATE credentials SET mac = ?2 WHERE id = ?1", params![id, mac])?;
+            self.execute("UPDATE credentials SET mac = ?2 WHERE id = ?1", params![id, mac])?;
         }
         Ok(())
     }
@@ -189,7 +189,7 @@ impl Tx<'_> {
     pub fn delete_credential(&self, id: &str) -> Result<()> {
         // Its custom capabilities go with it (ON DELETE CASCADE).
         self.touch_table("custom_capabilities")?;
-        self.amend_table(TABLE, || Ok(self.tx.execute("DELETE FROM credentials WHERE id = ?1", [id])?))?;
+        self.amend_table(TABLE, || Ok(self.execute("DELETE FROM credentials WHERE id = ?1", [id])?))?;
         Ok(())
     }
 

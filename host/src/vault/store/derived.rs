@@ -39,7 +39,7 @@ impl Tx<'_> {
     }
 
     pub fn put_derived_row(&self, row: &DerivedRow) -> Result<()> {
-        self.tx.execute(
+        self.execute(
             "INSERT INTO derived_tokens (credential_id, kind, source, ciphertext, wrapped_dek, refreshed_at_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (credential_id, kind) DO UPDATE SET source = excluded.source,
@@ -60,7 +60,7 @@ impl Tx<'_> {
     /// Forgets every derived value (they are derived again on demand), e.g.
     /// when the master key changes.
     pub fn delete_derived_rows(&self) -> Result<()> {
-        self.tx.execute("DELETE FROM derived_tokens", [])?;
+        self.execute("DELETE FROM derived_tokens", [])?;
         Ok(())
     }
 }

@@ -84,7 +84,7 @@ impl Tx<'_> {
     /// Writes seal `name` over `value`.
     pub(super) fn put_seal(&self, name: &str, value: &str) -> Result<()> {
         let mac = self.tag(&seal_fields(name, value))?;
-        self.tx.execute(
+        self.execute(
             "INSERT OR REPLACE INTO seals (name, value, mac) VALUES (?1, ?2, ?3)",
             params![name, value, mac],
         )?;

@@ -86,7 +86,7 @@ fn secret_from_row(row: &Row<'_>) -> rusqlite::Result<(SecretRow, Option<Vec<u8>
 impl Tx<'_> {
     pub fn insert_secret(&self, s: &SecretRow) -> Result<()> {
         let mac = self.tag(&s.fields())?;
-        self.tx.execute(
+        self.execute(
             &format!(
                 "INSERT INTO secrets ({SECRET_COLUMNS}, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
             ),
@@ -248,14 +248,14 @@ impl Tx<'_> {
     pub(super) fn seal_secret(&self, id: &str) -> Result<()> {
         if let Some((s, _)) = self.secrets_raw("id = ?1", &[&id])?.pop() {
             let mac = self.tag(&s.fields())?;
-            self.tx.execute("UPDATE secrets SET mac = ?2 WHERE id = ?1", params![id, mac])?;
+            self.execute("UPDATE secrets SET mac = ?2 WHERE id = ?1", params![id, mac])?;
         }
         Ok(())
     }
 
     pub fn rename_secret(&self, id: &str, name: &str, now_ms: i64) -> Result<()> {
         self.amend_secret(id, || {
-            self.tx.execute(
+            self.execute(
                 "UPDATE secrets SET name = ?2, updated_at_ms = ?3 WHERE id = ?1",
                 params![id, name, now_ms],
             )?;
@@ -267,13 +267,13 @@ impl Tx<'_> {
     pub fn set_aliases(&self, id: &str, scope: &Scope, aliases: &[String], now_ms: i64) -> Result<()> {
         self.amend_secret(id, || {
             self.write_aliases(id, scope, aliases)?;
-            self.tx.execute("UPDATE secrets SET updated_at_ms = ?2 WHERE id = ?1", params![id, now_ms])?;
+            self.execute("UPDATE secrets SET updated_at_ms = ?2 WHERE id = ?1", params![id, now_ms])?;
             Ok(())
         })
     }
 
     fn write_aliases(&self, id: &str, scope: &Scope, aliases: &[String]) -> Result<()> {
-        self.tx.execute("DELETE FROM secret_aliases WHERE secret_id = ?1", [id])?;
+        self.execute("DELETE FROM secret_aliases WHERE secret_id = ?1", [id])?;
         let mut insert = self.tx.prepare_cached(
             "INSERT INTO secret_aliases (secret_id, alias, scope, workspace_id, group_id) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
@@ -293,7 +293,7 @@ impl Tx<'_> {
         now_ms: i64,
     ) -> Result<()> {
         self.amend_secret(id, || {
-            self.tx.execute(
+            self.execute(
                 "UPDATE secrets SET value_version = ?2, ciphertext = ?3, wrapped_dek = ?4, kek_id = ?5, updated_at_ms = ?6
                  WHERE id = ?1",
                 params![id, version, sealed.ciphertext, sealed.wrapped_dek, kek_id, now_ms],
@@ -305,7 +305,7 @@ impl Tx<'_> {
     /// Replaces only the wrapped DEK (master-key rotation). Neither column
     /// is under the row's MAC: the wrapping is bound by its own associated data.
     pub fn replace_wrapped_dek(&self, id: &str, wrapped_dek: &[u8], kek_id: &str) -> Result<()> {
-        self.tx.execute(
+        self.execute(
             "UPDATE secrets SET wrapped_dek = ?2, kek_id = ?3 WHERE id = ?1",
             params![id, wrapped_dek, kek_id],
         )?;
@@ -314,7 +314,7 @@ impl Tx<'_> {
 
     pub fn delete_secret(&self, id: &str) -> Result<()> {
         // Its attachments go with it (ON DELETE CASCADE).
-        self.amend_table(ATTACHMENTS, || Ok(self.tx.execute("DELETE FROM secrets WHERE id = ?1", [id])?))?;
+        self.amend_table(ATTACHMENTS, || Ok(self.execute("DELETE FROM secrets WHERE id = ?1", [id])?))?;
         Ok(())
     }
 
@@ -323,12 +323,12 @@ impl Tx<'_> {
         let mut added = false;
         self.touch_table(ATTACHMENTS)?;
         self.amend_secret(id, || {
-            added = self.tx.execute(
+            added = self.execute(
                 "INSERT OR IGNORE INTO group_attachments (secret_id, workspace_id, group_id, created_at_ms)
                  VALUES (?1, ?2, ?3, ?4)",
                 params![id, workspace, group, now_ms],
             )? == 1;
-            self.tx.execute("UPDATE secrets SET updated_at_ms = ?2 WHERE id = ?1", params![id, now_ms])?;
+            self.execute("UPDATE secrets SET updated_at_ms = ?2 WHERE id = ?1", params![id, now_ms])?;
             Ok(())
         })?;
         Ok(added)
@@ -339,17 +339,17 @@ impl Tx<'_> {
         let mut removed = false;
         self.touch_table(ATTACHMENTS)?;
         self.amend_secret(id, || {
-            removed = self.tx.execute(
+            removed = self.execute(
                 "DELETE FROM group_attachments WHERE secret_id = ?1 AND workspace_id = ?2 AND group_id = ?3",
                 params![id, workspace, group],
             )? == 1;
-            self.tx.execute("UPDATE secrets SET updated_at_ms = ?2 WHERE id = ?1", params![id, now_ms])?;
+            self.execute("UPDATE secrets SET updated_at_ms = ?2 WHERE id = ?1", params![id, now_ms])?;
             Ok(())
         })?;
         Ok(removed)
     }
 
     pub fn count_secrets(&self) -> Result<i64> {
-        Ok(self.tx.query_row("SELECT COUNT(*) FROM secrets", [], |r| r.get(0))?)
+        Ok(self.query_row("SELECT COUNT(*) FROM secrets", [], |r| r.get(0))?)
     }
 }

@@ -69,7 +69,7 @@ impl Tx<'_> {
         let mac = self.tag(&t.fields())?;
         let capabilities = serde_json::to_string(&t.capabilities).expect("a list of strings serialises");
         self.amend_table(TABLE, || {
-            self.tx.execute(
+            self.execute(
                 &format!("INSERT INTO proxy_tokens ({COLUMNS}, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
                 params![
                     t.id,
@@ -124,6 +124,6 @@ impl Tx<'_> {
 
     /// Deletes a token; `false` if there was none.
     pub fn delete_token(&self, id: &str) -> Result<bool> {
-        self.amend_table(TABLE, || Ok(self.tx.execute("DELETE FROM proxy_tokens WHERE id = ?1", [id])? == 1))
+        self.amend_table(TABLE, || Ok(self.execute("DELETE FROM proxy_tokens WHERE id = ?1", [id])? == 1))
     }
 }
