@@ -71,10 +71,12 @@ impl Runtime {
         Self::with_config(Config::new(), limits, cache)
     }
 
-    /// [`Runtime::new`] for a long-running front-end making `calls` calls
-    /// at once: instances come from wasmtime's pooling allocator, whose
-    /// slots are reserved once and reset (memories zeroed, tables cleared)
-    /// after every call, so a call costs less and still starts from nothing.
+    /// [`Runtime::new`] for a long-running front-end with up to `calls`
+    /// component instances alive at once: instances come from wasmtime's
+    /// pooling allocator, whose slots are reserved once and reset (memories
+    /// zeroed, tables cleared) after every call, so a call costs less and
+    /// still starts from nothing. Past `calls`, instantiating fails with
+    /// wasmtime's error rather than waiting.
     /// A one-shot command should not use it: reserving the pool costs more
     /// than the one call it makes.
     pub fn pooled(

@@ -27,9 +27,9 @@ pub struct Context {
     /// The vault connection between uses, so a command opens (and SQLite
     /// parses the schema) once however many steps read or write it.
     open_vault: RefCell<Option<Vault>>,
-    /// Calls a long-running front-end makes at once, if this is one: its
-    /// runtime then draws instances from a pool (see [`Runtime::pooled`]).
-    concurrent_calls: Cell<Option<u32>>,
+    /// For a long-running front-end, how many component instances its
+    /// runtime's pool holds (see [`Context::serving`], [`Runtime::pooled`]).
+    pooled_instances: Cell<Option<u32>>,
 }
 
 /// The command's vault, lent out by [`Context::vault`] and given back when
@@ -83,7 +83,7 @@ impl Context {
             registry: OnceCell::new(),
             keys: KeyCache::default(),
             open_vault: RefCell::new(None),
-            concurrent_calls: Cell::new(None),
+            pooled_instances: Cell::new(None),
         })
     }
 
@@ -150,7 +150,7 @@ impl Context {
         // Room beyond the call slots: a call may instantiate twice in a row
         // (inject, then a token refresh), and MCP tool calls take no slot.
         let instances = calls.saturating_mul(2).saturating_add(8);
-        self.concurrent_calls.set(Some(u32::try_from(instances).unwrap_or(u32::MAX)));
+        self.pooled_instances.set(Some(u32::try_from(instances).unwrap_or(u32::MAX)));
     }
 
     /// The wasm runtime, caching compiled components under the vault directory.
@@ -159,8 +159,8 @@ impl Context {
             return Ok(runtime);
         }
         let (limits, cache) = (self.config()?.sandbox, self.component_cache());
-        let runtime = match self.concurrent_calls.get() {
-            Some(calls) => Runtime::pooled(limits, cache, calls)?,
+        let runtime = match self.pooled_instances.get() {
+            Some(instances) => Runtime::pooled(limits, cache, instances)?,
             None => Runtime::new(limits, cache)?,
         };
         Ok(self.runtime.get_or_init(|| runtime))

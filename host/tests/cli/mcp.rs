@@ -277,10 +277,25 @@ fn malformed_messages_get_protocol_errors() {
         stdin.write_all(line.as_bytes()).unwrap();
         stdin.write_all(b"\n").unwrap();
     }
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // The protocol errors and the answers come from different writers, in
+    // no set order: read until all five are in (or give up after a while).
+    let stdout = child.stdout.take().unwrap();
+    let (sender, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
     let mut answers: Vec<Value> = Vec::new();
-    while answers.iter().all(|a| a["id"] != 2) {
-        let line = lines.next().expect("the server answered everything").unwrap();
+    let done = |answers: &[Value]| {
+        answers.iter().filter(|a| a["error"].is_object()).count() >= 3 && answers.iter().any(|a| a["id"] == 2)
+    };
+    while !done(&answers) {
+        let line = received
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("the server left something unanswered: {answers:?}"));
         answers.push(serde_json::from_str(&line).unwrap());
     }
     drop(stdin);
