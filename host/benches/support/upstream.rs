@@ -8,8 +8,10 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+// Only its test CA is used here.
+#[allow(dead_code)]
+#[path = "../../tests/cli/upstream.rs"]
+mod tests_upstream;
 
 pub struct Upstream {
     pub addr: SocketAddr,
@@ -30,28 +32,9 @@ impl Upstream {
     /// Serves `hosts` with a certificate from a fresh test CA.
     pub fn start(hosts: &[&str]) -> Self {
         let hosts: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.distinguished_name.push(DnType::CommonName, "aivault bench CA");
-        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-        let issuer = Issuer::from_params(&ca_params, &ca_key);
-        let leaf_key = KeyPair::generate().unwrap();
-        let leaf = CertificateParams::new(hosts.clone()).unwrap().signed_by(&leaf_key, &issuer).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let ca_path = dir.path().join("ca.pem");
-        std::fs::write(&ca_path, ca_cert.pem()).unwrap();
-
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let config = Arc::new(
-            rustls::ServerConfig::builder()
-                .with_no_client_auth()
-                .with_single_cert(
-                    vec![CertificateDer::from(leaf.der().to_vec())],
-                    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
-                )
-                .unwrap(),
-        );
+        // The same test CA and certificate as the end-to-end tests' server.
+        let (config, ca_path) = tests_upstream::tls_for(&hosts, dir.path());
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let body: Arc<[u8]> = body().into();
