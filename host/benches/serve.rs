@@ -10,6 +10,10 @@
 //!    interleaved, p50 and p99 of each path.
 //! 2. Throughput at 1, 8 and 64 concurrent clients, each path for the same
 //!    time, and the server's peak memory under 64.
+//!
+//! Both also measure a bare forwarding proxy (`support/forwarder.rs`: no
+//! vault, no audit, no sandbox), the floor of any process put in the path
+//! on this machine.
 //! 3. A soak (20 s by default; `AIVAULT_BENCH_SOAK_SECS` for the 10-minute
 //!    run): 64 clients for the whole time, the server's RSS sampled every
 //!    second and its open file descriptors counted before and after.
@@ -23,6 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
+use support::forwarder::Forwarder;
 use support::upstream::{Upstream, body};
 use support::{Vault, percentile, us};
 
@@ -103,50 +108,59 @@ fn request(client: &Client, path: &Path, expected: &[u8]) {
 }
 
 fn main() {
-    let upstream = Upstream::start(&["api.openai.com"]);
+    let upstream = Upstream::start(&["api.openai.com", "api.hostile.test"]);
     let vault = Vault::new(&upstream);
     if !vault.overrides_honoured("serve") {
         std::process::exit(2);
     }
     vault.run(&["secrets", "create", "--name", "OPENAI_API_KEY", "--value", KEY]);
-    let out = vault.cmd(&["token", "create", "--capability", "openai/models"]).output().unwrap();
+    vault.run(&["provider", "install", aivault_test_artifacts::HOSTILE]);
+    vault.run(&["secrets", "create", "--name", "HOSTILE_KEY", "--value", "hostile-secret-value-1"]);
+    let args = ["token", "create", "--capability", "openai/models", "--capability", "hostile/any"];
+    let out = vault.cmd(&args).output().unwrap();
     let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let server = Server::start(&vault);
     let direct =
         Path { url: "https://api.openai.com/v1/models".into(), bearer: KEY.into(), client: direct_client };
     let served =
         Path { url: format!("{}/v/openai/v1/models", server.base), bearer: token, client: local_client };
+    let forwarder = Forwarder::start(&upstream, KEY);
+    let bare = Path {
+        url: format!("http://{}/v1/models", forwarder.addr),
+        bearer: "-".into(),
+        client: local_client,
+    };
     let expected = body();
 
-    latency(&upstream, &direct, &served, &expected);
-    throughput(&upstream, &direct, &served, &expected, &server);
-    soak(&upstream, &served, &expected, &server);
+    latency(&upstream, &direct, &[("bare proxy", &bare), ("serve", &served)], &expected);
+    throughput(&upstream, &direct, &[("bare proxy", &bare), ("serve", &served)], &expected, &server);
+    hostile_beside(&upstream, &served, &expected);
+    soak(&upstream, &served, &expected, &server, &vault);
 }
 
-fn latency(upstream: &Upstream, direct: &Path, served: &Path, expected: &[u8]) {
-    let (direct_client, served_client) = ((direct.client)(upstream), (served.client)(upstream));
-    for _ in 0..200 {
-        request(&direct_client, direct, expected);
-        request(&served_client, served, expected);
-    }
-    let (mut d, mut s) = (Vec::with_capacity(LATENCY_RUNS), Vec::with_capacity(LATENCY_RUNS));
-    for _ in 0..LATENCY_RUNS {
-        let start = Instant::now();
-        request(&direct_client, direct, expected);
-        d.push(start.elapsed());
-        let start = Instant::now();
-        request(&served_client, served, expected);
-        s.push(start.elapsed());
+/// Sequential requests on each path in turn, `LATENCY_RUNS` each.
+fn latency(upstream: &Upstream, direct: &Path, proxies: &[(&str, &Path)], expected: &[u8]) {
+    let paths: Vec<&Path> = std::iter::once(direct).chain(proxies.iter().map(|(_, p)| *p)).collect();
+    let clients: Vec<Client> = paths.iter().map(|p| (p.client)(upstream)).collect();
+    let mut times: Vec<Vec<Duration>> = vec![Vec::with_capacity(LATENCY_RUNS); paths.len()];
+    for round in 0..200 + LATENCY_RUNS {
+        for (i, path) in paths.iter().enumerate() {
+            let start = Instant::now();
+            request(&clients[i], path, expected);
+            if round >= 200 {
+                times[i].push(start.elapsed());
+            }
+        }
     }
     println!("GET /v1/models on kept-alive connections, sequential ({LATENCY_RUNS} each, interleaved)");
     for (name, p) in [("p50", 50.0), ("p99", 99.0)] {
-        let (dp, sp) = (percentile(&d, p), percentile(&s, p));
-        println!(
-            "  {name}: direct {:>7.1} µs   through serve {:>7.1} µs   added {:>7.1} µs",
-            us(dp),
-            us(sp),
-            us(sp.saturating_sub(dp))
-        );
+        let direct = percentile(&times[0], p);
+        print!("  {name}: direct {:>7.1} µs", us(direct));
+        for ((proxy, _), t) in proxies.iter().zip(&times[1..]) {
+            let through = percentile(t, p);
+            print!("   {proxy} {:>7.1} µs (+{:.1})", us(through), us(through.saturating_sub(direct)));
+        }
+        println!();
     }
 }
 
@@ -176,20 +190,76 @@ fn rate(upstream: &Upstream, path: &Path, expected: &[u8], clients: usize, time:
     done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
 }
 
-fn throughput(upstream: &Upstream, direct: &Path, served: &Path, expected: &[u8], server: &Server) {
-    println!("throughput, {} s per path and level", PHASE.as_secs());
+fn throughput(
+    upstream: &Upstream,
+    direct: &Path,
+    proxies: &[(&str, &Path)],
+    expected: &[u8],
+    server: &Server,
+) {
+    println!("throughput, {} s per path and level (% of direct)", PHASE.as_secs());
     for clients in [1, 8, 64] {
         let d = rate(upstream, direct, expected, clients, PHASE);
-        let s = rate(upstream, served, expected, clients, PHASE);
-        println!(
-            "  {clients:>2} clients: direct {d:>8.0} req/s   through serve {s:>8.0} req/s   ({:.0}% of direct)",
-            100.0 * s / d
-        );
+        print!("  {clients:>2} clients: direct {d:>6.0} req/s");
+        for (proxy, path) in proxies {
+            let r = rate(upstream, path, expected, clients, PHASE);
+            print!("   {proxy} {r:>6.0} req/s ({:>3.0}%)", 100.0 * r / d);
+        }
+        println!();
     }
     println!("  serve's peak RSS so far: {:.1} MiB", server.memory_kib("VmHWM") as f64 / 1024.0);
 }
 
-fn soak(upstream: &Upstream, served: &Path, expected: &[u8], server: &Server) {
+/// Honest calls' latency through `serve`, alone and while four clients
+/// call a hostile component that traps, spins until its CPU budget is
+/// gone, or grows its memory to the limit (issue 13: within 2x of quiet).
+fn hostile_beside(upstream: &Upstream, served: &Path, expected: &[u8]) {
+    let client = (served.client)(upstream);
+    let sample = |runs: usize| {
+        let mut times: Vec<Duration> = (0..runs)
+            .map(|_| {
+                let start = Instant::now();
+                request(&client, served, expected);
+                start.elapsed()
+            })
+            .collect();
+        times.sort();
+        (percentile(&times, 50.0), percentile(&times, 99.0))
+    };
+    let quiet = sample(1000);
+    let stop = Arc::new(AtomicBool::new(false));
+    let hostile_calls = Arc::new(AtomicU64::new(0));
+    let attackers: Vec<_> = ["/trap", "/loop", "/memory-bomb", "/loop"]
+        .into_iter()
+        .map(|path| {
+            let (stop, calls) = (stop.clone(), hostile_calls.clone());
+            let url = served.url.replace("/v/openai/v1/models", &format!("/v/hostile{path}"));
+            let (bearer, client) = (served.bearer.clone(), (served.client)(upstream));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let response = client.get(&url).bearer_auth(&bearer).send().unwrap();
+                    assert!(!response.status().is_success(), "a hostile call succeeded");
+                    calls.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let loud = sample(1000);
+    stop.store(true, Ordering::Relaxed);
+    attackers.into_iter().for_each(|a| a.join().unwrap());
+    println!("honest calls through serve beside 4 clients calling a hostile component (1000 each)");
+    println!(
+        "  quiet: p50 {:>7.1} µs  p99 {:>7.1} µs;  beside hostile: p50 {:>7.1} µs  p99 {:>7.1} µs  ({:.2}x p50; {} hostile calls, each refused)",
+        us(quiet.0),
+        us(quiet.1),
+        us(loud.0),
+        us(loud.1),
+        loud.0.as_secs_f64() / quiet.0.as_secs_f64(),
+        hostile_calls.load(Ordering::Relaxed)
+    );
+}
+
+fn soak(upstream: &Upstream, served: &Path, expected: &[u8], server: &Server, vault: &Vault) {
     let secs: u64 = std::env::var("AIVAULT_BENCH_SOAK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
     let fds_before = server.open_fds();
     let stop = Arc::new(AtomicBool::new(false));
@@ -226,4 +296,9 @@ fn soak(upstream: &Upstream, served: &Path, expected: &[u8], server: &Server) {
     // come back to what it was before (upstream connections may stay pooled).
     std::thread::sleep(Duration::from_millis(500));
     println!("  open file descriptors before {fds_before}, after {}", server.open_fds());
+    println!(
+        "  the vault's database {:.1} MiB, its write-ahead log {:.1} MiB",
+        vault.file_mib("vault.db"),
+        vault.file_mib("vault.db-wal")
+    );
 }

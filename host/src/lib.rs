@@ -14,6 +14,7 @@ pub mod daemon;
 pub mod dotenv;
 pub mod markdown;
 pub mod mcp;
+pub mod memory;
 pub mod plugins;
 use aivault_runtime::fsutil;
 pub use aivault_runtime::redact;

@@ -17,6 +17,9 @@ mod api;
 mod head;
 mod mcp;
 mod passthrough;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use passthrough::check_parse as check_passthrough_parse;
 mod routes;
 mod stream;
 
@@ -133,6 +136,7 @@ impl Shared {
 /// calls in flight (their audit records included). `ready` is told the
 /// address actually bound (the port, when asked for port 0).
 pub fn run(shared: Shared, ready: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
+    crate::memory::fewer_malloc_arenas();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(shared.options.max_concurrent.max(1) + 4)

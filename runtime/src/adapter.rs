@@ -96,6 +96,18 @@ fn values<T>(secrets: &[(String, Zeroizing<String>)], make: impl Fn(String, Stri
     secrets.iter().map(|(placeholder, value)| make(placeholder.clone(), value.to_string())).collect()
 }
 
+/// A 0.1.0 `describe` answer as [`Instance::describe`] reads it.
+#[cfg(feature = "fuzzing")]
+pub(super) fn read_v0_1_0_manifest(raw: old::api::Manifest) -> Result<ProviderManifest, String> {
+    v0_2_0::manifest(v0_1_0::manifest(raw))
+}
+
+/// A 0.2.0 `describe` answer as [`Instance::describe`] reads it.
+#[cfg(feature = "fuzzing")]
+pub(super) fn read_v0_2_0_manifest(raw: new::api::Manifest) -> Result<ProviderManifest, String> {
+    v0_2_0::manifest(raw)
+}
+
 impl Instance {
     /// The manifest, or why it cannot be one (a host name that does not parse).
     pub(super) fn describe(

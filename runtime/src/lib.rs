@@ -15,6 +15,9 @@ mod builtin;
 mod cache;
 pub mod conformance;
 pub mod fsutil;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod redact;
 
 mod manifest;

@@ -3,6 +3,7 @@
 //! Each bench includes this module and uses part of it.
 #![allow(dead_code)]
 
+pub mod forwarder;
 pub mod upstream;
 
 use std::process::{Command, Stdio};
@@ -78,6 +79,11 @@ pub struct Vault {
 impl Vault {
     pub fn new(upstream: &upstream::Upstream) -> Self {
         Vault { dir: tempfile::tempdir().unwrap(), env: upstream.env() }
+    }
+
+    /// The size of a file in the vault directory, in MiB (0 if absent).
+    pub fn file_mib(&self, name: &str) -> f64 {
+        std::fs::metadata(self.dir.path().join(name)).map_or(0.0, |m| m.len() as f64 / (1 << 20) as f64)
     }
 
     pub fn dir(&self) -> &std::path::Path {

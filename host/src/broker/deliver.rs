@@ -14,6 +14,11 @@ pub trait Sink {
     fn head(&mut self, head: &Head) -> std::io::Result<()>;
     /// A piece of the body.
     fn chunk(&mut self, data: &[u8]) -> std::io::Result<()>;
+    /// A whole answer, known at once: the head and the only piece.
+    fn whole(&mut self, head: &Head, body: &[u8]) -> std::io::Result<()> {
+        self.head(head)?;
+        self.chunk(body)
+    }
 }
 
 /// An answer's head, made safe for the caller.
@@ -165,7 +170,6 @@ pub(super) fn deliver(
     let clean = redactor.bytes(&body);
     let redacted = clean != body;
     let (clean, _) = response::block_fields(clean, limits.response_block);
-    sink.head(&head).map_err(gone)?;
-    sink.chunk(&clean).map_err(gone)?;
+    sink.whole(&head, &clean).map_err(gone)?;
     Ok(Delivered { status: head.status, redacted, streamed: false })
 }

@@ -198,6 +198,9 @@ fn encode_segment(segment: &str) -> String {
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -122,6 +122,7 @@ pub fn run(
         permits: Arc::new(Semaphore::new(options.max_concurrent.max(1))),
         shutdown: Notify::new(),
     });
+    crate::memory::fewer_malloc_arenas();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(options.max_concurrent.max(1) * 2 + 8)

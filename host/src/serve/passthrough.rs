@@ -231,6 +231,35 @@ pub(super) fn target(
     }
 }
 
+/// Parses `parts` as `serve` does and panics if the result breaks a promise:
+/// no proxy token reaches upstream (in the path, the query or a header),
+/// several different tokens are refused, and an audited path shows none.
+/// For the fuzz target `serve_request` (feature `fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub fn check_parse(parts: &Parts) {
+    let looks_like_token = |text: &str| {
+        text.match_indices(TOKEN_PREFIX).any(|(at, _)| {
+            text[at + TOKEN_PREFIX.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        })
+    };
+    assert!(!looks_like_token(&without_tokens(parts.uri.path())), "a token survives without_tokens");
+    let Ok(parsed) = Parsed::from_request(parts) else { return };
+    for segment in parsed.path_and_query.split(['/', '?', '&']) {
+        let decoded = percent_decode(&segment.replace('+', " ")).unwrap_or_default();
+        assert!(!looks_like_token(&decoded), "a token is forwarded in the path or query");
+    }
+    for (name, value) in &parsed.headers {
+        assert!(!looks_like_token(value) && header_token(value).is_none(), "a token is forwarded in {name}");
+        assert!(!HOP_HEADERS.contains(&name.as_str()), "hop header {name} is forwarded");
+    }
+    if let Some(token) = &parsed.token {
+        assert!(token.len() > TOKEN_PREFIX.len() && token.starts_with(TOKEN_PREFIX));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,6 +32,11 @@ impl Reply {
         Reply { status, content_type: Some("application/json".into()), body: Bytes::from(value.to_string()) }
     }
 
+    /// Upstream's answer, as the broker made it safe.
+    pub(super) fn answer(status: StatusCode, content_type: Option<String>, body: Bytes) -> Self {
+        Reply { status, content_type, body }
+    }
+
     /// A refusal: one line of JSON.
     pub(super) fn error(status: StatusCode, message: impl std::fmt::Display) -> Self {
         let line = message.to_string().replace(['\n', '\r'], " ");

@@ -4,6 +4,9 @@
 //! client that goes away closes the channel, and one that stops reading
 //! fills it: either stops the call. A call that fails after its head was
 //! sent aborts the response, so a cut-off body never looks complete.
+//! An answer read whole (not streamed) goes out at once with its length,
+//! before the call's outcome is written to the audit log: its intent was
+//! written before it was sent, and the client need not wait for the rest.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -96,6 +99,13 @@ impl Sink for ChannelSink {
 
     fn chunk(&mut self, data: &[u8]) -> std::io::Result<()> {
         self.send(Ok(Bytes::copy_from_slice(data)))
+    }
+
+    fn whole(&mut self, head: &Head, body: &[u8]) -> std::io::Result<()> {
+        let start = self.start.take().ok_or_else(|| std::io::Error::other("head sent twice"))?;
+        let status = hyper::StatusCode::from_u16(head.status).unwrap_or(hyper::StatusCode::BAD_GATEWAY);
+        let reply = Reply::answer(status, head.content_type.clone(), Bytes::copy_from_slice(body));
+        start.send(Start::Whole(reply)).map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
     }
 }
 

@@ -3,27 +3,56 @@
 //! SQLite for parsing its schema, every time. A connection holds no state
 //! between uses beyond SQLite's own (every read and write is its own
 //! transaction, and the key lives in the shared [`KeyCache`]), so any call
-//! may use any of them.
+//! may use any of them. They share one writers' queue, and a thread of the
+//! pool takes the WAL checkpoints (see [`WriteGate`]).
 
 use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
+use super::store::{Store, WriteGate};
 use super::{KeyCache, Result, Vault};
 
 /// How many idle connections are kept; more are opened while calls need
 /// them and closed when given back to a full pool.
 const KEEP: usize = 16;
 
+/// How often the log is checkpointed: often enough that it stays a few
+/// megabytes under full load.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// A log longer than this many pages (16 MiB) is emptied, with this
+/// process's writers held back for the moment it takes.
+const TRUNCATE_PAST_PAGES: i64 = 4096;
+
 pub struct VaultPool {
     dir: PathBuf,
     keys: KeyCache,
     idle: Mutex<Vec<Vault>>,
+    gate: Arc<WriteGate>,
+    /// Whether the checkpoint thread runs (else connections checkpoint as
+    /// SQLite does by default).
+    checkpointing: AtomicBool,
 }
 
 impl VaultPool {
     pub fn new(dir: PathBuf, keys: KeyCache) -> Arc<Self> {
-        Arc::new(VaultPool { dir, keys, idle: Mutex::new(Vec::new()) })
+        let pool = Arc::new(VaultPool {
+            dir,
+            keys,
+            idle: Mutex::new(Vec::new()),
+            gate: Arc::default(),
+            checkpointing: AtomicBool::new(false),
+        });
+        let (weak, dir, gate) = (Arc::downgrade(&pool), pool.dir.clone(), Arc::clone(&pool.gate));
+        // If this thread cannot start, the connections checkpoint themselves.
+        let checkpoints = std::thread::Builder::new()
+            .name("aivault-checkpoint".into())
+            .spawn(move || checkpoint_while_alive(&weak, &dir, &gate));
+        pool.checkpointing.store(checkpoints.is_ok(), Ordering::Relaxed);
+        pool
     }
 
     /// An idle connection, or a new one.
@@ -31,9 +60,29 @@ impl VaultPool {
         let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let vault = match idle {
             Some(vault) => vault,
-            None => Vault::open_with(&self.dir, self.keys.clone())?,
+            None => {
+                let mut vault = Vault::open_with(&self.dir, self.keys.clone())?;
+                vault.store.share(Arc::clone(&self.gate), self.checkpointing.load(Ordering::Relaxed))?;
+                vault
+            }
         };
         Ok(PooledVault { pool: Arc::clone(self), vault: Some(vault) })
+    }
+}
+
+/// Checkpoints the log every [`CHECKPOINT_EVERY`] while the pool lives.
+fn checkpoint_while_alive(pool: &Weak<VaultPool>, dir: &std::path::Path, gate: &WriteGate) {
+    let mut store = None;
+    while pool.strong_count() > 0 {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        if store.is_none() {
+            store = Store::open(dir).ok();
+        }
+        let Some(store) = &store else { continue };
+        if store.checkpoint().is_ok_and(|pages| pages > TRUNCATE_PAST_PAGES) {
+            let _turn = gate.enter(CHECKPOINT_EVERY);
+            let _ = store.checkpoint_and_truncate();
+        }
     }
 }
 

@@ -23,6 +23,7 @@ mod authenticate;
 mod capabilities;
 mod credentials;
 mod derived;
+mod gate;
 mod seals;
 mod secrets;
 mod tokens;
@@ -40,6 +41,7 @@ pub use audit::AuditRow;
 pub use capabilities::{BindingRow, CustomCapabilityRow, PolicyRow};
 pub use credentials::CredentialRow;
 pub use derived::DerivedRow;
+pub use gate::WriteGate;
 pub use secrets::{SecretFilter, SecretRow};
 pub use tokens::TokenRow;
 
@@ -70,6 +72,8 @@ type Result<T> = std::result::Result<T, StoreError>;
 /// An open database.
 pub struct Store {
     conn: Connection,
+    /// The writers' queue of this process, when its connections share one.
+    gate: Option<Arc<WriteGate>>,
 }
 
 /// A transaction; dropped without [`Tx::commit`] it rolls back.
@@ -83,6 +87,9 @@ pub struct Tx<'a> {
     /// listing them for the operator to review).
     seal_checks: bool,
     seals: RefCell<seals::SealState>,
+    /// This writer's place in the process's queue, left after the
+    /// transaction ends (fields drop in order).
+    _turn: Option<gate::Entered<'a>>,
 }
 
 /// The master-key configuration (one row).
@@ -121,7 +128,7 @@ impl Store {
         enable_wal(&conn)?;
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let mut store = Store { conn };
+        let mut store = Store { conn, gate: None };
         store.migrate()?;
         Ok(store)
     }
@@ -160,9 +167,43 @@ impl Store {
         Ok(())
     }
 
+    /// Shares `gate` with the other connections of this process and, when
+    /// `defer_checkpoints`, leaves WAL checkpoints to [`Store::checkpoint`]
+    /// (see [`WriteGate`]).
+    pub fn share(&mut self, gate: Arc<WriteGate>, defer_checkpoints: bool) -> Result<()> {
+        if defer_checkpoints {
+            self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        }
+        // A call reads a few pages (its rows, the seals, the audit head);
+        // SQLite's default 2 MiB page cache per connection, times every
+        // connection a busy server holds, was most of its memory.
+        self.conn.pragma_update(None, "cache_size", POOLED_CACHE_KIB)?;
+        self.gate = Some(gate);
+        Ok(())
+    }
+
+    /// Copies what the log holds back into the database as far as no reader
+    /// needs it, without waiting for readers or writers. Returns the log's
+    /// length in pages.
+    pub fn checkpoint(&self) -> Result<i64> {
+        Ok(self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))?)
+    }
+
+    /// Copies the whole log back and empties it, waiting for the readers of
+    /// it to finish (writers must be kept out meanwhile). Under constant
+    /// load some reader is always inside the log, so without this it only
+    /// grows: by gigabytes over a long run, its index with it in memory.
+    pub fn checkpoint_and_truncate(&self) -> Result<()> {
+        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     /// A write transaction, holding the write lock from the start.
     pub fn write(&mut self) -> Result<Tx<'_>> {
-        Ok(Tx::new(self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?))
+        let turn = self.gate.as_deref().and_then(|gate| gate.enter(BUSY_TIMEOUT));
+        let mut tx = Tx::new(self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?);
+        tx._turn = turn;
+        Ok(tx)
     }
 
     /// A read transaction: a consistent snapshot.
@@ -232,12 +273,16 @@ pub(super) fn scope_fields(fields: Fields, scope: &Scope) -> Fields {
     fields.text(scope.kind_str()).text(scope.workspace_id()).text(scope.group_id())
 }
 
+/// The page cache of each pooled connection, in KiB (negative: SQLite's
+/// way of saying KiB rather than pages).
+const POOLED_CACHE_KIB: i64 = -256;
+
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 128;
 
 impl<'a> Tx<'a> {
     fn new(tx: rusqlite::Transaction<'a>) -> Self {
-        Tx { tx, keys: None, checks: false, seal_checks: true, seals: RefCell::default() }
+        Tx { tx, keys: None, checks: false, seal_checks: true, seals: RefCell::default(), _turn: None }
     }
 
     /// Runs `sql`, its statement prepared once per connection: `serve` and
@@ -330,7 +375,6 @@ impl<'a> Tx<'a> {
 
     pub fn key_config(&self) -> Result<Option<KeyConfigRow>> {
         Ok(self
-            .tx
             .query_row(
                 "SELECT provider, kek_id, params, key_check, created_at_ms, rotated_at_ms FROM key_config",
                 [],

@@ -4,6 +4,7 @@ mod agents;
 mod broker;
 mod capability;
 mod catalogue;
+mod crash;
 mod daemon;
 mod dropin;
 mod integrity;
@@ -15,6 +16,7 @@ mod serve;
 mod serve_edges;
 mod serve_faults;
 mod signing;
+mod soak;
 
 mod secrets;
 mod support;

@@ -154,6 +154,19 @@ fn serve(
         log.lock().unwrap().push(seen);
         return broken_stream(tls);
     }
+    if let Some(fault) = soak_fault(&seen) {
+        if fault == "reset" {
+            // Cut with no answer, no TLS close: a crashed upstream.
+            log.lock().unwrap().push(seen);
+            return tls.sock.shutdown(std::net::Shutdown::Both);
+        }
+        if fault == "timeout" {
+            std::thread::sleep(Duration::from_secs(3));
+        }
+        if fault == "slow" {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
     if seen.target.split('?').next().unwrap_or("").ends_with("/stream") {
         let auth = seen.header("authorization").unwrap_or("").to_string();
         log.lock().unwrap().push(seen);
@@ -254,9 +267,25 @@ fn token_endpoint(seen: &Seen, n: usize) -> (&'static str, String, Vec<u8>) {
     ("200 OK", String::new(), body.to_string().into_bytes())
 }
 
+/// The fault a soak request asks for: `…/soak/<n>/<fault>`.
+fn soak_fault(seen: &Seen) -> Option<&str> {
+    let rest = seen.target.split('?').next()?.split_once("/soak/")?.1;
+    rest.split('/').nth(1)
+}
+
 /// What the server answers, by path.
 fn respond(seen: &Seen) -> (&'static str, String, Vec<u8>) {
     let path = seen.target.split('?').next().unwrap_or("");
+    if let Some(fault) = soak_fault(seen) {
+        // Each answer names its request, so a mixed-up answer shows.
+        let n = path.split_once("/soak/").and_then(|(_, r)| r.split('/').next()).unwrap_or("");
+        let body = serde_json::json!({ "n": n }).to_string().into_bytes();
+        return match fault {
+            "5xx" => ("503 Service Unavailable", String::new(), body),
+            "huge" => ("200 OK", String::new(), vec![b'x'; 2 << 20]),
+            _ => ("200 OK", String::new(), body),
+        };
+    }
     if path.ends_with("/hang") {
         // Slower than any timeout the tests give it.
         std::thread::sleep(Duration::from_secs(4));

@@ -55,8 +55,7 @@ fn built(target_dir: &Path, package: &str) -> Built {
 fn run_cargo_build(dir: &Path, args: &[String], what: &str) -> PathBuf {
     ensure_target_installed();
     let target_dir = guest_target_dir();
-    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
+    let mut cmd = tool("cargo", "CARGO");
     cmd.current_dir(dir)
         .args(["build", "--release", "--quiet", "--target", TARGET, "--target-dir"])
         .arg(&target_dir)
@@ -115,9 +114,30 @@ fn guest_target_dir() -> PathBuf {
     }
 }
 
+/// The environment variable that names the toolchain guests are built with,
+/// when it is not the host build's own: `scripts/fuzz` builds the host with
+/// nightly, which need not have the WebAssembly target.
+pub const GUEST_TOOLCHAIN_VAR: &str = "AIVAULT_GUEST_TOOLCHAIN";
+
+/// `name` (cargo or rustc) of the guest toolchain: the host build's own
+/// (from `var`), or `rustup run <toolchain> <name>` when one is named.
+fn tool(name: &str, var: &str) -> Command {
+    match env::var(GUEST_TOOLCHAIN_VAR) {
+        Ok(toolchain) if !toolchain.is_empty() => {
+            println!("cargo:rerun-if-env-changed={GUEST_TOOLCHAIN_VAR}");
+            let mut cmd = Command::new("rustup");
+            cmd.args(["run", &toolchain, name]);
+            for var in ["RUSTUP_TOOLCHAIN", "CARGO", "RUSTC", "RUSTDOC", "RUSTC_BOOTSTRAP"] {
+                cmd.env_remove(var);
+            }
+            cmd
+        }
+        _ => Command::new(env::var_os(var).unwrap_or_else(|| name.into())),
+    }
+}
+
 fn ensure_target_installed() {
-    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let libdir = Command::new(rustc)
+    let libdir = tool("rustc", "RUSTC")
         .args(["--print", "target-libdir", "--target", TARGET])
         .output()
         .ok()

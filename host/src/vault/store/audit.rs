@@ -41,7 +41,6 @@ impl Tx<'_> {
     /// The newest event's sequence number and hash.
     pub fn audit_head(&self) -> Result<Option<(i64, String)>> {
         Ok(self
-            .tx
             .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
@@ -52,7 +51,6 @@ impl Tx<'_> {
     /// newest rows unless `sqlite_sequence` is edited too).
     pub fn audit_high_water(&self) -> Result<i64> {
         Ok(self
-            .tx
             .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'audit'", [], |r| r.get(0))
             .optional()?
             .unwrap_or(0))
@@ -84,7 +82,7 @@ impl Tx<'_> {
 
     /// Newest first: at most `limit` events before `before_ts_ms`.
     pub fn audit_page(&self, limit: i64, before_ts_ms: Option<i64>) -> Result<Vec<AuditRow>> {
-        let mut stmt = self.tx.prepare(&format!(
+        let mut stmt = self.tx.prepare_cached(&format!(
             "SELECT {AUDIT_COLUMNS} FROM audit WHERE (?1 IS NULL OR ts_ms < ?1) ORDER BY seq DESC LIMIT ?2"
         ))?;
         Ok(stmt.query_map(params![before_ts_ms, limit], audit_from_row)?.collect::<rusqlite::Result<_>>()?)
@@ -92,15 +90,13 @@ impl Tx<'_> {
 
     /// Every event, oldest first.
     pub fn audit_all(&self) -> Result<Vec<AuditRow>> {
-        let mut stmt = self.tx.prepare(&format!("SELECT {AUDIT_COLUMNS} FROM audit ORDER BY seq"))?;
+        let mut stmt = self.tx.prepare_cached(&format!("SELECT {AUDIT_COLUMNS} FROM audit ORDER BY seq"))?;
         Ok(stmt.query_map([], audit_from_row)?.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Whether any event carries a MAC (the vault had a key once).
     pub fn audit_has_macs(&self) -> Result<bool> {
-        Ok(self
-            .tx
-            .query_row("SELECT EXISTS (SELECT 1 FROM audit WHERE mac IS NOT NULL)", [], |r| r.get(0))?)
+        Ok(self.query_row("SELECT EXISTS (SELECT 1 FROM audit WHERE mac IS NOT NULL)", [], |r| r.get(0))?)
     }
 
     pub fn count_audit(&self) -> Result<i64> {

@@ -177,7 +177,7 @@ impl Tx<'_> {
     /// to the provider's capability.
     pub fn delete_custom_capability(&self, id: &str, whole: bool) -> Result<()> {
         if whole {
-            let mut stmt = self.tx.prepare(
+            let mut stmt = self.tx.prepare_cached(
                 "SELECT credential_id FROM custom_capabilities WHERE id = ?1
                  INTERSECT SELECT credential_id FROM credential_capabilities WHERE capability_id = ?1",
             )?;
@@ -227,13 +227,12 @@ impl Tx<'_> {
     pub fn policy(&self, capability_id: &str) -> Result<Option<PolicyRow>> {
         let stored = decoded(
             POLICIES,
-            self.tx
-                .query_row(
-                    &format!("{POLICY_SELECT} WHERE capability_id = ?1"),
-                    [capability_id],
-                    policy_from_row,
-                )
-                .optional(),
+            self.query_row(
+                &format!("{POLICY_SELECT} WHERE capability_id = ?1"),
+                [capability_id],
+                policy_from_row,
+            )
+            .optional(),
         )?;
         Ok(self.checked(stored.into_iter().collect())?.pop())
     }

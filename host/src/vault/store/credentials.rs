@@ -194,14 +194,12 @@ impl Tx<'_> {
     }
 
     pub fn credential_id_taken(&self, id: &str) -> Result<bool> {
-        Ok(self
-            .tx
-            .query_row("SELECT EXISTS (SELECT 1 FROM credentials WHERE id = ?1)", [id], |r| r.get(0))?)
+        Ok(self.query_row("SELECT EXISTS (SELECT 1 FROM credentials WHERE id = ?1)", [id], |r| r.get(0))?)
     }
 
     /// Every credential id, for suggestions; unchecked, as it decides nothing.
     pub fn credential_ids(&self) -> Result<Vec<String>> {
-        let mut stmt = self.tx.prepare("SELECT id FROM credentials ORDER BY id")?;
+        let mut stmt = self.tx.prepare_cached("SELECT id FROM credentials ORDER BY id")?;
         Ok(stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?)
     }
 }

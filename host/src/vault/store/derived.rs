@@ -20,7 +20,6 @@ pub struct DerivedRow {
 impl Tx<'_> {
     pub fn derived_row(&self, credential_id: &str, kind: &str) -> Result<Option<DerivedRow>> {
         Ok(self
-            .tx
             .query_row(
                 "SELECT source, ciphertext, wrapped_dek, refreshed_at_ms FROM derived_tokens
                  WHERE credential_id = ?1 AND kind = ?2",

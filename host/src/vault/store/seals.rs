@@ -69,7 +69,6 @@ impl Tx<'_> {
     /// The stored value and MAC of seal `name`.
     pub(super) fn seal(&self, name: &str) -> Result<Option<(String, Option<Vec<u8>>)>> {
         Ok(self
-            .tx
             .query_row("SELECT value, mac FROM seals WHERE name = ?1", [name], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?)
     }

@@ -177,8 +177,9 @@ impl Tx<'_> {
     /// Every label (name and alias) in use, for suggestions; unchecked, as
     /// it decides nothing.
     pub fn secret_labels(&self) -> Result<Vec<String>> {
-        let mut stmt =
-            self.tx.prepare("SELECT name FROM secrets UNION SELECT alias FROM secret_aliases ORDER BY 1")?;
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT name FROM secrets UNION SELECT alias FROM secret_aliases ORDER BY 1")?;
         Ok(stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -202,9 +203,7 @@ impl Tx<'_> {
     ) -> Result<Option<(String, bool)>> {
         let args =
             params![scope.kind_str(), scope.workspace_id(), scope.group_id(), label, except.unwrap_or("")];
-        let by_name: Option<String> = self
-            .tx
-            .query_row(
+        let by_name: Option<String> = self.query_row(
                 "SELECT id FROM secrets WHERE scope = ?1 AND workspace_id = ?2 AND group_id = ?3 AND name = ?4 AND id != ?5",
                 args,
                 |r| r.get(0),
@@ -214,7 +213,6 @@ impl Tx<'_> {
             return Ok(Some((id, true)));
         }
         let by_alias: Option<String> = self
-            .tx
             .query_row(
                 "SELECT secret_id FROM secret_aliases
                  WHERE scope = ?1 AND workspace_id = ?2 AND group_id = ?3 AND alias = ?4 AND secret_id != ?5",

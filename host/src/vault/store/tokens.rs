@@ -107,13 +107,12 @@ impl Tx<'_> {
     pub fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>> {
         let stored = decoded(
             TABLE,
-            self.tx
-                .query_row(
-                    &format!("SELECT {COLUMNS}, mac FROM proxy_tokens WHERE hash = ?1"),
-                    [hash],
-                    token_from_row,
-                )
-                .optional(),
+            self.query_row(
+                &format!("SELECT {COLUMNS}, mac FROM proxy_tokens WHERE hash = ?1"),
+                [hash],
+                token_from_row,
+            )
+            .optional(),
         )?;
         let row = self.checked(stored.into_iter().collect())?.pop();
         if row.is_some() {
