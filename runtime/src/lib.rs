@@ -13,6 +13,7 @@ mod adapter;
 mod bindings;
 mod builtin;
 mod cache;
+mod conduct;
 pub mod conformance;
 pub mod fsutil;
 #[cfg(feature = "fuzzing")]
@@ -96,6 +97,14 @@ pub enum PluginError {
     /// A call tried to use more memory than the sandbox allows.
     #[error("{provider} tried to use more than {limit_mib} MiB of memory in `{function}` and was stopped")]
     OutOfMemory { provider: String, function: &'static str, limit_mib: usize },
+
+    /// The component ran past its limits or crashed moments ago, and its
+    /// one call at a time is taken (see `conduct`).
+    #[error(
+        "{provider} is held back after running past its limits or crashing moments ago: one call at a time for {}s after its last failure, and one is running",
+        conduct::HELD_BACK_FOR.as_secs()
+    )]
+    HeldBack { provider: String },
 
     /// The component crashed (trap, panic, or a call to an import it is not granted).
     #[error("{provider} crashed in `{function}`: {reason}")]

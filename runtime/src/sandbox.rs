@@ -6,6 +6,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, ResourceLimiter, Store, Trap};
 
 use super::adapter::{Instance, Pre};
+use super::conduct::{Conduct, Leave};
 use super::{Origin, PluginError};
 
 /// How much a single call into a component may use.
@@ -31,6 +32,8 @@ pub(super) struct Sandbox {
     engine: Engine,
     pre: Pre,
     limits: SandboxLimits,
+    /// Its recent failures, which hold it back (see `conduct`).
+    conduct: Conduct,
 }
 
 /// Per-store state: the memory cap, what the store's memories and tables
@@ -147,7 +150,7 @@ impl Sandbox {
         let pre = linker.instantiate_pre(component).map_err(load_err)?;
         let pre =
             Pre::new(pre, wit_version).map_err(|_| PluginError::NotAProvider { origin: origin.clone() })?;
-        Ok(Sandbox { engine: engine.clone(), pre, limits })
+        Ok(Sandbox { engine: engine.clone(), pre, limits, conduct: Conduct::default() })
     }
 }
 
@@ -170,6 +173,10 @@ impl Sandbox {
         function: &'static str,
         f: impl FnOnce(&Instance, &mut Store<StoreState>) -> wasmtime::Result<R>,
     ) -> (Result<R, PluginError>, CallStats) {
+        let leave = self.conduct.leave();
+        if let Leave::Refused = leave {
+            return (Err(PluginError::HeldBack { provider: label.to_string() }), CallStats::default());
+        }
         let mut store = Store::new(&self.engine, StoreState::new(self.limits.memory_bytes));
         store.limiter(|state| state);
         let outcome = store
@@ -180,7 +187,16 @@ impl Sandbox {
             fuel_used: self.limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0)),
             peak_memory_bytes: store.data().peak_memory,
         };
-        (outcome.map_err(|err| self.classify(&err, store.data(), label, function)), stats)
+        let outcome = outcome.map_err(|err| self.classify(&err, store.data(), label, function));
+        // A refusal the component returns is a value, not one of these.
+        if let Err(
+            PluginError::OutOfFuel { .. } | PluginError::OutOfMemory { .. } | PluginError::Trapped { .. },
+        ) = &outcome
+        {
+            self.conduct.failed();
+        }
+        drop(leave);
+        (outcome, stats)
     }
 
     fn classify(

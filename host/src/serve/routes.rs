@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use super::stream::{self, ChannelBody, ChannelSink, Start};
 use super::{Shared, api, passthrough};
 use crate::broker::{Broker, BrokerError, Invocation};
+use crate::plugins::PluginError;
 use crate::vault::{TokenError, TokenRow, Vault, VaultError, audit::Event};
 
 /// An answer to send.
@@ -297,6 +298,7 @@ pub(super) fn invocation(shared: &Shared, token: &TokenRow, capability: String) 
 pub(super) fn status_of(e: &BrokerError) -> StatusCode {
     match e {
         BrokerError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        BrokerError::Plugin(PluginError::HeldBack { .. }) => StatusCode::SERVICE_UNAVAILABLE,
         BrokerError::Upstream(_) | BrokerError::ResponseTooLarge { .. } => StatusCode::BAD_GATEWAY,
         BrokerError::Vault(VaultError::Key(_)) => StatusCode::SERVICE_UNAVAILABLE,
         BrokerError::Registry(_) => StatusCode::NOT_FOUND,
