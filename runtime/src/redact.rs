@@ -149,6 +149,10 @@ pub struct Redactor {
     /// a DFA for large inputs, and one cheaper to build for small ones.
     full: OnceLock<Matcher>,
     full_small: OnceLock<Matcher>,
+    /// What replaces each match: [`MARKER`], unless a form could be read
+    /// across or inside it (see [`marker_for`]); empty when no marker is
+    /// safe, and then nothing of the input is shown.
+    marker: Vec<u8>,
 }
 
 enum Matcher {
@@ -212,10 +216,11 @@ impl Redactor {
         needles.sort_by(|a, b| (a.len(), a.as_slice()).cmp(&(b.len(), b.as_slice())));
         needles.dedup();
         Redactor {
-            needles,
             case_insensitive: forms == Forms::Disguised,
             full: OnceLock::new(),
             full_small: OnceLock::new(),
+            marker: marker_for(&needles, forms == Forms::Disguised),
+            needles,
         }
     }
 
@@ -223,8 +228,10 @@ impl Redactor {
     /// become one marker.
     pub fn bytes(&self, data: &[u8]) -> Vec<u8> {
         match self.spans(data) {
-            Some(spans) => replace_spans(data, &spans),
-            None => MARKER.as_bytes().to_vec(),
+            // No safe marker: what holds a form is withheld whole.
+            Some(spans) if !spans.is_empty() && self.marker.is_empty() => Vec::new(),
+            Some(spans) => replace_spans(data, &spans, &self.marker),
+            None => self.marker.clone(),
         }
     }
 
@@ -328,17 +335,44 @@ fn searched_spans(needles: &[Zeroizing<Vec<u8>>], data: &[u8]) -> Vec<(usize, us
     spans
 }
 
-/// `data` with each span replaced by one [`MARKER`].
-fn replace_spans(data: &[u8], spans: &[(usize, usize)]) -> Vec<u8> {
+/// `data` with each span replaced by one `marker`.
+fn replace_spans(data: &[u8], spans: &[(usize, usize)], marker: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len());
     let mut written = 0;
     for &(start, end) in spans {
         out.extend_from_slice(&data[written..start]);
-        out.extend_from_slice(MARKER.as_bytes());
+        out.extend_from_slice(marker);
         written = end;
     }
     out.extend_from_slice(&data[written..]);
     out
+}
+
+/// The marker for `needles`: [`MARKER`] unless some form could be read
+/// in the output across or inside it (a form that is part of it, holds it,
+/// ends with its start or starts with its end); then a marker of one byte
+/// that no form contains; empty if every byte occurs in some form. (A value
+/// such as `[REDACTE` would otherwise be spelled out by every marker; found
+/// by the `redactor` fuzz target.)
+fn marker_for(needles: &[Zeroizing<Vec<u8>>], case_insensitive: bool) -> Vec<u8> {
+    let same = |a: &[u8], b: &[u8]| {
+        a.len() == b.len() && if case_insensitive { a.eq_ignore_ascii_case(b) } else { a == b }
+    };
+    let holds = |outer: &[u8], inner: &[u8]| outer.windows(inner.len()).any(|w| same(w, inner));
+    let marker = MARKER.as_bytes();
+    let overlaps = |n: &[u8]| {
+        holds(n, marker)
+            || holds(marker, n)
+            || (1..marker.len()).any(|k| {
+                (n.len() >= k && same(&n[n.len() - k..], &marker[..k]))
+                    || (n.len() >= k && same(&n[..k], &marker[marker.len() - k..]))
+            })
+    };
+    if !needles.iter().any(|n| overlaps(n)) {
+        return marker.to_vec();
+    }
+    let used = |byte: u8| needles.iter().any(|n| holds(n, &[byte]));
+    (b'#'..=b'~').chain(0x80..=0xff).chain(0..=b'"').find(|&b| !used(b)).map_or_else(Vec::new, |b| vec![b; 3])
 }
 
 /// Redaction of a body that arrives in pieces: what is passed on can never
@@ -367,9 +401,11 @@ impl<'a> StreamRedactor<'a> {
             *self.carry = data;
             return Vec::new();
         }
-        let Some(spans) = self.redactor.spans(&data) else {
+        let marker_missing =
+            |spans: &Vec<(usize, usize)>| !spans.is_empty() && self.redactor.marker.is_empty();
+        let Some(spans) = self.redactor.spans(&data).filter(|spans| !marker_missing(spans)) else {
             self.redacted = true;
-            return MARKER.as_bytes().to_vec();
+            return self.redactor.marker.clone();
         };
         let mut cut = data.len() - keep;
         if let Some(&(start, _)) = spans.iter().find(|&&(s, e)| s < cut && e > cut) {
@@ -377,7 +413,7 @@ impl<'a> StreamRedactor<'a> {
         }
         let settled: Vec<(usize, usize)> = spans.into_iter().filter(|&(_, e)| e <= cut).collect();
         self.redacted |= !settled.is_empty();
-        let out = replace_spans(&data[..cut], &settled);
+        let out = replace_spans(&data[..cut], &settled, &self.redactor.marker);
         *self.carry = data[cut..].to_vec();
         out
     }
@@ -415,6 +451,10 @@ fn encoded_forms(secret: &[u8], forms: &mut Vec<Zeroizing<Vec<u8>>>) {
     forms.push(Zeroizing::new(secret.to_vec()));
     let percent = percent_encode(secret, is_unreserved);
     if *percent != secret {
+        // Lower-case hex digits with the value's own letters as they are
+        // (what an encoder that writes `%3a` produces), and the whole
+        // encoding lower-cased.
+        forms.push(percent_encode_lower_hex(secret, is_unreserved));
         forms.push(Zeroizing::new(percent.to_ascii_lowercase()));
         forms.push(percent);
     }
@@ -451,6 +491,19 @@ fn is_unreserved(b: u8) -> bool {
 }
 
 /// `data` with every byte `keep` rejects written as `%XX`.
+/// [`percent_encode`] with lower-case hex digits.
+fn percent_encode_lower_hex(data: &[u8], keep: fn(u8) -> bool) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(data.len()));
+    for &b in data {
+        if keep(b) {
+            out.push(b);
+        } else {
+            out.extend_from_slice(format!("%{b:02x}").as_bytes());
+        }
+    }
+    out
+}
+
 fn percent_encode(data: &[u8], keep: fn(u8) -> bool) -> Zeroizing<Vec<u8>> {
     let mut out = Zeroizing::new(Vec::with_capacity(data.len()));
     for &b in data {
@@ -492,6 +545,11 @@ mod tests {
         let encoded = String::from_utf8(percent_encode(SECRET.as_bytes(), is_unreserved).to_vec()).unwrap();
         assert!(!text(&encoded, &[SECRET]).contains("1234567890"));
         assert!(!text(&encoded.to_lowercase(), &[SECRET]).contains("1234567890"));
+        // Lower-case hex beside the value's own capitals (found by the
+        // `redactor` fuzz target).
+        let mixed = "AbCdE:fGhIjK/LmN";
+        assert_eq!(text("x=AbCdE%3afGhIjK%2fLmN;", &[mixed]), format!("x={MARKER};"));
+        assert_eq!(text("x=AbCdE%3AfGhIjK%2FLmN;", &[mixed]), format!("x={MARKER};"));
     }
 
     // Base64 of the value, alone or inside a longer encoded string at any
@@ -680,6 +738,18 @@ mod tests {
         let out = bytes(body.as_bytes(), &[&secret]);
         assert_eq!(String::from_utf8(out).unwrap(), format!("{{\"echo\":\"{MARKER}\"}}").repeat(3));
         assert_eq!(text("short", &[&secret]), "short");
+    }
+
+    // A value that the marker would spell out (or one that could be read
+    // across it) gets another marker (fuzz find).
+    #[test]
+    fn the_marker_never_spells_a_value() {
+        for value in ["[REDACTE", "REDACTED", "x-[REDACTED]-y"] {
+            let out = bytes(format!("a {value} b").as_bytes(), &[value]);
+            assert!(!out.windows(value.len()).any(|w| w == value.as_bytes()), "{value}: {out:?}");
+            assert_ne!(out, format!("a {value} b").into_bytes());
+        }
+        assert_eq!(bytes(b"a sk-plain-123456 b", &["sk-plain-123456"]), format!("a {MARKER} b").into_bytes());
     }
 
     // Non-ASCII values and text stay valid UTF-8 around the marker.

@@ -63,7 +63,7 @@ impl Parsed {
         // Path segments carrying a token (Telegram's `/bot<token>`) go whole.
         let mut segments = Vec::new();
         for segment in path.split('/').skip(1) {
-            match percent_decode(segment).as_deref().and_then(token_in) {
+            match token_in(&decoded_lossy(segment)) {
                 Some(token) => found.push(token),
                 None => segments.push(segment),
             }
@@ -75,7 +75,7 @@ impl Parsed {
         if let Some(query) = parts.uri.query() {
             let kept: Vec<&str> = query
                 .split('&')
-                .filter(|pair| match percent_decode(&pair.replace('+', " ")).as_deref().and_then(token_in) {
+                .filter(|pair| match token_in(&decoded_lossy(&pair.replace('+', " "))) {
                     Some(token) => {
                         found.push(token);
                         false
@@ -145,15 +145,31 @@ pub(super) fn without_tokens(text: &str) -> String {
     out
 }
 
-/// The first proxy token inside `text`.
+/// The first proxy token inside `text`: the prefix followed by at least one
+/// token character, wherever it is (a bare prefix before it hides nothing:
+/// `aivt_~aivt_…` holds a token, found by the `serve_request` fuzz target).
 fn token_in(text: &str) -> Option<String> {
-    let start = text.find(TOKEN_PREFIX)?;
-    let token: String =
-        text[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').collect();
-    (token.len() > TOKEN_PREFIX.len()).then_some(token)
+    text.match_indices(TOKEN_PREFIX).find_map(|(start, _)| {
+        let token: String = text[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+            .collect();
+        (token.len() > TOKEN_PREFIX.len()).then_some(token)
+    })
+}
+
+/// `text` percent-decoded, with any invalid UTF-8 replaced: where tokens
+/// are looked for, so junk beside a token cannot hide it (found by the
+/// `serve_request` fuzz target: `%C0` in the same query pair).
+fn decoded_lossy(text: &str) -> String {
+    String::from_utf8_lossy(&percent_decode_bytes(text)).into_owned()
 }
 
 fn percent_decode(text: &str) -> Option<String> {
+    String::from_utf8(percent_decode_bytes(text)).ok()
+}
+
+fn percent_decode_bytes(text: &str) -> Vec<u8> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -168,7 +184,7 @@ fn percent_decode(text: &str) -> Option<String> {
             i += 1;
         }
     }
-    String::from_utf8(out).ok()
+    out
 }
 
 /// Which of the token's capabilities serves this request (the one whose
@@ -248,7 +264,7 @@ pub fn check_parse(parts: &Parts) {
     assert!(!looks_like_token(&without_tokens(parts.uri.path())), "a token survives without_tokens");
     let Ok(parsed) = Parsed::from_request(parts) else { return };
     for segment in parsed.path_and_query.split(['/', '?', '&']) {
-        let decoded = percent_decode(&segment.replace('+', " ")).unwrap_or_default();
+        let decoded = decoded_lossy(&segment.replace('+', " "));
         assert!(!looks_like_token(&decoded), "a token is forwarded in the path or query");
     }
     for (name, value) in &parsed.headers {
@@ -306,6 +322,23 @@ mod tests {
         );
         assert_eq!(p.headers, vec![("x-ok".to_string(), "1".to_string())]);
         assert_eq!(p.token, None);
+    }
+
+    // A bare prefix before a token, or bytes that are not UTF-8 beside it,
+    // do not hide it (fuzz finds).
+    #[test]
+    fn a_token_after_a_bare_prefix_is_found() {
+        let p = parse(&format!("/v/openai/v1/models?x=%C0-{TOKEN}"), &[]);
+        assert_eq!((p.path_and_query.as_str(), p.token.as_deref()), ("/v1/models", Some(TOKEN)));
+        let p = parse(&format!("/v/openai/v1/models?key=aivt_~~{TOKEN}"), &[]);
+        assert_eq!((p.path_and_query.as_str(), p.token.as_deref()), ("/v1/models", Some(TOKEN)));
+        let (parts, ()) = hyper::Request::builder()
+            .uri("/v/openai/v1/models?x=aivt_~aivt_other")
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body(())
+            .unwrap()
+            .into_parts();
+        assert!(Parsed::from_request(&parts).is_err(), "two different tokens");
     }
 
     // Two different tokens in one request are refused.

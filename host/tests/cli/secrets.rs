@@ -534,3 +534,35 @@ fn twenty_concurrent_creates() {
     // Exactly one key file: concurrent first commands agree on one master key.
     assert_eq!(std::fs::read_dir(vault.path().join("keys")).unwrap().count(), 1);
 }
+
+// A listing of many secrets reads aliases and group attachments in one
+// pass rather than per secret: each still shows exactly its own (the other
+// tests here list a few, read per secret).
+#[test]
+fn many_secrets_keep_their_own_aliases_and_groups() {
+    let vault = Vault::new();
+    let file = vault.path().parent().unwrap().join(format!("{}-many.env", std::process::id()));
+    let text: String = (0..80).map(|i| format!("MANY_{i:02}=many-value-{i:02}-abcdef\n")).collect();
+    std::fs::write(&file, text).unwrap();
+    vault.ok(&["secrets", "import", "--env-file", file.to_str().unwrap()]);
+    std::fs::remove_file(&file).unwrap();
+    for (name, aliases) in [("MANY_03", &["three", "trois"][..]), ("MANY_70", &["seventy"][..])] {
+        let id = id_of(&vault, name, "global");
+        for alias in aliases {
+            vault.ok(&["secrets", "update", "--id", &id, "--alias", alias]);
+        }
+    }
+    let id = id_of(&vault, "MANY_41", "global");
+    vault.ok(&["secrets", "attach-group", "--id", &id, "--workspace-id", "w", "--group-id", "g"]);
+    let listed = secrets_json(&vault, &[]);
+    assert_eq!(listed.len(), 80);
+    for secret in &listed {
+        let (aliases, groups) = match secret["name"].as_str().unwrap() {
+            "MANY_03" => (serde_json::json!(["three", "trois"]), serde_json::json!([])),
+            "MANY_70" => (serde_json::json!(["seventy"]), serde_json::json!([])),
+            "MANY_41" => (serde_json::json!([]), serde_json::json!([{"workspaceId": "w", "groupId": "g"}])),
+            _ => (serde_json::json!([]), serde_json::json!([])),
+        };
+        assert_eq!((&secret["aliases"], &secret["attachedGroups"]), (&aliases, &groups), "{secret}");
+    }
+}

@@ -2,6 +2,8 @@
 //! MAC covers its metadata, aliases and attachments; its value is sealed
 //! with associated data instead ([`crate::vault::crypto`]).
 
+use std::collections::HashMap;
+
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Authenticated, Result, Stored, Tx, decoded, scope_fields, scope_from_row};
@@ -36,6 +38,10 @@ pub struct SecretFilter {
 
 const TABLE: &str = "secrets";
 const ATTACHMENTS: &str = "group_attachments";
+
+/// From this many secrets read at once, their aliases and attachments are
+/// read whole rather than per secret.
+const WHOLE_TABLES_FROM: usize = 64;
 
 const SECRET_COLUMNS: &str = "id, name, scope, workspace_id, group_id, pinned_provider, value_version, \
      ciphertext, wrapped_dek, kek_id, created_at_ms, updated_at_ms";
@@ -132,7 +138,35 @@ impl Tx<'_> {
         );
         let mut stmt = self.tx.prepare_cached(&sql)?;
         let rows: Vec<_> = decoded(TABLE, stmt.query_map(args, secret_from_row)?.collect())?;
-        rows.into_iter().map(|(s, mac)| Ok((self.with_details(s)?, mac))).collect()
+        if rows.len() < WHOLE_TABLES_FROM {
+            return rows.into_iter().map(|(s, mac)| Ok((self.with_details(s)?, mac))).collect();
+        }
+        // Many rows (a listing of a big vault): two queries in all, not two
+        // per secret (at 100k secrets, 200k queries were a third of the time).
+        let mut aliases: HashMap<String, Vec<String>> = HashMap::new();
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT secret_id, alias FROM secret_aliases ORDER BY secret_id, alias")?;
+        for pair in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+            let (id, alias) = pair?;
+            aliases.entry(id).or_default().push(alias);
+        }
+        let mut attachments: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT secret_id, workspace_id, group_id FROM group_attachments ORDER BY secret_id, workspace_id, group_id",
+        )?;
+        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?))))? {
+            let (id, attachment) = row?;
+            attachments.entry(id).or_default().push(attachment);
+        }
+        Ok(rows
+            .into_iter()
+            .map(|(mut s, mac)| {
+                s.aliases = aliases.remove(&s.id).unwrap_or_default();
+                s.attachments = attachments.remove(&s.id).unwrap_or_default();
+                (s, mac)
+            })
+            .collect())
     }
 
     fn secrets_where(&self, clause: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<SecretRow>> {
