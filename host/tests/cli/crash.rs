@@ -8,7 +8,7 @@
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::Vault;
+use crate::support::{OPENAI_KEY, Vault};
 
 /// A small deterministic generator: the test's randomness must be replayable.
 struct Moments(u64);
@@ -141,9 +141,11 @@ fn rotate_master_killed_at_random_moments() {
 }
 
 // Several processes create and rotate secrets at once while one of them
-// is killed at a random moment, round after round. Every create that
-// reported success is there, every value decrypts (a rotation is whole or
-// absent), and the log verifies.
+// is killed at a random moment, round after round; one of the creates
+// is a provider's key, which also provisions a credential. Every create
+// that reported success is there (with its credential), every value
+// decrypts (a rotation is whole or absent), no credential is missing a
+// secret, and the log verifies.
 #[test]
 fn concurrent_writers_killed_at_random_moments() {
     let vault = Vault::new();
@@ -158,6 +160,11 @@ fn concurrent_writers_killed_at_random_moments() {
     let mut reported: Vec<String> = Vec::new();
     for round in 0..6 {
         let mut children = Vec::new();
+        let workspace = format!("ws-{round}");
+        let provider_key = ["secrets", "create", "--name", "OPENAI_API_KEY", "--value", OPENAI_KEY];
+        let mut create = vault.std_cmd(&provider_key);
+        create.args(["--scope", "workspace", "--workspace-id", &workspace]);
+        children.push((Some(format!("OPENAI_API_KEY@{workspace}")), create));
         for (w, id) in ids.iter().enumerate() {
             let name = format!("CREATED_{round}_{w}");
             let value = format!("{name}-value");
@@ -185,11 +192,34 @@ fn concurrent_writers_killed_at_random_moments() {
         let what = format!("writers round {round}");
         assert_whole(&vault, &what);
         for name in &reported {
-            assert_eq!(secret_names(&vault, name), 1, "{what}: {name} was reported created but is missing");
+            let found: usize = match name.split_once('@') {
+                Some((name, workspace)) => vault
+                    .db()
+                    .query_row(
+                        "SELECT count(*) FROM secrets s JOIN credential_secrets c ON c.secret_id = s.id
+                         WHERE s.name = ?1 AND s.workspace_id = ?2",
+                        [name, workspace],
+                        |r| r.get(0),
+                    )
+                    .unwrap(),
+                None => secret_names(&vault, name),
+            };
+            assert_eq!(found, 1, "{what}: {name} was reported created but is missing (or has no credential)");
         }
+        let half_written: usize = vault
+            .db()
+            .query_row(
+                "SELECT count(*) FROM credentials c WHERE NOT EXISTS
+                     (SELECT 1 FROM credential_secrets s WHERE s.credential_id = c.id)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(half_written, 0, "{what}: a credential without its secret");
         let total: usize = vault.db().query_row("SELECT count(*) FROM secrets", [], |r| r.get(0)).unwrap();
         let (ok, out, _) = vault.run(&["doctor"]);
         assert!(ok && out.contains(&format!("{total} of {total} values decrypt")), "{what}: {out}");
     }
     assert!(reported.len() >= 6, "most creates should have succeeded: {reported:?}");
+    vault.assert_nowhere(OPENAI_KEY);
 }
