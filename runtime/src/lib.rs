@@ -35,6 +35,7 @@ use std::path::PathBuf;
 pub use adapter::{Token, TokenResponse};
 pub use builtin::{BuiltinComponent, describe_for_embedding};
 pub use cache::{CacheConfig, CacheError};
+pub use conduct::HELD_BACK_FOR;
 pub use manifest::{
     Capability, CredentialKind, HostPattern, ProviderManifest, VaultSecret, check_path_prefix,
 };

@@ -7,7 +7,7 @@ use hyper::StatusCode;
 use serde_json::{Value, json};
 
 use super::Shared;
-use super::routes::{Received, Reply, deny, invocation, status_of};
+use super::routes::{Received, Reply, deny, invocation};
 use crate::broker::envelope::Envelope;
 use crate::broker::{Answer, Broker, Invocation};
 use crate::vault::{TokenRow, Vault};
@@ -79,7 +79,7 @@ pub(super) fn invoke(shared: &Shared, vault: &mut Vault, request: &Received, tok
     };
     match Broker::new(vault, &shared.registry, &shared.dev).invoke(&call) {
         Ok(answer) => Reply::json(StatusCode::OK, &answer_json(&answer)),
-        Err(e) => Reply::error(status_of(&e), e),
+        Err(e) => Reply::broker_error(&e),
     }
 }
 

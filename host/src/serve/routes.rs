@@ -26,16 +26,42 @@ pub(super) struct Reply {
     status: StatusCode,
     content_type: Option<String>,
     body: Bytes,
+    /// Set on a refusal because the provider is held back: the answer says
+    /// when to retry and is sent only after [`HELD_BACK_PAUSE`], so a client
+    /// calling a failing component in a loop does not spin the server.
+    held_back: bool,
 }
+
+/// How long an answer that a provider is held back waits before it goes.
+const HELD_BACK_PAUSE: Duration = Duration::from_millis(250);
 
 impl Reply {
     pub(super) fn json(status: StatusCode, value: &Value) -> Self {
-        Reply { status, content_type: Some("application/json".into()), body: Bytes::from(value.to_string()) }
+        Reply {
+            status,
+            content_type: Some("application/json".into()),
+            body: Bytes::from(value.to_string()),
+            held_back: false,
+        }
+    }
+
+    /// The refusal for a broker error.
+    pub(super) fn broker_error(e: &BrokerError) -> Self {
+        let held_back = matches!(e, BrokerError::Plugin(PluginError::HeldBack { .. }));
+        Reply { held_back, ..Reply::error(status_of(e), e) }
+    }
+
+    /// Sends this reply, after a pause if the provider is held back.
+    async fn into_paced_response(self) -> HttpResponse {
+        if self.held_back {
+            tokio::time::sleep(HELD_BACK_PAUSE).await;
+        }
+        self.into_response()
     }
 
     /// Upstream's answer, as the broker made it safe.
     pub(super) fn answer(status: StatusCode, content_type: Option<String>, body: Bytes) -> Self {
-        Reply { status, content_type, body }
+        Reply { status, content_type, body, held_back: false }
     }
 
     /// A refusal: one line of JSON.
@@ -45,7 +71,14 @@ impl Reply {
     }
 
     fn into_response(self) -> HttpResponse {
-        respond(self.status, self.content_type, Either::Left(Full::new(self.body)))
+        let mut response = respond(self.status, self.content_type, Either::Left(Full::new(self.body)));
+        if self.held_back {
+            let seconds = crate::plugins::HELD_BACK_FOR.as_secs().to_string();
+            if let Ok(value) = HeaderValue::from_str(&seconds) {
+                response.headers_mut().insert(hyper::header::RETRY_AFTER, value);
+            }
+        }
+        response
     }
 }
 
@@ -150,9 +183,12 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> HttpResponse {
                 .await
                 .into_response()
         }
-        Route::Invoke => blocking(shared, move |shared, vault| api::invoke(shared, vault, &request, &token))
-            .await
-            .into_response(),
+        Route::Invoke => {
+            blocking(shared, move |shared, vault| api::invoke(shared, vault, &request, &token))
+                .await
+                .into_paced_response()
+                .await
+        }
         Route::Passthrough(parsed) => streamed(shared, request, token, *parsed).await,
         Route::Mcp => Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response(),
     }
@@ -179,7 +215,7 @@ async fn streamed(
     // The call runs on; the response goes out as soon as its start is known.
     let task = tokio::spawn(work);
     match start.await {
-        Ok(Start::Whole(reply)) => reply.into_response(),
+        Ok(Start::Whole(reply)) => reply.into_paced_response().await,
         Ok(Start::Streamed { status, content_type }) => respond(
             StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
             content_type,
@@ -295,7 +331,7 @@ pub(super) fn invocation(shared: &Shared, token: &TokenRow, capability: String) 
 }
 
 /// The HTTP status of a broker error.
-pub(super) fn status_of(e: &BrokerError) -> StatusCode {
+fn status_of(e: &BrokerError) -> StatusCode {
     match e {
         BrokerError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         BrokerError::Plugin(PluginError::HeldBack { .. }) => StatusCode::SERVICE_UNAVAILABLE,
@@ -335,5 +371,5 @@ fn passthrough(
     Broker::new(vault, &shared.registry, &shared.dev)
         .invoke_into(&call, sink)
         .map(|_| ())
-        .map_err(|e| Reply::error(status_of(&e), e))
+        .map_err(|e| Reply::broker_error(&e))
 }

@@ -240,7 +240,17 @@ fn hostile_calls_fail_alone_under_load() {
                     };
                     let response = client.get(url).bearer_auth(token).send().unwrap();
                     let status = response.status();
+                    let retry_after = response.headers().get("retry-after").map(|v| v.as_bytes().to_vec());
                     let body = response.text().unwrap();
+                    // A held-back provider's refusal says when to retry.
+                    if body.contains("is held back")
+                        && (status != 503 || retry_after.as_deref() != Some(b"5"))
+                    {
+                        failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("held back without 503 and retry-after: {status}"));
+                    }
                     let fine = if honest {
                         status == 200 && body.contains(&format!("\"{}\"", worker * 100 + round))
                     } else {
