@@ -491,24 +491,22 @@ fn is_unreserved(b: u8) -> bool {
 }
 
 /// `data` with every byte `keep` rejects written as `%XX`.
-/// [`percent_encode`] with lower-case hex digits.
-fn percent_encode_lower_hex(data: &[u8], keep: fn(u8) -> bool) -> Zeroizing<Vec<u8>> {
-    let mut out = Zeroizing::new(Vec::with_capacity(data.len()));
-    for &b in data {
-        if keep(b) {
-            out.push(b);
-        } else {
-            out.extend_from_slice(format!("%{b:02x}").as_bytes());
-        }
-    }
-    out
+fn percent_encode(data: &[u8], keep: fn(u8) -> bool) -> Zeroizing<Vec<u8>> {
+    percent_encode_with(data, keep, false)
 }
 
-fn percent_encode(data: &[u8], keep: fn(u8) -> bool) -> Zeroizing<Vec<u8>> {
+/// [`percent_encode`] with lower-case hex digits.
+fn percent_encode_lower_hex(data: &[u8], keep: fn(u8) -> bool) -> Zeroizing<Vec<u8>> {
+    percent_encode_with(data, keep, true)
+}
+
+fn percent_encode_with(data: &[u8], keep: fn(u8) -> bool, lower_hex: bool) -> Zeroizing<Vec<u8>> {
     let mut out = Zeroizing::new(Vec::with_capacity(data.len()));
     for &b in data {
         if keep(b) {
             out.push(b);
+        } else if lower_hex {
+            out.extend_from_slice(format!("%{b:02x}").as_bytes());
         } else {
             out.extend_from_slice(format!("%{b:02X}").as_bytes());
         }
