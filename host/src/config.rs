@@ -8,7 +8,13 @@
 //! [sandbox]
 //! fuel_per_call = 100000000     # roughly WebAssembly instructions per call
 //! memory_mib = 64               # memories and tables of one call, together
+//!
+//! [storage]
+//! url = "postgres://aivault@db.internal/aivault"   # default: vault.db here
 //! ```
+//!
+//! `AIVAULT_DATABASE_URL` overrides `storage.url` (and is the better place
+//! for a URL that holds a password).
 
 use std::path::{Path, PathBuf};
 
@@ -24,7 +30,12 @@ pub const FILE: &str = "config.toml";
 pub struct Config {
     pub providers_dir: PathBuf,
     pub sandbox: SandboxLimits,
+    /// A PostgreSQL database shared by several brokers, if not `vault.db`.
+    pub storage_url: Option<String>,
 }
+
+/// The environment variable that names a PostgreSQL database for the vault.
+pub const DATABASE_URL_VAR: &str = "AIVAULT_DATABASE_URL";
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -41,6 +52,14 @@ struct RawConfig {
     providers_dir: Option<PathBuf>,
     #[serde(default)]
     sandbox: RawSandbox,
+    #[serde(default)]
+    storage: RawStorage,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStorage {
+    url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -80,7 +99,16 @@ impl Config {
         Ok(Config {
             providers_dir,
             sandbox: SandboxLimits { fuel, memory_bytes: (memory_mib as usize) << 20 },
+            storage_url: raw.storage.url.filter(|url| !url.is_empty()),
         })
+    }
+
+    /// The database URL in force: `AIVAULT_DATABASE_URL`, else `storage.url`.
+    pub fn database_url(&self) -> Option<String> {
+        std::env::var(DATABASE_URL_VAR)
+            .ok()
+            .filter(|url| !url.is_empty())
+            .or_else(|| self.storage_url.clone())
     }
 }
 

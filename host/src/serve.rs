@@ -113,7 +113,7 @@ impl Shared {
         options: ServeOptions,
     ) -> Result<Self, ServeError> {
         Vault::open_with(&dir, keys.clone())?.unlock()?;
-        Ok(Self::in_daemon(dir, keys, Arc::new(registry), dev, options))
+        Self::in_daemon(dir, keys, Arc::new(registry), dev, options)
     }
 
     /// For a server inside aivaultd: the daemon's key, unlocked or not (a
@@ -124,11 +124,11 @@ impl Shared {
         registry: Arc<Registry>,
         dev: DevOverrides,
         options: ServeOptions,
-    ) -> Self {
+    ) -> Result<Self, ServeError> {
         let permits = Arc::new(Semaphore::new(options.max_concurrent.max(1)));
         let mcp = options.mcp.then(mcp::McpEndpoint::default);
-        let vaults = VaultPool::new(dir.clone(), keys.clone());
-        Shared { dir, keys, registry, dev, options, permits, vaults, mcp }
+        let vaults = VaultPool::new(dir.clone(), keys.clone())?;
+        Ok(Shared { dir, keys, registry, dev, options, permits, vaults, mcp })
     }
 }
 

@@ -57,6 +57,7 @@ use crate::plugins::PluginError;
 use crate::registry::{Registry, closest};
 use audit::Event;
 use crypto::Binding;
+pub use store::Location;
 use store::{Store, Tx};
 use unlock::KeyUse;
 
@@ -88,6 +89,8 @@ pub enum VaultError {
     Token(TokenError),
     #[error(transparent)]
     Registry(Box<crate::registry::RegistryError>),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 
     #[error(
         "no secret with id, name or alias `{label}`{}; `aivault secrets list` shows them",
@@ -176,9 +179,11 @@ pub struct Deleted {
     pub credentials: Vec<String>,
 }
 
-/// An open vault directory.
+/// An open vault: its directory (key file, compiled components, config)
+/// and its database there or on a server.
 pub struct Vault {
     dir: PathBuf,
+    location: Location,
     store: Store,
     keys: KeyCache,
 }
@@ -189,9 +194,29 @@ pub fn now_ms() -> i64 {
 }
 
 impl Vault {
-    /// Whether a vault database exists in `dir`.
+    /// Where the vault of `dir` keeps its rows: the database
+    /// `AIVAULT_DATABASE_URL` or `[storage] url` names, else `vault.db` in it.
+    pub fn location_of(dir: &Path) -> Result<Location> {
+        let url = match std::env::var(crate::config::DATABASE_URL_VAR) {
+            Ok(url) if !url.is_empty() => Some(url),
+            _ => crate::config::Config::load(dir)?.storage_url,
+        };
+        Ok(match url {
+            Some(url) => Location::postgres(&url)?,
+            None => Location::Sqlite(dir.to_path_buf()),
+        })
+    }
+
+    /// Whether the vault of `dir` exists: its `vault.db`, or a database
+    /// server it is configured to use (whose tables the first connection
+    /// creates).
     pub fn exists(dir: &Path) -> bool {
-        Store::path_in(dir).exists()
+        match Self::location_of(dir) {
+            Ok(Location::Sqlite(_)) => Store::path_in(dir).exists(),
+            // A configured server, or a configuration that is wrong: opening
+            // says which.
+            _ => true,
+        }
     }
 
     /// Opens the vault in `dir`, creating it (owner-only) if needed.
@@ -202,7 +227,20 @@ impl Vault {
     /// Opens the vault sharing `keys` with other handles, so the master key
     /// is unlocked once (one passphrase prompt per process).
     pub fn open_with(dir: &Path, keys: KeyCache) -> Result<Self> {
-        Ok(Vault { dir: dir.to_path_buf(), store: Store::open(dir)?, keys })
+        Self::open_at(dir, Self::location_of(dir)?, keys)
+    }
+
+    /// Opens the vault of `dir` with its rows at `location`.
+    pub fn open_at(dir: &Path, location: Location, keys: KeyCache) -> Result<Self> {
+        // The directory holds key files and compiled code wherever the rows are.
+        crate::fsutil::create_private_dir(dir)
+            .map_err(|e| StoreError::Open { location: dir.display().to_string(), source: e.into() })?;
+        Ok(Vault { dir: dir.to_path_buf(), store: Store::open_at(&location)?, location, keys })
+    }
+
+    /// Where this vault's rows are.
+    pub fn location(&self) -> &Location {
+        &self.location
     }
 
     pub fn dir(&self) -> &Path {

@@ -105,7 +105,7 @@ pub fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<()> {
         anstream::println!("{}{value}", styled(DIM, format!("{:<14}", format!("{name}:"))))
     };
     field("vault", status.dir.display().to_string());
-    field("database", format!("{} (schema {})", status.database.display(), status.schema_version));
+    field("database", format!("{} (schema {})", status.database, status.schema_version));
     let key = match (&status.key_provider, &status.key_file) {
         (Some(p), Some(file)) => format!("{p} ({})", file.display()),
         (Some(p), None) => p.clone(),

@@ -102,16 +102,17 @@ pub fn run(
         keys.lock();
     }
     let registry = Arc::new(registry);
-    let serve_shared = options.serve.as_ref().map(|serve_options| {
-        Arc::new(serve::Shared::in_daemon(
+    let serve_shared = match &options.serve {
+        Some(serve_options) => Some(Arc::new(serve::Shared::in_daemon(
             dir.clone(),
             keys.clone(),
             Arc::clone(&registry),
             dev.clone(),
             serve_options.clone(),
-        ))
-    });
-    let vaults = VaultPool::new(dir.clone(), keys.clone());
+        )?)),
+        None => None,
+    };
+    let vaults = VaultPool::new(dir.clone(), keys.clone())?;
     let shared = Arc::new(Shared {
         dir,
         keys,

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use super::store::{Store, WriteGate};
+use super::store::{Location, Store, WriteGate};
 use super::{KeyCache, Result, Vault};
 
 /// How many idle connections are kept; more are opened while calls need
@@ -29,6 +29,7 @@ const TRUNCATE_PAST_PAGES: i64 = 4096;
 
 pub struct VaultPool {
     dir: PathBuf,
+    location: Location,
     keys: KeyCache,
     idle: Mutex<Vec<Vault>>,
     gate: Arc<WriteGate>,
@@ -38,21 +39,27 @@ pub struct VaultPool {
 }
 
 impl VaultPool {
-    pub fn new(dir: PathBuf, keys: KeyCache) -> Arc<Self> {
+    /// A pool of connections to the vault of `dir`, wherever its rows are.
+    pub fn new(dir: PathBuf, keys: KeyCache) -> Result<Arc<Self>> {
+        let location = Vault::location_of(&dir)?;
         let pool = Arc::new(VaultPool {
             dir,
+            location,
             keys,
             idle: Mutex::new(Vec::new()),
             gate: Arc::default(),
             checkpointing: AtomicBool::new(false),
         });
-        let (weak, dir, gate) = (Arc::downgrade(&pool), pool.dir.clone(), Arc::clone(&pool.gate));
-        // If this thread cannot start, the connections checkpoint themselves.
-        let checkpoints = std::thread::Builder::new()
-            .name("aivault-checkpoint".into())
-            .spawn(move || checkpoint_while_alive(&weak, &dir, &gate));
-        pool.checkpointing.store(checkpoints.is_ok(), Ordering::Relaxed);
-        pool
+        // A server checkpoints its own log.
+        if let Location::Sqlite(dir) = &pool.location {
+            let (weak, dir, gate) = (Arc::downgrade(&pool), dir.clone(), Arc::clone(&pool.gate));
+            // If this thread cannot start, the connections checkpoint themselves.
+            let checkpoints = std::thread::Builder::new()
+                .name("aivault-checkpoint".into())
+                .spawn(move || checkpoint_while_alive(&weak, &dir, &gate));
+            pool.checkpointing.store(checkpoints.is_ok(), Ordering::Relaxed);
+        }
+        Ok(pool)
     }
 
     /// An idle connection, or a new one.
@@ -61,7 +68,7 @@ impl VaultPool {
         let vault = match idle {
             Some(vault) => vault,
             None => {
-                let mut vault = Vault::open_with(&self.dir, self.keys.clone())?;
+                let mut vault = Vault::open_at(&self.dir, self.location.clone(), self.keys.clone())?;
                 vault.store.share(Arc::clone(&self.gate), self.checkpointing.load(Ordering::Relaxed))?;
                 vault
             }

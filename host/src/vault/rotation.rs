@@ -16,7 +16,7 @@ use super::audit::{self, Event};
 use super::crypto::{self, Binding, Kek, KeyCheck};
 use super::integrity::KeySet;
 use super::keys::{self, KeyError, KeyProvider, Purpose};
-use super::store::{KeyConfigRow, Store, StoreError, Tx};
+use super::store::{KeyConfigRow, Location, Store, StoreError, Tx};
 use super::{Result, Vault, VaultError, held_keys, management::open_secret, now_ms};
 use crate::{fsutil, testpoint};
 
@@ -28,6 +28,7 @@ impl Vault {
     /// it. Returns how many secrets were re-wrapped.
     pub fn rotate_master(&mut self, provider: Option<KeyProvider>) -> Result<usize> {
         let dir = self.dir.clone();
+        let location = self.location.clone();
         self.store.durable_commits()?;
         let mut tx = self.begin_write()?;
         let old = held_keys(&tx)?;
@@ -80,7 +81,7 @@ impl Vault {
         self.keys.put(new.clone());
         testpoint::reached("rotate.committed");
 
-        reopen_with(&dir, &new)?;
+        reopen_with(&location, &new)?;
         testpoint::reached("rotate.verified");
         if old_provider == KeyProvider::File && old_config.kek_id != new_id {
             let old_file = keys::key_file(&dir, &old_config.kek_id);
@@ -126,8 +127,8 @@ fn rewrap_all(tx: &Tx<'_>, old: &Kek, new: &Kek, new_id: &str) -> Result<usize> 
 /// Opens the vault afresh (a new connection, reading what was committed)
 /// and checks that `keys` is the key it names and opens all of it: the key
 /// check, every row's MAC, and every value.
-fn reopen_with(dir: &Path, keys: &Arc<KeySet>) -> Result<()> {
-    let mut store = Store::open(dir)?;
+fn reopen_with(location: &Location, keys: &Arc<KeySet>) -> Result<()> {
+    let mut store = Store::open_at(location)?;
     let mut tx = store.read()?;
     let config = tx.key_config()?.ok_or(VaultError::KeyConfigMissing)?;
     if config.kek_id != keys.kek_id()

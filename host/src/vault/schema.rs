@@ -1,5 +1,10 @@
 //! The database schema, as an append-only list of migrations. The number of
-//! migrations applied is kept in SQLite's `user_version`.
+//! migrations applied is kept in SQLite's `user_version`; PostgreSQL's
+//! spelling of each migration is in [`pg`].
+
+mod pg;
+
+pub use pg::MIGRATIONS as POSTGRES_MIGRATIONS;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`. Never edit a
 /// shipped entry; append a new one.
@@ -224,3 +229,11 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX invocations_by_time ON invocations (ts_ms);
     "#,
 ];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn both_backends_have_every_version() {
+        assert_eq!(super::MIGRATIONS.len(), super::POSTGRES_MIGRATIONS.len());
+    }
+}

@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 
 use super::keys::{self, KeyProvider};
-use super::store::Store;
 use super::unlock::KeyUse;
 use super::{Result, Vault};
 
@@ -14,7 +13,8 @@ use super::{Result, Vault};
 #[serde(rename_all = "camelCase")]
 pub struct Status {
     pub dir: PathBuf,
-    pub database: PathBuf,
+    /// The database file, or `postgres://host:port/database`.
+    pub database: String,
     pub schema_version: i64,
     pub key_provider: Option<String>,
     pub key_file: Option<PathBuf>,
@@ -35,6 +35,7 @@ impl Vault {
     pub fn status(&mut self) -> Result<Status> {
         let schema_version = self.store.schema_version()?;
         let dir = self.dir.clone();
+        let database = self.location.shown();
         let tx = self.begin_read(KeyUse::IfAvailable)?;
         let config = tx.key_config()?;
         let (state, detail) = match &config {
@@ -66,7 +67,7 @@ impl Vault {
             None => None,
         };
         Ok(Status {
-            database: Store::path_in(&dir),
+            database,
             schema_version,
             key_provider: config.as_ref().map(|c| c.provider.clone()),
             key_file: config

@@ -24,16 +24,16 @@ mod capabilities;
 mod credentials;
 mod derived;
 mod gate;
+pub mod pg;
 mod seals;
 mod secrets;
+pub(crate) mod sql;
+mod sqlite;
 mod tokens;
 
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
-
 use super::integrity::{Fields, IntegrityError, KeySet};
-use super::schema::MIGRATIONS;
 use super::scope::Scope;
-use crate::fsutil;
+use sql::{Conn, Row, SqlError, Value, args};
 
 pub use agents::GrantRow;
 pub use approvals::ApprovalRow;
@@ -46,18 +46,26 @@ pub use secrets::{SecretFilter, SecretRow};
 pub use tokens::TokenRow;
 
 /// Database failures. Messages carry no secret values (none are ever bound
-/// as text parameters; values are ciphertext only).
+/// as parameters; values are ciphertext only) and no database password.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    #[error("cannot open the vault database {path}: {source}")]
-    Open { path: PathBuf, source: Box<dyn std::error::Error + Send + Sync> },
+    #[error("cannot open the vault database {location}: {source}")]
+    Open { location: String, source: Box<dyn std::error::Error + Send + Sync> },
     #[error(
         "the vault database is at schema version {found}, newer than this aivault understands ({supported}); upgrade aivault"
     )]
     TooNew { found: i64, supported: i64 },
     #[error("vault database error: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Sql(SqlError),
+    #[error(
+        "lost the connection to the vault database; the command's changes were rolled back and nothing was done"
+    )]
+    ConnectionLost,
+    #[error(
+        "lost the connection to the vault database while committing; the change may or may not have been saved: check before retrying"
+    )]
+    LostWhileCommitting,
     #[error("the vault database holds a row this aivault cannot read: {0}")]
     Corrupt(String),
     #[error(transparent)]
@@ -67,18 +75,59 @@ pub enum StoreError {
     Unkeyed,
 }
 
+impl From<SqlError> for StoreError {
+    fn from(e: SqlError) -> Self {
+        if e.connection_lost() { StoreError::ConnectionLost } else { StoreError::Sql(e) }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sql(e.into())
+    }
+}
+
 type Result<T> = std::result::Result<T, StoreError>;
+
+/// Where a vault's rows live.
+#[derive(Debug, Clone)]
+pub enum Location {
+    /// `vault.db` in this directory (the default).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database shared by several brokers.
+    Postgres(Arc<pg::Target>),
+}
+
+impl Location {
+    /// The PostgreSQL database `url` names (`postgres://…`).
+    pub fn postgres(url: &str) -> Result<Self> {
+        Ok(Location::Postgres(Arc::new(pg::Target::parse(url)?)))
+    }
+
+    /// How `status` and messages name it: a file path, or `host:port/db`.
+    pub fn shown(&self) -> String {
+        match self {
+            Location::Sqlite(dir) => Store::path_in(dir).display().to_string(),
+            Location::Postgres(target) => format!("postgres://{}", target.shown()),
+        }
+    }
+}
 
 /// An open database.
 pub struct Store {
-    conn: Connection,
+    backend: Backend,
     /// The writers' queue of this process, when its connections share one.
     gate: Option<Arc<WriteGate>>,
 }
 
+enum Backend {
+    Sqlite(rusqlite::Connection),
+    Postgres(Box<pg::Connection>),
+}
+
 /// A transaction; dropped without [`Tx::commit`] it rolls back.
 pub struct Tx<'a> {
-    tx: rusqlite::Transaction<'a>,
+    conn: Conn<'a>,
     /// The vault's keys, when this transaction holds them.
     keys: Option<Arc<KeySet>>,
     /// Whether rows read are checked against their MACs.
@@ -104,89 +153,68 @@ pub struct KeyConfigRow {
 }
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
-const DB_FILE: &str = "vault.db";
 
 impl Store {
-    /// The database file inside `dir`.
+    /// The SQLite database file inside `dir`.
     pub fn path_in(dir: &Path) -> PathBuf {
-        dir.join(DB_FILE)
+        dir.join(sqlite::DB_FILE)
     }
 
-    /// Opens (creating if needed, owner-only) and migrates the database in `dir`.
+    /// Opens (creating if needed, owner-only) and migrates the SQLite
+    /// database in `dir`.
     pub fn open(dir: &Path) -> Result<Self> {
-        let path = Self::path_in(dir);
-        let open_err = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
-            path: path.clone(),
-            source,
-        };
-        fsutil::create_private_dir(dir).map_err(|e| open_err(e.into()))?;
-        fsutil::touch_private_file(&path).map_err(|e| open_err(e.into()))?;
-        let conn = Connection::open(&path).map_err(|e| open_err(e.into()))?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        // Room for every statement a call runs (see `Tx::execute`).
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        enable_wal(&conn)?;
-        conn.pragma_update(None, "foreign_keys", true)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let mut store = Store { conn, gate: None };
-        store.migrate()?;
-        Ok(store)
+        Ok(Store { backend: Backend::Sqlite(sqlite::open(dir)?), gate: None })
     }
 
-    fn migrate(&mut self) -> Result<()> {
-        let supported = MIGRATIONS.len() as i64;
-        let current: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if current == supported {
-            return Ok(());
+    /// Opens and migrates the database at `location`.
+    pub fn open_at(location: &Location) -> Result<Self> {
+        match location {
+            Location::Sqlite(dir) => Self::open(dir),
+            Location::Postgres(target) => {
+                Ok(Store { backend: Backend::Postgres(Box::new(pg::open(target)?)), gate: None })
+            }
         }
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        // Another process may have migrated while we waited for the lock.
-        let current: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if current > supported {
-            return Err(StoreError::TooNew { found: current, supported });
-        }
-        for migration in &MIGRATIONS[current as usize..] {
-            tx.execute_batch(migration)?;
-        }
-        tx.pragma_update(None, "user_version", supported)?;
-        tx.commit()?;
-        Ok(())
     }
 
     /// The schema version in use.
-    pub fn schema_version(&self) -> Result<i64> {
-        Ok(self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+    pub fn schema_version(&mut self) -> Result<i64> {
+        match &mut self.backend {
+            Backend::Sqlite(conn) => sqlite::schema_version(conn),
+            Backend::Postgres(conn) => pg::schema_version(conn),
+        }
     }
 
     /// Makes every later commit durable against power loss, not only against
     /// a crash of this process (WAL with `synchronous = FULL` syncs the log
     /// at each commit). For commits that must never be lost, such as the one
-    /// that switches to a new master key.
+    /// that switches to a new master key. (PostgreSQL's commits are durable
+    /// unless its operator configured otherwise.)
     pub fn durable_commits(&mut self) -> Result<()> {
-        self.conn.pragma_update(None, "synchronous", "FULL")?;
-        Ok(())
+        match &self.backend {
+            Backend::Sqlite(conn) => sqlite::durable_commits(conn),
+            Backend::Postgres(_) => Ok(()),
+        }
     }
 
     /// Shares `gate` with the other connections of this process and, when
     /// `defer_checkpoints`, leaves WAL checkpoints to [`Store::checkpoint`]
     /// (see [`WriteGate`]).
     pub fn share(&mut self, gate: Arc<WriteGate>, defer_checkpoints: bool) -> Result<()> {
-        if defer_checkpoints {
-            self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        if let Backend::Sqlite(conn) = &self.backend {
+            sqlite::share(conn, defer_checkpoints)?;
         }
-        // A call reads a few pages (its rows, the seals, the audit head);
-        // SQLite's default 2 MiB page cache per connection, times every
-        // connection a busy server holds, was most of its memory.
-        self.conn.pragma_update(None, "cache_size", POOLED_CACHE_KIB)?;
         self.gate = Some(gate);
         Ok(())
     }
 
     /// Copies what the log holds back into the database as far as no reader
     /// needs it, without waiting for readers or writers. Returns the log's
-    /// length in pages.
+    /// length in pages (always 0 on a server, which checkpoints itself).
     pub fn checkpoint(&self) -> Result<i64> {
-        Ok(self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))?)
+        match &self.backend {
+            Backend::Sqlite(conn) => sqlite::checkpoint(conn),
+            Backend::Postgres(_) => Ok(0),
+        }
     }
 
     /// Copies the whole log back and empties it, waiting for the readers of
@@ -194,63 +222,52 @@ impl Store {
     /// load some reader is always inside the log, so without this it only
     /// grows: by gigabytes over a long run, its index with it in memory.
     pub fn checkpoint_and_truncate(&self) -> Result<()> {
-        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        Ok(())
+        match &self.backend {
+            Backend::Sqlite(conn) => sqlite::checkpoint_and_truncate(conn),
+            Backend::Postgres(_) => Ok(()),
+        }
     }
 
     /// A write transaction, holding the write lock from the start.
     pub fn write(&mut self) -> Result<Tx<'_>> {
         let turn = self.gate.as_deref().and_then(|gate| gate.enter(BUSY_TIMEOUT));
-        let mut tx = Tx::new(self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?);
+        let mut tx = begin(&mut self.backend, true)?;
         tx._turn = turn;
         Ok(tx)
     }
 
     /// A read transaction: a consistent snapshot.
     pub fn read(&mut self) -> Result<Tx<'_>> {
-        Ok(Tx::new(self.conn.transaction_with_behavior(TransactionBehavior::Deferred)?))
+        begin(&mut self.backend, false)
     }
 }
 
-/// Switching to WAL needs a moment of exclusive access; on a brand-new vault
-/// many processes may try at once, so retry briefly instead of failing.
-fn enable_wal(conn: &Connection) -> Result<()> {
-    let mut attempt = 0;
-    loop {
-        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)) {
-            Ok(_) => return Ok(()),
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::DatabaseBusy && attempt < 200 =>
-            {
-                attempt += 1;
-                std::thread::sleep(Duration::from_millis(10 + attempt));
-            }
-            Err(e) => return Err(e.into()),
+fn begin(backend: &mut Backend, write: bool) -> Result<Tx<'_>> {
+    let conn = match backend {
+        Backend::Sqlite(conn) => Conn::Sqlite(sqlite::begin(conn, write)?),
+        Backend::Postgres(conn) => {
+            let pg::Connection { client, prepared } = &mut **conn;
+            let tx = pg::begin(client, write)?;
+            Conn::Postgres { tx: RefCell::new(tx), prepared: RefCell::new(prepared) }
         }
-    }
+    };
+    Ok(Tx { conn, keys: None, checks: false, seal_checks: true, seals: RefCell::default(), _turn: None })
 }
 
-pub(super) fn scope_from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<Scope> {
+fn scope_from_row(row: &Row<'_>, first: usize) -> std::result::Result<Scope, SqlError> {
     let kind: String = row.get(first)?;
     let workspace: String = row.get(first + 1)?;
     let group: String = row.get(first + 2)?;
-    Scope::from_columns(&kind, &workspace, &group).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            first,
-            rusqlite::types::Type::Text,
-            format!("scope `{kind}`").into(),
-        )
-    })
+    Scope::from_columns(&kind, &workspace, &group)
+        .ok_or_else(|| SqlError::decode(first, format!("scope `{kind}`")))
 }
 
 /// Rows of `table` as decoded, or an integrity error naming the table if a
 /// row holds something aivault never writes there (text where a list
 /// belongs, a scope with stray ids): such a row was edited outside aivault.
-pub(super) fn decoded<T>(table: &'static str, rows: rusqlite::Result<T>) -> Result<T> {
+fn decoded<T>(table: &'static str, rows: std::result::Result<T, SqlError>) -> Result<T> {
     rows.map_err(|e| match e {
-        rusqlite::Error::FromSqlConversionFailure(..)
-        | rusqlite::Error::InvalidColumnType(..)
-        | rusqlite::Error::IntegralValueOutOfRange(..) => {
+        SqlError::Decode { .. } => {
             IntegrityError::new(table, format!("a row of {table} that cannot be read")).into()
         }
         other => other.into(),
@@ -273,40 +290,63 @@ pub(super) fn scope_fields(fields: Fields, scope: &Scope) -> Fields {
     fields.text(scope.kind_str()).text(scope.workspace_id()).text(scope.group_id())
 }
 
-/// The page cache of each pooled connection, in KiB (negative: SQLite's
-/// way of saying KiB rather than pages).
-const POOLED_CACHE_KIB: i64 = -256;
-
-/// Prepared statements kept per connection.
-const STATEMENT_CACHE: usize = 128;
-
-impl<'a> Tx<'a> {
-    fn new(tx: rusqlite::Transaction<'a>) -> Self {
-        Tx { tx, keys: None, checks: false, seal_checks: true, seals: RefCell::default(), _turn: None }
+impl Tx<'_> {
+    /// Runs `sql`; the number of rows it changed. Statements are prepared
+    /// once per connection: `serve` and the daemon run the same few on
+    /// every call, and parsing them each time was a measurable share of one.
+    fn execute(&self, sql: &str, args: &[Value<'_>]) -> Result<usize> {
+        Ok(self.conn.execute(sql, args)?)
     }
 
-    /// Runs `sql`, its statement prepared once per connection: `serve` and
-    /// the daemon run the same few statements on every call, and parsing
-    /// them again each time was a measurable share of a call.
-    fn execute(&self, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
-        self.tx.prepare_cached(sql)?.execute(params)
-    }
-
-    /// The one row `sql` selects, its statement prepared once per connection.
-    fn query_row<T>(
+    /// Every row `sql` selects, read by `read`.
+    fn query<T>(
         &self,
         sql: &str,
-        params: impl rusqlite::Params,
-        row: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    ) -> rusqlite::Result<T> {
-        self.tx.prepare_cached(sql)?.query_row(params, row)
+        args: &[Value<'_>],
+        read: impl FnMut(&Row<'_>) -> std::result::Result<T, SqlError>,
+    ) -> Result<Vec<T>> {
+        Ok(self.conn.query(sql, args, read)?)
+    }
+
+    /// Every row of `table` that `sql` selects; a row aivault could not have
+    /// written is an integrity error.
+    fn rows<T>(
+        &self,
+        table: &'static str,
+        sql: &str,
+        args: &[Value<'_>],
+        read: impl FnMut(&Row<'_>) -> std::result::Result<T, SqlError>,
+    ) -> Result<Vec<T>> {
+        decoded(table, self.conn.query(sql, args, read))
+    }
+
+    /// The first row `sql` selects, if any.
+    fn query_opt<T>(
+        &self,
+        sql: &str,
+        args: &[Value<'_>],
+        read: impl FnOnce(&Row<'_>) -> std::result::Result<T, SqlError>,
+    ) -> Result<Option<T>> {
+        Ok(self.conn.query_opt(sql, args, read)?)
+    }
+
+    /// The one row `sql` always selects (a count, an `EXISTS`).
+    fn query_one<T>(
+        &self,
+        sql: &str,
+        args: &[Value<'_>],
+        read: impl FnOnce(&Row<'_>) -> std::result::Result<T, SqlError>,
+    ) -> Result<T> {
+        Ok(self.conn.query_one(sql, args, read)?)
     }
 
     /// Re-seals the tables this transaction changed, then makes every change
     /// durable.
     pub fn commit(self) -> Result<()> {
         self.reseal_dirty()?;
-        Ok(self.tx.commit()?)
+        self.conn.commit().map_err(|e| {
+            if e.connection_lost() { StoreError::LostWhileCommitting } else { StoreError::Sql(e) }
+        })
     }
 
     /// From now on, rows read are checked and rows written authenticated
@@ -374,30 +414,31 @@ impl<'a> Tx<'a> {
     // ----- key configuration -----
 
     pub fn key_config(&self) -> Result<Option<KeyConfigRow>> {
-        Ok(self
-            .query_row(
-                "SELECT provider, kek_id, params, key_check, created_at_ms, rotated_at_ms FROM key_config",
-                [],
-                |r| {
-                    Ok(KeyConfigRow {
-                        provider: r.get(0)?,
-                        kek_id: r.get(1)?,
-                        params: r.get(2)?,
-                        key_check: r.get(3)?,
-                        created_at_ms: r.get(4)?,
-                        rotated_at_ms: r.get(5)?,
-                    })
-                },
-            )
-            .optional()?)
+        self.query_opt(
+            "SELECT provider, kek_id, params, key_check, created_at_ms, rotated_at_ms FROM key_config",
+            &[],
+            |r| {
+                Ok(KeyConfigRow {
+                    provider: r.get(0)?,
+                    kek_id: r.get(1)?,
+                    params: r.get(2)?,
+                    key_check: r.get(3)?,
+                    created_at_ms: r.get(4)?,
+                    rotated_at_ms: r.get(5)?,
+                })
+            },
+        )
     }
 
     /// Inserts or replaces the key configuration.
     pub fn put_key_config(&self, c: &KeyConfigRow) -> Result<()> {
         self.execute(
-            "INSERT OR REPLACE INTO key_config (singleton, provider, kek_id, params, key_check, created_at_ms, rotated_at_ms)
-             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)",
-            params![c.provider, c.kek_id, c.params, c.key_check, c.created_at_ms, c.rotated_at_ms],
+            "INSERT INTO key_config (singleton, provider, kek_id, params, key_check, created_at_ms, rotated_at_ms)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (singleton) DO UPDATE SET provider = excluded.provider, kek_id = excluded.kek_id,
+                 params = excluded.params, key_check = excluded.key_check,
+                 created_at_ms = excluded.created_at_ms, rotated_at_ms = excluded.rotated_at_ms",
+            args![c.provider, c.kek_id, c.params, c.key_check, c.created_at_ms, c.rotated_at_ms],
         )?;
         Ok(())
     }

@@ -1,4 +1,8 @@
-//! End-to-end tests of the real `aivault` binary.
+//! End-to-end tests of the real `aivault` binary, vaults in SQLite. The
+//! vault, secrets and broker suites run on PostgreSQL too (`cli_postgres`).
+
+/// Where this binary's vaults keep their rows.
+pub const BACKEND: support::Backend = support::Backend::Sqlite;
 
 mod agents;
 mod broker;

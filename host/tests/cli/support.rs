@@ -1,23 +1,53 @@
-//! Running the real binary against a throwaway vault directory.
+//! Running the real binary against a throwaway vault directory, its rows
+//! in `vault.db` there or in a database of a throwaway PostgreSQL server
+//! (the test binary decides: `crate::BACKEND`).
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
+use aivault_test_postgres::{Database, Server};
 use assert_cmd::Command;
+
+/// Where a suite's vaults keep their rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
 
 /// A fresh vault directory and a way to run `aivault` against it.
 pub struct Vault {
     dir: tempfile::TempDir,
     output: RefCell<String>,
+    database: Option<Database>,
 }
 
 impl Vault {
     pub fn new() -> Self {
-        Vault { dir: tempfile::tempdir().unwrap(), output: RefCell::new(String::new()) }
+        let database = (crate::BACKEND == Backend::Postgres).then(|| Server::shared().database());
+        Vault { dir: tempfile::tempdir().unwrap(), output: RefCell::new(String::new()), database }
     }
 
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The PostgreSQL database of this vault, when the suite runs on one.
+    pub fn database(&self) -> Option<&Database> {
+        self.database.as_ref()
+    }
+
+    /// Where the vault's rows are, for opening it with the library.
+    pub fn location(&self) -> aivault::vault::Location {
+        match &self.database {
+            Some(db) => aivault::vault::Location::postgres(&db.url()).unwrap(),
+            None => aivault::vault::Location::Sqlite(self.path().to_path_buf()),
+        }
+    }
+
+    /// The vault, opened with the library (as a second process would).
+    pub fn library(&self) -> aivault::vault::Vault {
+        aivault::vault::Vault::open_at(self.path(), self.location(), Default::default()).unwrap()
     }
 
     /// `aivault <args>` with this vault, no colour, and a compiled-component
@@ -33,6 +63,9 @@ impl Vault {
             .env("AIVAULT_DEV_CACHE_DIR", shared_cache_dir())
             .env("NO_COLOR", "1")
             .args(args);
+        if let Some(db) = &self.database {
+            cmd.env("AIVAULT_DATABASE_URL", db.url());
+        }
         cmd
     }
 
@@ -68,10 +101,20 @@ impl Vault {
         self.run_cmd(cmd)
     }
 
-    /// A connection to the vault's database, as anyone who can write the
+    /// A connection to the vault's SQLite file, as anyone who can write the
     /// file has (tests tamper with it the way `sqlite3` would).
     pub fn db(&self) -> rusqlite::Connection {
+        assert!(self.database.is_none(), "this test reads vault.db; use Vault::sql on both backends");
         rusqlite::Connection::open(self.path().join("vault.db")).unwrap()
+    }
+
+    /// A connection to the vault's rows on either backend, with the rights
+    /// of whoever administers the database (but not the vault's key).
+    pub fn sql(&self) -> Sql {
+        match &self.database {
+            Some(db) => Sql::Postgres(RefCell::new(db.client())),
+            None => Sql::Sqlite(self.db()),
+        }
     }
 
     /// Everything every command run through this vault printed.
@@ -79,7 +122,8 @@ impl Vault {
         self.output.borrow().clone()
     }
 
-    /// Every file under the vault directory, raw bytes.
+    /// Every file under the vault directory and, on PostgreSQL, of the
+    /// vault's database and the server's log: raw bytes.
     pub fn all_files(&self) -> Vec<(PathBuf, Vec<u8>)> {
         fn walk(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
             for entry in std::fs::read_dir(dir).unwrap() {
@@ -93,6 +137,19 @@ impl Vault {
         }
         let mut files = Vec::new();
         walk(self.path(), &mut files);
+        if let Some(db) = &self.database {
+            let data = db.server().data_dir();
+            let oid: u32 = db
+                .client()
+                .query_one("SELECT oid FROM pg_database WHERE datname = current_database()", &[])
+                .unwrap()
+                .get(0);
+            walk(&data.join("base").join(oid.to_string()), &mut files);
+            walk(&data.join("pg_wal"), &mut files);
+            if let Ok(log) = std::fs::read(data.parent().unwrap().join("server.log")) {
+                files.push((data.parent().unwrap().join("server.log"), log));
+            }
+        }
         files
     }
 
@@ -101,7 +158,7 @@ impl Vault {
         assert!(!self.all_output().contains(value), "a command printed the value {value:?}");
         for (path, bytes) in self.all_files() {
             assert!(
-                !bytes.windows(value.len()).any(|w| w == value.as_bytes()),
+                memchr::memmem::find(&bytes, value.as_bytes()).is_none(),
                 "{} contains the value {value:?}",
                 path.display()
             );
@@ -159,3 +216,56 @@ pub const TRELLO_KEY: &str = "5e1f0c2b9a8d7e6f5a4b3c2d1e0f9a8b";
 pub const TRELLO_TOKEN: &str =
     "ATTA7f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1C0FFEE42";
 pub const GITHUB_TOKEN: &str = "ghp_T3stOnlyT0kenAbCdEfGhIjKlMnOpQrStUv12";
+
+/// The vault's rows, reached around aivault (tests tamper with them).
+pub enum Sql {
+    Sqlite(rusqlite::Connection),
+    Postgres(RefCell<postgres::Client>),
+}
+
+impl Sql {
+    /// Runs one statement; the rows it changed, or the database's refusal.
+    pub fn execute(&self, sql: &str) -> Result<u64, String> {
+        match self {
+            Sql::Sqlite(conn) => conn.execute(sql, []).map(|n| n as u64).map_err(|e| e.to_string()),
+            Sql::Postgres(client) => client.borrow_mut().execute(sql, &[]).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// The text in the first column of the first row `sql` selects.
+    pub fn text(&self, sql: &str) -> String {
+        match self {
+            Sql::Sqlite(conn) => conn.query_row(sql, [], |r| r.get(0)).unwrap(),
+            Sql::Postgres(client) => client.borrow_mut().query_one(sql, &[]).unwrap().get(0),
+        }
+    }
+
+    /// The first two columns, blobs, of every row `sql` selects.
+    pub fn blob_pairs(&self, sql: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+        match self {
+            Sql::Sqlite(conn) => {
+                let mut stmt = conn.prepare(sql).unwrap();
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+            }
+            Sql::Postgres(client) => {
+                client.borrow_mut().query(sql, &[]).unwrap().iter().map(|r| (r.get(0), r.get(1))).collect()
+            }
+        }
+    }
+
+    /// Removes the triggers that keep the audit log append-only, as an
+    /// attacker with the database's rights can.
+    pub fn drop_audit_guards(&self) {
+        match self {
+            Sql::Sqlite(conn) => {
+                conn.execute_batch("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;").unwrap()
+            }
+            Sql::Postgres(client) => client
+                .borrow_mut()
+                .batch_execute(
+                    "DROP TRIGGER audit_no_update ON audit; DROP TRIGGER audit_no_delete ON audit;",
+                )
+                .unwrap(),
+        }
+    }
+}

@@ -29,7 +29,9 @@ fn fresh_vault_is_private_and_holds_no_plaintext() {
         &format!("TRELLO_TOKEN={TRELLO_TOKEN}"),
     ]);
     assert_eq!(mode(vault.path()), 0o700);
-    assert_eq!(mode(&vault.path().join("vault.db")), 0o600);
+    if vault.database().is_none() {
+        assert_eq!(mode(&vault.path().join("vault.db")), 0o600);
+    }
     let keys: Vec<_> =
         std::fs::read_dir(vault.path().join("keys")).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(keys.len(), 1);
@@ -108,7 +110,7 @@ fn passphrase_key_provider() {
         vault.run_cmd(cmd)
     };
     assert!(with_pass(&["init", "--provider", "passphrase"], "correct horse battery").0);
-    let params: String = vault.db().query_row("SELECT params FROM key_config", [], |r| r.get(0)).unwrap();
+    let params = vault.sql().text("SELECT params FROM key_config");
     let params: Value = serde_json::from_str(&params).unwrap();
     assert_eq!(params["argon2id"]["memory_kib"], 19456);
     assert!(
@@ -138,9 +140,7 @@ fn rotate_master_across_providers() {
     vault.ok(&["secrets", "create", "--name", "OPENAI_API_KEY", "--value", OPENAI_KEY]);
     vault.ok(&["secrets", "create", "--name", "OTHER", "--value", "other-value-1"]);
     let ciphertexts = || -> Vec<(Vec<u8>, Vec<u8>)> {
-        let conn = vault.db();
-        let mut stmt = conn.prepare("SELECT ciphertext, wrapped_dek FROM secrets ORDER BY id").unwrap();
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+        vault.sql().blob_pairs("SELECT ciphertext, wrapped_dek FROM secrets ORDER BY id")
     };
     let before = ciphertexts();
 
@@ -204,9 +204,9 @@ fn tampered_rows_fail_to_decrypt() {
         let vault = Vault::new();
         vault.ok(&["secrets", "create", "--name", "OPENAI_API_KEY", "--value", OPENAI_KEY]);
         vault.ok(&["secrets", "create", "--name", "OTHER_KEY", "--value", "other-value-1"]);
-        vault.db().execute(sql, []).unwrap();
+        vault.sql().execute(sql).unwrap();
 
-        let mut library = aivault::vault::Vault::open(vault.path()).unwrap();
+        let mut library = vault.library();
         let err = library
             .find("OPENAI_API_KEY")
             .and_then(|secret| library.reveal(&[&secret]))
@@ -267,15 +267,15 @@ fn audit_chain_detects_edits_and_deletions() {
     vault.assert_nowhere(OPENAI_KEY);
     vault.assert_nowhere("plain-value-2");
 
-    let conn = vault.db();
+    let conn = vault.sql();
     // The log refuses edits through SQL; an attacker must drop the guard first.
-    assert!(conn.execute("DELETE FROM audit WHERE seq = 3", []).is_err());
-    conn.execute_batch("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;").unwrap();
-    conn.execute("UPDATE audit SET details = '{}' WHERE seq = 5", []).unwrap();
+    assert!(conn.execute("DELETE FROM audit WHERE seq = 3").is_err());
+    conn.drop_audit_guards();
+    conn.execute("UPDATE audit SET details = '{}' WHERE seq = 5").unwrap();
     let (ok, out, _) = vault.run(&["audit", "verify"]);
     assert!(!ok);
     assert!(out.contains("first problem at event #5: event #5 was edited"), "{out}");
-    conn.execute("DELETE FROM audit WHERE seq = 3", []).unwrap();
+    conn.execute("DELETE FROM audit WHERE seq = 3").unwrap();
     let (_, out, _) = vault.run(&["audit", "verify"]);
     assert!(out.contains("event #3 was deleted"), "{out}");
 }
@@ -286,8 +286,9 @@ fn audit_truncation_detected() {
     let vault = Vault::new();
     vault.ok(&["secrets", "create", "--name", "A_KEY", "--value", "a-value-1"]);
     vault.ok(&["secrets", "create", "--name", "B_KEY", "--value", "b-value-1"]);
-    let conn = vault.db();
-    conn.execute_batch("DROP TRIGGER audit_no_delete; DELETE FROM audit WHERE seq = 3;").unwrap();
+    let conn = vault.sql();
+    conn.drop_audit_guards();
+    conn.execute("DELETE FROM audit WHERE seq = 3").unwrap();
     let (ok, out, _) = vault.run(&["audit", "verify"]);
     assert!(!ok && out.contains("events #3 to #3 were deleted from the end"), "{out}");
 }

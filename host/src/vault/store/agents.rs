@@ -1,9 +1,8 @@
 //! Agent grants: what an OS user other than the vault's owner may invoke
 //! through aivaultd, in which context and as which consumer.
 
-use rusqlite::params;
-
-use super::{Authenticated, Result, Stored, Tx, decoded, scope_fields, scope_from_row};
+use super::sql::{Read, Row, args};
+use super::{Authenticated, Result, Stored, Tx, scope_fields, scope_from_row};
 use crate::vault::integrity::{Fields, shown};
 use crate::vault::scope::Scope;
 
@@ -20,7 +19,8 @@ pub struct GrantRow {
 
 const TABLE: &str = "agent_grants";
 
-const COLUMNS: &str = "uid, user, capability_id, scope, workspace_id, group_id, consumer, created_at_ms";
+// `user` is a keyword in PostgreSQL, so quoted (as both engines allow).
+const COLUMNS: &str = "uid, \"user\", capability_id, scope, workspace_id, group_id, consumer, created_at_ms";
 
 impl Authenticated for GrantRow {
     const TABLE: &'static str = TABLE;
@@ -38,7 +38,7 @@ impl Authenticated for GrantRow {
     }
 }
 
-fn grant_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(GrantRow, Option<Vec<u8>>)> {
+fn grant_from_row(r: &Row<'_>) -> Read<(GrantRow, Option<Vec<u8>>)> {
     Ok((
         GrantRow {
             uid: r.get(0)?,
@@ -58,8 +58,14 @@ impl Tx<'_> {
         let mac = self.tag(&g.fields())?;
         self.amend_table(TABLE, || {
             self.execute(
-                &format!("INSERT OR REPLACE INTO agent_grants ({COLUMNS}, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
-                params![
+                &format!(
+                    "INSERT INTO agent_grants ({COLUMNS}, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                     ON CONFLICT (uid, capability_id) DO UPDATE SET \"user\" = excluded.\"user\",
+                         scope = excluded.scope, workspace_id = excluded.workspace_id,
+                         group_id = excluded.group_id, consumer = excluded.consumer,
+                         created_at_ms = excluded.created_at_ms, mac = excluded.mac"
+                ),
+                args![
                     g.uid,
                     g.user,
                     g.capability,
@@ -77,10 +83,12 @@ impl Tx<'_> {
 
     /// Every grant with its stored MAC, unchecked.
     pub(super) fn grants_raw(&self) -> Result<Stored<GrantRow>> {
-        let mut stmt = self.tx.prepare_cached(&format!(
-            "SELECT {COLUMNS}, mac FROM agent_grants ORDER BY user, capability_id"
-        ))?;
-        decoded(TABLE, stmt.query_map([], grant_from_row)?.collect())
+        self.rows(
+            TABLE,
+            &format!("SELECT {COLUMNS}, mac FROM agent_grants ORDER BY \"user\", capability_id"),
+            &[],
+            grant_from_row,
+        )
     }
 
     /// Every grant, checked, with the table's seal (a revoked grant put
@@ -94,10 +102,10 @@ impl Tx<'_> {
     /// Removes `uid`'s grant of `capability`, or all its grants; how many.
     pub fn delete_grants(&self, uid: u32, capability: Option<&str>) -> Result<usize> {
         self.amend_table(TABLE, || {
-            Ok(self.execute(
-                "DELETE FROM agent_grants WHERE uid = ?1 AND (?2 IS NULL OR capability_id = ?2)",
-                params![uid, capability],
-            )?)
+            self.execute(
+                "DELETE FROM agent_grants WHERE uid = ?1 AND (CAST(?2 AS TEXT) IS NULL OR capability_id = ?2)",
+                args![uid, capability],
+            )
         })
     }
 }

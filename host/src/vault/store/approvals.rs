@@ -2,9 +2,8 @@
 //! which native code is compiled and run, so it carries a MAC like every
 //! other row the registry trusts.
 
-use rusqlite::params;
-
-use super::{Authenticated, Result, Stored, Tx, decoded};
+use super::sql::args;
+use super::{Authenticated, Result, Stored, Tx};
 use crate::vault::integrity::{Fields, shown};
 
 /// One approved component: the digest and manifest the operator saw.
@@ -42,24 +41,25 @@ impl Authenticated for ApprovalRow {
 impl Tx<'_> {
     /// Every approval with its stored MAC, unchecked.
     pub fn approvals_raw(&self) -> Result<Stored<ApprovalRow>> {
-        let mut stmt = self.tx.prepare_cached(
+        self.rows(
+            TABLE,
             "SELECT provider_id, file_name, sha256, manifest, enabled, approved_at_ms, mac
              FROM provider_approvals ORDER BY provider_id",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                ApprovalRow {
-                    provider_id: r.get(0)?,
-                    file_name: r.get(1)?,
-                    sha256: r.get(2)?,
-                    manifest: r.get(3)?,
-                    enabled: r.get(4)?,
-                    approved_at_ms: r.get(5)?,
-                },
-                r.get(6)?,
-            ))
-        })?;
-        decoded(TABLE, rows.collect())
+            &[],
+            |r| {
+                Ok((
+                    ApprovalRow {
+                        provider_id: r.get(0)?,
+                        file_name: r.get(1)?,
+                        sha256: r.get(2)?,
+                        manifest: r.get(3)?,
+                        enabled: r.get(4)?,
+                        approved_at_ms: r.get(5)?,
+                    },
+                    r.get(6)?,
+                ))
+            },
+        )
     }
 
     /// Whether `approval` carries an authentic MAC. Only a vault that
@@ -86,9 +86,12 @@ impl Tx<'_> {
         let mac = self.tag(&a.fields())?;
         self.touch_table(TABLE)?;
         self.execute(
-            "INSERT OR REPLACE INTO provider_approvals (provider_id, file_name, sha256, manifest, enabled, approved_at_ms, mac)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![a.provider_id, a.file_name, a.sha256, a.manifest, a.enabled, a.approved_at_ms, mac],
+            "INSERT INTO provider_approvals (provider_id, file_name, sha256, manifest, enabled, approved_at_ms, mac)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (provider_id) DO UPDATE SET file_name = excluded.file_name, sha256 = excluded.sha256,
+                 manifest = excluded.manifest, enabled = excluded.enabled,
+                 approved_at_ms = excluded.approved_at_ms, mac = excluded.mac",
+            args![a.provider_id, a.file_name, a.sha256, a.manifest, a.enabled, a.approved_at_ms, mac],
         )?;
         Ok(())
     }
@@ -96,6 +99,6 @@ impl Tx<'_> {
     /// `false` if there was no such approval.
     pub fn delete_approval(&self, provider_id: &str) -> Result<bool> {
         self.touch_table(TABLE)?;
-        Ok(self.execute("DELETE FROM provider_approvals WHERE provider_id = ?1", [provider_id])? == 1)
+        Ok(self.execute("DELETE FROM provider_approvals WHERE provider_id = ?1", args![provider_id])? == 1)
     }
 }

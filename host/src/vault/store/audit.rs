@@ -2,9 +2,8 @@
 //! but the MAC column, which master-key rotation re-keys). The chain rules
 //! live in [`crate::vault::audit`]; this is storage only.
 
-use rusqlite::{OptionalExtension, Row, params};
-
 use super::seals::AUDIT_HEAD;
+use super::sql::{Read, Row, args};
 use super::{Result, Tx};
 
 /// One audit event as stored.
@@ -24,7 +23,7 @@ pub struct AuditRow {
 
 const AUDIT_COLUMNS: &str = "seq, ts_ms, event, subject, details, prev_hash, hash, mac";
 
-fn audit_from_row(r: &Row<'_>) -> rusqlite::Result<AuditRow> {
+fn audit_from_row(r: &Row<'_>) -> Read<AuditRow> {
     Ok(AuditRow {
         seq: r.get(0)?,
         ts_ms: r.get(1)?,
@@ -40,35 +39,25 @@ fn audit_from_row(r: &Row<'_>) -> rusqlite::Result<AuditRow> {
 impl Tx<'_> {
     /// The newest event's sequence number and hash.
     pub fn audit_head(&self) -> Result<Option<(i64, String)>> {
-        Ok(self
-            .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()?)
+        self.query_opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
     }
 
     /// The highest sequence number ever handed out (survives deletion of the
-    /// newest rows unless `sqlite_sequence` is edited too).
+    /// newest rows unless the database's own record of it is edited too).
     pub fn audit_high_water(&self) -> Result<i64> {
-        Ok(self
-            .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'audit'", [], |r| r.get(0))
-            .optional()?
-            .unwrap_or(0))
+        let sql = match self.conn {
+            super::Conn::Sqlite(_) => super::sqlite::AUDIT_HIGH_WATER,
+            super::Conn::Postgres { .. } => super::pg::AUDIT_HIGH_WATER,
+        };
+        Ok(self.query_opt(sql, &[], |r| r.get::<Option<i64>>(0))?.flatten().unwrap_or(0))
     }
 
     pub fn insert_audit(&self, row: &AuditRow) -> Result<()> {
         self.execute(
             &format!("INSERT INTO audit ({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
-            params![
-                row.seq,
-                row.ts_ms,
-                row.event,
-                row.subject,
-                row.details,
-                row.prev_hash,
-                row.hash,
-                row.mac
-            ],
+            args![row.seq, row.ts_ms, row.event, row.subject, row.details, row.prev_hash, row.hash, row.mac],
         )?;
         Ok(())
     }
@@ -76,31 +65,31 @@ impl Tx<'_> {
     /// Replaces the MAC of event `seq` (authenticating an old log, or
     /// re-keying it under a new master key).
     pub fn set_audit_mac(&self, seq: i64, mac: Option<&[u8]>) -> Result<()> {
-        self.execute("UPDATE audit SET mac = ?2 WHERE seq = ?1", params![seq, mac])?;
+        self.execute("UPDATE audit SET mac = ?2 WHERE seq = ?1", args![seq, mac])?;
         Ok(())
     }
 
     /// Newest first: at most `limit` events before `before_ts_ms`.
     pub fn audit_page(&self, limit: i64, before_ts_ms: Option<i64>) -> Result<Vec<AuditRow>> {
-        let mut stmt = self.tx.prepare_cached(&format!(
-            "SELECT {AUDIT_COLUMNS} FROM audit WHERE (?1 IS NULL OR ts_ms < ?1) ORDER BY seq DESC LIMIT ?2"
-        ))?;
-        Ok(stmt.query_map(params![before_ts_ms, limit], audit_from_row)?.collect::<rusqlite::Result<_>>()?)
+        self.query(
+            &format!("SELECT {AUDIT_COLUMNS} FROM audit WHERE (CAST(?1 AS BIGINT) IS NULL OR ts_ms < ?1) ORDER BY seq DESC LIMIT ?2"),
+            args![before_ts_ms, limit],
+            audit_from_row,
+        )
     }
 
     /// Every event, oldest first.
     pub fn audit_all(&self) -> Result<Vec<AuditRow>> {
-        let mut stmt = self.tx.prepare_cached(&format!("SELECT {AUDIT_COLUMNS} FROM audit ORDER BY seq"))?;
-        Ok(stmt.query_map([], audit_from_row)?.collect::<rusqlite::Result<_>>()?)
+        self.query(&format!("SELECT {AUDIT_COLUMNS} FROM audit ORDER BY seq"), &[], audit_from_row)
     }
 
     /// Whether any event carries a MAC (the vault had a key once).
     pub fn audit_has_macs(&self) -> Result<bool> {
-        Ok(self.query_row("SELECT EXISTS (SELECT 1 FROM audit WHERE mac IS NOT NULL)", [], |r| r.get(0))?)
+        self.query_one("SELECT EXISTS (SELECT 1 FROM audit WHERE mac IS NOT NULL)", &[], |r| r.get(0))
     }
 
     pub fn count_audit(&self) -> Result<i64> {
-        Ok(self.query_row("SELECT COUNT(*) FROM audit", [], |r| r.get(0))?)
+        self.query_one("SELECT COUNT(*) FROM audit", &[], |r| r.get(0))
     }
 
     /// The sealed head of the log, `seq:hash`, and whether its seal is

@@ -2,9 +2,8 @@
 //! authenticating every row at once (an old vault's first write, and
 //! master-key rotation, which re-keys every MAC).
 
-use rusqlite::params;
-
 use super::seals::SEALED_TABLES;
+use super::sql::args;
 use super::{Authenticated, Result, StoreError, Tx};
 use crate::vault::integrity::IntegrityError;
 
@@ -16,8 +15,8 @@ impl Tx<'_> {
         // A table with a row that cannot even be read is one problem; the
         // other tables are still checked.
         let mut tables = [
-            self.secrets_raw("1", &[]).map(|rows| self.failing(rows)),
-            self.credentials_raw("1", &[]).map(|rows| self.failing(rows)),
+            self.secrets_raw("TRUE", &[]).map(|rows| self.failing(rows)),
+            self.credentials_raw("TRUE", &[]).map(|rows| self.failing(rows)),
             self.custom_capabilities_raw().map(|rows| self.failing(rows)),
             self.policies_raw().map(|rows| self.failing(rows)),
             self.bindings_raw().map(|rows| self.failing(rows)),
@@ -32,10 +31,10 @@ impl Tx<'_> {
                 Err(e) => return Err(e),
             }
         }
-        for (table, _, _, what) in SEALED_TABLES {
-            if !self.table_sealed(table)? {
-                let what = format!("the set of {what} (a row was added, removed or replaced)");
-                problems.push(IntegrityError::new(table, what));
+        for table in SEALED_TABLES {
+            if !self.table_sealed(table.name)? {
+                let what = format!("the set of {} (a row was added, removed or replaced)", table.what);
+                problems.push(IntegrityError::new(table.name, what));
             }
         }
         Ok(problems)
@@ -46,22 +45,22 @@ impl Tx<'_> {
     /// write (which trusts what it finds, as the old aivault did) and for
     /// master-key rotation after [`Tx::integrity_report`] came back clean.
     pub fn authenticate_all(&self) -> Result<()> {
-        for (s, _) in self.secrets_raw("1", &[])? {
-            self.execute("UPDATE secrets SET mac = ?2 WHERE id = ?1", params![s.id, self.tag(&s.fields())?])?;
+        for (s, _) in self.secrets_raw("TRUE", &[])? {
+            self.execute("UPDATE secrets SET mac = ?2 WHERE id = ?1", args![s.id, self.tag(&s.fields())?])?;
         }
-        for (c, _) in self.credentials_raw("1", &[])? {
+        for (c, _) in self.credentials_raw("TRUE", &[])? {
             let mac = self.tag(&c.fields())?;
-            self.execute("UPDATE credentials SET mac = ?2 WHERE id = ?1", params![c.id, mac])?;
+            self.execute("UPDATE credentials SET mac = ?2 WHERE id = ?1", args![c.id, mac])?;
         }
         for (c, _) in self.custom_capabilities_raw()? {
             let mac = self.tag(&c.fields())?;
-            self.execute("UPDATE custom_capabilities SET mac = ?2 WHERE id = ?1", params![c.id, mac])?;
+            self.execute("UPDATE custom_capabilities SET mac = ?2 WHERE id = ?1", args![c.id, mac])?;
         }
         for (p, _) in self.policies_raw()? {
             let mac = self.tag(&p.fields())?;
             self.execute(
                 "UPDATE capability_policies SET mac = ?2 WHERE capability_id = ?1",
-                params![p.capability_id, mac],
+                args![p.capability_id, mac],
             )?;
         }
         for (b, _) in self.bindings_raw()? {
@@ -69,7 +68,7 @@ impl Tx<'_> {
             self.execute(
                 "UPDATE capability_bindings SET mac = ?6
                  WHERE capability_id = ?1 AND consumer = ?2 AND scope = ?3 AND workspace_id = ?4 AND group_id = ?5",
-                params![
+                args![
                     b.capability_id,
                     b.consumer,
                     b.scope.kind_str(),
@@ -83,18 +82,18 @@ impl Tx<'_> {
             let mac = self.tag(&a.fields())?;
             self.execute(
                 "UPDATE provider_approvals SET mac = ?2 WHERE provider_id = ?1",
-                params![a.provider_id, mac],
+                args![a.provider_id, mac],
             )?;
         }
         for (t, _) in self.tokens_raw()? {
             let mac = self.tag(&t.fields())?;
-            self.execute("UPDATE proxy_tokens SET mac = ?2 WHERE id = ?1", params![t.id, mac])?;
+            self.execute("UPDATE proxy_tokens SET mac = ?2 WHERE id = ?1", args![t.id, mac])?;
         }
         for (g, _) in self.grants_raw()? {
             let mac = self.tag(&g.fields())?;
             self.execute(
                 "UPDATE agent_grants SET mac = ?3 WHERE uid = ?1 AND capability_id = ?2",
-                params![g.uid, g.capability, mac],
+                args![g.uid, g.capability, mac],
             )?;
         }
         self.seal_tables()
@@ -103,8 +102,8 @@ impl Tx<'_> {
     /// Seals every sealed table as it stands (a new vault's empty tables,
     /// after [`Tx::authenticate_all`], or after the operator's review).
     pub fn seal_tables(&self) -> Result<()> {
-        for (table, ..) in SEALED_TABLES {
-            self.seal_table(table)?;
+        for table in SEALED_TABLES {
+            self.seal_table(table.name)?;
         }
         Ok(())
     }
@@ -112,6 +111,6 @@ impl Tx<'_> {
     /// Whether anything in the vault was ever authenticated (a seal exists):
     /// a vault whose key check claims otherwise had its check replaced.
     pub fn has_seals(&self) -> Result<bool> {
-        Ok(self.query_row("SELECT EXISTS (SELECT 1 FROM seals)", [], |r| r.get(0))?)
+        self.query_one("SELECT EXISTS (SELECT 1 FROM seals)", &[], |r| r.get(0))
     }
 }

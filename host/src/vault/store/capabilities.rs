@@ -5,8 +5,7 @@
 //! The invocation log is not authenticated: whoever can write the database
 //! can reset a rate limit, which is a count, not a secret or a route.
 
-use rusqlite::{OptionalExtension, params};
-
+use super::sql::{Read, Row, SqlError, args};
 use super::{Authenticated, Result, Stored, Tx, decoded, scope_fields, scope_from_row};
 use crate::vault::integrity::{Fields, shown};
 use crate::vault::scope::Scope;
@@ -98,9 +97,8 @@ impl Authenticated for BindingRow {
     }
 }
 
-fn json_list(text: String) -> rusqlite::Result<Vec<String>> {
-    serde_json::from_str(&text)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into()))
+fn json_list(text: String) -> Read<Vec<String>> {
+    serde_json::from_str(&text).map_err(|e| SqlError::decode(0, e))
 }
 
 fn to_json(list: &[String]) -> String {
@@ -114,7 +112,7 @@ impl Tx<'_> {
         self.execute(
             "INSERT INTO custom_capabilities (id, credential_id, description, methods, path_prefixes, host, created_at_ms, mac)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
+            args![
                 c.id,
                 c.credential_id,
                 c.description,
@@ -128,7 +126,7 @@ impl Tx<'_> {
         self.amend_credential(&c.credential_id, || {
             self.execute(
                 "INSERT INTO credential_capabilities (credential_id, capability_id) VALUES (?1, ?2)",
-                params![c.credential_id, c.id],
+                args![c.credential_id, c.id],
             )?;
             Ok(())
         })
@@ -136,25 +134,26 @@ impl Tx<'_> {
 
     /// Every custom capability with its stored MAC, unchecked.
     pub(super) fn custom_capabilities_raw(&self) -> Result<Stored<CustomCapabilityRow>> {
-        let mut stmt = self.tx.prepare_cached(
+        self.rows(
+            CUSTOM,
             "SELECT id, credential_id, description, methods, path_prefixes, host, created_at_ms, mac
              FROM custom_capabilities ORDER BY id",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                CustomCapabilityRow {
-                    id: r.get(0)?,
-                    credential_id: r.get(1)?,
-                    description: r.get(2)?,
-                    methods: json_list(r.get(3)?)?,
-                    path_prefixes: json_list(r.get(4)?)?,
-                    host: r.get(5)?,
-                    created_at_ms: r.get(6)?,
-                },
-                r.get(7)?,
-            ))
-        })?;
-        decoded(CUSTOM, rows.collect())
+            &[],
+            |r| {
+                Ok((
+                    CustomCapabilityRow {
+                        id: r.get(0)?,
+                        credential_id: r.get(1)?,
+                        description: r.get(2)?,
+                        methods: json_list(r.get(3)?)?,
+                        path_prefixes: json_list(r.get(4)?)?,
+                        host: r.get(5)?,
+                        created_at_ms: r.get(6)?,
+                    },
+                    r.get(7)?,
+                ))
+            },
+        )
     }
 
     pub fn custom_capabilities(&self) -> Result<Vec<CustomCapabilityRow>> {
@@ -165,9 +164,9 @@ impl Tx<'_> {
 
     /// Whether a custom capability `id` exists, checked or not.
     pub fn custom_capability_exists(&self, id: &str) -> Result<bool> {
-        Ok(self.query_row("SELECT EXISTS (SELECT 1 FROM custom_capabilities WHERE id = ?1)", [id], |r| {
+        self.query_one("SELECT EXISTS (SELECT 1 FROM custom_capabilities WHERE id = ?1)", args![id], |r| {
             r.get(0)
-        })?)
+        })
     }
 
     /// Deletes a custom capability. With `whole`, also its policy, its
@@ -177,27 +176,26 @@ impl Tx<'_> {
     /// to the provider's capability.
     pub fn delete_custom_capability(&self, id: &str, whole: bool) -> Result<()> {
         if whole {
-            let mut stmt = self.tx.prepare_cached(
+            let credentials: Vec<String> = self.query(
                 "SELECT credential_id FROM custom_capabilities WHERE id = ?1
                  INTERSECT SELECT credential_id FROM credential_capabilities WHERE capability_id = ?1",
+                args![id],
+                |r| r.get(0),
             )?;
-            let credentials: Vec<String> =
-                stmt.query_map([id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
             for credential in credentials {
                 self.amend_credential(&credential, || {
                     self.execute(
                         "DELETE FROM credential_capabilities WHERE credential_id = ?1 AND capability_id = ?2",
-                        params![credential, id],
+                        args![credential, id],
                     )?;
                     Ok(())
                 })?;
             }
             self.forget_capability(id)?;
         }
-        self.amend_table(
-            CUSTOM,
-            || Ok(self.execute("DELETE FROM custom_capabilities WHERE id = ?1", [id])?),
-        )?;
+        self.amend_table(CUSTOM, || {
+            self.execute("DELETE FROM custom_capabilities WHERE id = ?1", args![id])
+        })?;
         Ok(())
     }
 
@@ -205,8 +203,7 @@ impl Tx<'_> {
     pub fn delete_policy(&self, capability_id: &str) -> Result<bool> {
         self.amend_table(POLICIES, || {
             Ok(self
-                .tx
-                .execute("DELETE FROM capability_policies WHERE capability_id = ?1", [capability_id])?
+                .execute("DELETE FROM capability_policies WHERE capability_id = ?1", args![capability_id])?
                 == 1)
         })
     }
@@ -214,10 +211,10 @@ impl Tx<'_> {
     /// Removes a capability's policy and bindings.
     pub fn forget_capability(&self, id: &str) -> Result<()> {
         self.amend_table(POLICIES, || {
-            Ok(self.execute("DELETE FROM capability_policies WHERE capability_id = ?1", [id])?)
+            self.execute("DELETE FROM capability_policies WHERE capability_id = ?1", args![id])
         })?;
         self.amend_table(BINDINGS, || {
-            Ok(self.execute("DELETE FROM capability_bindings WHERE capability_id = ?1", [id])?)
+            self.execute("DELETE FROM capability_bindings WHERE capability_id = ?1", args![id])
         })?;
         Ok(())
     }
@@ -227,20 +224,18 @@ impl Tx<'_> {
     pub fn policy(&self, capability_id: &str) -> Result<Option<PolicyRow>> {
         let stored = decoded(
             POLICIES,
-            self.query_row(
+            self.conn.query_opt(
                 &format!("{POLICY_SELECT} WHERE capability_id = ?1"),
-                [capability_id],
+                args![capability_id],
                 policy_from_row,
-            )
-            .optional(),
+            ),
         )?;
         Ok(self.checked(stored.into_iter().collect())?.pop())
     }
 
     /// Every policy with its stored MAC, unchecked.
     pub(super) fn policies_raw(&self) -> Result<Stored<PolicyRow>> {
-        let mut stmt = self.tx.prepare_cached(&format!("{POLICY_SELECT} ORDER BY capability_id"))?;
-        decoded(POLICIES, stmt.query_map([], policy_from_row)?.collect())
+        self.rows(POLICIES, &format!("{POLICY_SELECT} ORDER BY capability_id"), &[], policy_from_row)
     }
 
     /// Every policy, each checked, and the set of them checked against the
@@ -255,10 +250,14 @@ impl Tx<'_> {
         let mac = self.tag(&p.fields())?;
         self.amend_table(POLICIES, || {
             self.execute(
-                "INSERT OR REPLACE INTO capability_policies
+                "INSERT INTO capability_policies
                  (capability_id, rate_limit_per_minute, max_request_body_bytes, max_response_body_bytes, response_block, updated_at_ms, mac)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (capability_id) DO UPDATE SET rate_limit_per_minute = excluded.rate_limit_per_minute,
+                     max_request_body_bytes = excluded.max_request_body_bytes,
+                     max_response_body_bytes = excluded.max_response_body_bytes,
+                     response_block = excluded.response_block, updated_at_ms = excluded.updated_at_ms, mac = excluded.mac",
+                args![
                     p.capability_id,
                     p.rate_limit_per_minute,
                     p.max_request_body_bytes,
@@ -277,9 +276,9 @@ impl Tx<'_> {
         let mac = self.tag(&b.fields())?;
         self.amend_table(BINDINGS, || {
             let n = self.execute(
-                "INSERT OR IGNORE INTO capability_bindings (capability_id, consumer, scope, workspace_id, group_id, created_at_ms, mac)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
+                "INSERT INTO capability_bindings (capability_id, consumer, scope, workspace_id, group_id, created_at_ms, mac)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+                args![
                     b.capability_id,
                     b.consumer,
                     b.scope.kind_str(),
@@ -299,7 +298,7 @@ impl Tx<'_> {
             let n = self.execute(
                 "DELETE FROM capability_bindings
                  WHERE capability_id = ?1 AND consumer = ?2 AND scope = ?3 AND workspace_id = ?4 AND group_id = ?5",
-                params![capability_id, consumer, scope.kind_str(), scope.workspace_id(), scope.group_id()],
+                args![capability_id, consumer, scope.kind_str(), scope.workspace_id(), scope.group_id()],
             )?;
             Ok(n == 1)
         })
@@ -307,22 +306,23 @@ impl Tx<'_> {
 
     /// Every binding with its stored MAC, unchecked.
     pub(super) fn bindings_raw(&self) -> Result<Stored<BindingRow>> {
-        let mut stmt = self.tx.prepare_cached(
+        self.rows(
+            BINDINGS,
             "SELECT capability_id, consumer, scope, workspace_id, group_id, created_at_ms, mac
              FROM capability_bindings ORDER BY capability_id, consumer, scope, workspace_id, group_id",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                BindingRow {
-                    capability_id: r.get(0)?,
-                    consumer: r.get(1)?,
-                    scope: scope_from_row(r, 2)?,
-                    created_at_ms: r.get(5)?,
-                },
-                r.get(6)?,
-            ))
-        })?;
-        decoded(BINDINGS, rows.collect())
+            &[],
+            |r| {
+                Ok((
+                    BindingRow {
+                        capability_id: r.get(0)?,
+                        consumer: r.get(1)?,
+                        scope: scope_from_row(r, 2)?,
+                        created_at_ms: r.get(5)?,
+                    },
+                    r.get(6)?,
+                ))
+            },
+        )
     }
 
     /// Every binding, each checked, and the set of them checked against the
@@ -335,19 +335,19 @@ impl Tx<'_> {
 
     /// Invocations of `capability_id` at or after `since_ms`.
     pub fn count_invocations(&self, capability_id: &str, since_ms: i64) -> Result<i64> {
-        Ok(self.query_row(
+        self.query_one(
             "SELECT COUNT(*) FROM invocations WHERE capability_id = ?1 AND ts_ms >= ?2",
-            params![capability_id, since_ms],
+            args![capability_id, since_ms],
             |r| r.get(0),
-        )?)
+        )
     }
 
     /// Records an invocation, and forgets those older than `keep_after_ms`.
     pub fn record_invocation(&self, capability_id: &str, ts_ms: i64, keep_after_ms: i64) -> Result<()> {
-        self.execute("DELETE FROM invocations WHERE ts_ms < ?1", [keep_after_ms])?;
+        self.execute("DELETE FROM invocations WHERE ts_ms < ?1", args![keep_after_ms])?;
         self.execute(
             "INSERT INTO invocations (capability_id, ts_ms) VALUES (?1, ?2)",
-            params![capability_id, ts_ms],
+            args![capability_id, ts_ms],
         )?;
         Ok(())
     }
@@ -356,7 +356,7 @@ impl Tx<'_> {
 const POLICY_SELECT: &str = "SELECT capability_id, rate_limit_per_minute, max_request_body_bytes, \
      max_response_body_bytes, response_block, updated_at_ms, mac FROM capability_policies";
 
-fn policy_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(PolicyRow, Option<Vec<u8>>)> {
+fn policy_from_row(r: &Row<'_>) -> Read<(PolicyRow, Option<Vec<u8>>)> {
     Ok((
         PolicyRow {
             capability_id: r.get(0)?,

@@ -2,9 +2,8 @@
 //! capabilities it enables. A credential's MAC covers those links too, so a
 //! credential cannot be pointed at another secret or capability.
 
-use rusqlite::{Row, params};
-
-use super::{Authenticated, Result, Stored, Tx, decoded, scope_fields, scope_from_row};
+use super::sql::{Read, Row, Value, args};
+use super::{Authenticated, Result, Stored, Tx, scope_fields, scope_from_row};
 use crate::vault::integrity::{Fields, shown};
 use crate::vault::scope::Scope;
 
@@ -52,7 +51,7 @@ impl Authenticated for CredentialRow {
     }
 }
 
-fn credential_from_row(row: &Row<'_>) -> rusqlite::Result<(CredentialRow, Option<Vec<u8>>)> {
+fn credential_from_row(row: &Row<'_>) -> Read<(CredentialRow, Option<Vec<u8>>)> {
     Ok((
         CredentialRow {
             id: row.get(0)?,
@@ -77,7 +76,7 @@ impl Tx<'_> {
             &format!(
                 "INSERT INTO credentials ({CREDENTIAL_COLUMNS}, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
             ),
-            params![
+            args![
                 c.id,
                 c.provider,
                 c.kind,
@@ -90,47 +89,44 @@ impl Tx<'_> {
                 mac
             ],
         )?;
-        let mut secret = self.tx.prepare_cached(
-            "INSERT INTO credential_secrets (credential_id, secret_name, secret_id) VALUES (?1, ?2, ?3)",
-        )?;
         for (name, secret_id) in &c.secrets {
-            secret.execute(params![c.id, name, secret_id])?;
+            self.execute(
+                "INSERT INTO credential_secrets (credential_id, secret_name, secret_id) VALUES (?1, ?2, ?3)",
+                args![c.id, name, secret_id],
+            )?;
         }
-        let mut capability = self.tx.prepare_cached(
-            "INSERT INTO credential_capabilities (credential_id, capability_id) VALUES (?1, ?2)",
-        )?;
         for cap in &c.capabilities {
-            capability.execute(params![c.id, cap])?;
+            self.execute(
+                "INSERT INTO credential_capabilities (credential_id, capability_id) VALUES (?1, ?2)",
+                args![c.id, cap],
+            )?;
         }
         Ok(())
     }
 
     /// Credentials matching `clause`, each with its stored MAC, unchecked.
-    pub(super) fn credentials_raw(
-        &self,
-        clause: &str,
-        args: &[&dyn rusqlite::ToSql],
-    ) -> Result<Stored<CredentialRow>> {
+    pub(super) fn credentials_raw(&self, clause: &str, args: &[Value<'_>]) -> Result<Stored<CredentialRow>> {
         let sql =
             format!("SELECT {CREDENTIAL_COLUMNS}, mac FROM credentials WHERE {clause} ORDER BY provider, id");
-        let mut stmt = self.tx.prepare_cached(&sql)?;
-        let rows: Vec<_> = decoded(TABLE, stmt.query_map(args, credential_from_row)?.collect())?;
+        let rows = self.rows(TABLE, &sql, args, credential_from_row)?;
         rows.into_iter()
             .map(|(mut c, mac)| {
-                let mut secrets = self.tx.prepare_cached(
+                c.secrets = self.query(
                     "SELECT secret_name, secret_id FROM credential_secrets WHERE credential_id = ?1 ORDER BY secret_name",
+                    args![c.id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )?;
-                c.secrets = secrets.query_map([&c.id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
-                let mut caps = self.tx.prepare_cached(
+                c.capabilities = self.query(
                     "SELECT capability_id FROM credential_capabilities WHERE credential_id = ?1 ORDER BY capability_id",
+                    args![c.id],
+                    |r| r.get(0),
                 )?;
-                c.capabilities = caps.query_map([&c.id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
                 Ok((c, mac))
             })
             .collect()
     }
 
-    fn credentials_where(&self, clause: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<CredentialRow>> {
+    fn credentials_where(&self, clause: &str, args: &[Value<'_>]) -> Result<Vec<CredentialRow>> {
         let rows = self.checked(self.credentials_raw(clause, args)?)?;
         // A credential deleted by the operator and put back with its old
         // MAC would otherwise serve again.
@@ -139,18 +135,18 @@ impl Tx<'_> {
     }
 
     pub fn credentials(&self) -> Result<Vec<CredentialRow>> {
-        self.credentials_where("1", &[])
+        self.credentials_where("TRUE", &[])
     }
 
     pub fn credential(&self, id: &str) -> Result<Option<CredentialRow>> {
-        Ok(self.credentials_where("id = ?1", &[&id])?.pop())
+        Ok(self.credentials_where("id = ?1", args![id])?.pop())
     }
 
     /// Credentials of `provider`'s `kind` in exactly `scope`.
     pub fn credentials_for(&self, provider: &str, kind: &str, scope: &Scope) -> Result<Vec<CredentialRow>> {
         self.credentials_where(
             "provider = ?1 AND kind = ?2 AND scope = ?3 AND workspace_id = ?4 AND group_id = ?5",
-            &[&provider, &kind, &scope.kind_str(), &scope.workspace_id(), &scope.group_id()],
+            args![provider, kind, scope.kind_str(), scope.workspace_id(), scope.group_id()],
         )
     }
 
@@ -158,7 +154,7 @@ impl Tx<'_> {
     pub fn credentials_using(&self, secret_id: &str) -> Result<Vec<CredentialRow>> {
         self.credentials_where(
             "id IN (SELECT credential_id FROM credential_secrets WHERE secret_id = ?1)",
-            &[&secret_id],
+            args![secret_id],
         )
     }
 
@@ -167,7 +163,7 @@ impl Tx<'_> {
     pub(super) fn amend_credential(&self, id: &str, change: impl FnOnce() -> Result<()>) -> Result<()> {
         self.touch_table(TABLE)?;
         let authentic = self
-            .credentials_raw("id = ?1", &[&id])?
+            .credentials_raw("id = ?1", args![id])?
             .pop()
             .is_some_and(|(c, mac)| self.authentic(&c.fields(), mac.as_deref()));
         change()?;
@@ -179,9 +175,9 @@ impl Tx<'_> {
 
     /// Writes the MAC of credential `id` as it now stands.
     pub(super) fn seal_credential(&self, id: &str) -> Result<()> {
-        if let Some((c, _)) = self.credentials_raw("id = ?1", &[&id])?.pop() {
+        if let Some((c, _)) = self.credentials_raw("id = ?1", args![id])?.pop() {
             let mac = self.tag(&c.fields())?;
-            self.execute("UPDATE credentials SET mac = ?2 WHERE id = ?1", params![id, mac])?;
+            self.execute("UPDATE credentials SET mac = ?2 WHERE id = ?1", args![id, mac])?;
         }
         Ok(())
     }
@@ -189,17 +185,16 @@ impl Tx<'_> {
     pub fn delete_credential(&self, id: &str) -> Result<()> {
         // Its custom capabilities go with it (ON DELETE CASCADE).
         self.touch_table("custom_capabilities")?;
-        self.amend_table(TABLE, || Ok(self.execute("DELETE FROM credentials WHERE id = ?1", [id])?))?;
+        self.amend_table(TABLE, || self.execute("DELETE FROM credentials WHERE id = ?1", args![id]))?;
         Ok(())
     }
 
     pub fn credential_id_taken(&self, id: &str) -> Result<bool> {
-        Ok(self.query_row("SELECT EXISTS (SELECT 1 FROM credentials WHERE id = ?1)", [id], |r| r.get(0))?)
+        self.query_one("SELECT EXISTS (SELECT 1 FROM credentials WHERE id = ?1)", args![id], |r| r.get(0))
     }
 
     /// Every credential id, for suggestions; unchecked, as it decides nothing.
     pub fn credential_ids(&self) -> Result<Vec<String>> {
-        let mut stmt = self.tx.prepare_cached("SELECT id FROM credentials ORDER BY id")?;
-        Ok(stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?)
+        self.query("SELECT id FROM credentials ORDER BY id", &[], |r| r.get(0))
     }
 }

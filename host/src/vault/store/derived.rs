@@ -1,8 +1,7 @@
 //! Rows of values derived by a token refresh: sealed, one per credential
 //! and kind, replaced by each refresh.
 
-use rusqlite::{OptionalExtension, params};
-
+use super::sql::args;
 use super::{Result, Tx};
 use crate::vault::crypto::Sealed;
 
@@ -19,22 +18,20 @@ pub struct DerivedRow {
 
 impl Tx<'_> {
     pub fn derived_row(&self, credential_id: &str, kind: &str) -> Result<Option<DerivedRow>> {
-        Ok(self
-            .query_row(
-                "SELECT source, ciphertext, wrapped_dek, refreshed_at_ms FROM derived_tokens
+        self.query_opt(
+            "SELECT source, ciphertext, wrapped_dek, refreshed_at_ms FROM derived_tokens
                  WHERE credential_id = ?1 AND kind = ?2",
-                params![credential_id, kind],
-                |r| {
-                    Ok(DerivedRow {
-                        credential_id: credential_id.to_string(),
-                        kind: kind.to_string(),
-                        source: r.get(0)?,
-                        sealed: Sealed { ciphertext: r.get(1)?, wrapped_dek: r.get(2)? },
-                        refreshed_at_ms: r.get(3)?,
-                    })
-                },
-            )
-            .optional()?)
+            args![credential_id, kind],
+            |r| {
+                Ok(DerivedRow {
+                    credential_id: credential_id.to_string(),
+                    kind: kind.to_string(),
+                    source: r.get(0)?,
+                    sealed: Sealed { ciphertext: r.get(1)?, wrapped_dek: r.get(2)? },
+                    refreshed_at_ms: r.get(3)?,
+                })
+            },
+        )
     }
 
     pub fn put_derived_row(&self, row: &DerivedRow) -> Result<()> {
@@ -44,7 +41,7 @@ impl Tx<'_> {
              ON CONFLICT (credential_id, kind) DO UPDATE SET source = excluded.source,
                  ciphertext = excluded.ciphertext, wrapped_dek = excluded.wrapped_dek,
                  refreshed_at_ms = excluded.refreshed_at_ms",
-            params![
+            args![
                 row.credential_id,
                 row.kind,
                 row.source,
@@ -59,7 +56,7 @@ impl Tx<'_> {
     /// Forgets every derived value (they are derived again on demand), e.g.
     /// when the master key changes.
     pub fn delete_derived_rows(&self) -> Result<()> {
-        self.execute("DELETE FROM derived_tokens", [])?;
+        self.execute("DELETE FROM derived_tokens", &[])?;
         Ok(())
     }
 }

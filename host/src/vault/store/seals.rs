@@ -13,34 +13,46 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
+use super::sql::args;
 use super::{Result, Tx};
 use crate::vault::integrity::{Fields, IntegrityError};
 
-/// The sealed tables: name, the key columns that identify a row, the MAC
-/// column (`NULL` for a table whose rows have nothing but their key), and
-/// what its rows are, for messages.
-pub(super) const SEALED_TABLES: &[(&str, &str, &str, &str)] = &[
-    ("credentials", "id", "mac", "credentials"),
-    ("custom_capabilities", "id", "mac", "custom capabilities"),
-    ("capability_policies", "capability_id", "mac", "capability policies"),
-    (
+/// A sealed table.
+pub(super) struct SealedTable {
+    pub name: &'static str,
+    /// The columns that identify a row; its key is their text joined by NULs.
+    pub key: &'static [&'static str],
+    /// Whether rows carry a MAC (else a row is nothing but its key).
+    pub mac: bool,
+    /// What its rows are, for messages.
+    pub what: &'static str,
+}
+
+const fn sealed(
+    name: &'static str,
+    key: &'static [&'static str],
+    mac: bool,
+    what: &'static str,
+) -> SealedTable {
+    SealedTable { name, key, mac, what }
+}
+
+pub(super) const SEALED_TABLES: &[SealedTable] = &[
+    sealed("credentials", &["id"], true, "credentials"),
+    sealed("custom_capabilities", &["id"], true, "custom capabilities"),
+    sealed("capability_policies", &["capability_id"], true, "capability policies"),
+    sealed(
         "capability_bindings",
-        "capability_id || char(0) || consumer || char(0) || scope || char(0) || workspace_id || char(0) || group_id",
-        "mac",
+        &["capability_id", "consumer", "scope", "workspace_id", "group_id"],
+        true,
         "consumer bindings",
     ),
-    ("provider_approvals", "provider_id", "mac", "provider approvals"),
-    (
-        "group_attachments",
-        "secret_id || char(0) || workspace_id || char(0) || group_id",
-        "NULL",
-        "group attachments",
-    ),
-    ("proxy_tokens", "id", "mac", "proxy tokens"),
-    ("agent_grants", "uid || char(0) || capability_id", "mac", "agent grants"),
+    sealed("provider_approvals", &["provider_id"], true, "provider approvals"),
+    sealed("group_attachments", &["secret_id", "workspace_id", "group_id"], false, "group attachments"),
+    sealed("proxy_tokens", &["id"], true, "proxy tokens"),
+    sealed("agent_grants", &["uid", "capability_id"], true, "agent grants"),
 ];
 
 /// The seal of the audit log's newest event.
@@ -61,16 +73,16 @@ fn seal_fields(name: &str, value: &str) -> Fields {
     Fields::new("aivault/v1/seal").text(name).text(value)
 }
 
-fn table_entry(table: &str) -> &'static (&'static str, &'static str, &'static str, &'static str) {
-    SEALED_TABLES.iter().find(|(t, ..)| *t == table).expect("a sealed table")
+fn table_entry(table: &str) -> &'static SealedTable {
+    SEALED_TABLES.iter().find(|t| t.name == table).expect("a sealed table")
 }
 
 impl Tx<'_> {
     /// The stored value and MAC of seal `name`.
     pub(super) fn seal(&self, name: &str) -> Result<Option<(String, Option<Vec<u8>>)>> {
-        Ok(self
-            .query_row("SELECT value, mac FROM seals WHERE name = ?1", [name], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?)
+        self.query_opt("SELECT value, mac FROM seals WHERE name = ?1", args![name], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
     }
 
     /// Whether seal `name` exists, holds `value`, and is authentic.
@@ -84,21 +96,29 @@ impl Tx<'_> {
     pub(super) fn put_seal(&self, name: &str, value: &str) -> Result<()> {
         let mac = self.tag(&seal_fields(name, value))?;
         self.execute(
-            "INSERT OR REPLACE INTO seals (name, value, mac) VALUES (?1, ?2, ?3)",
-            params![name, value, mac],
+            "INSERT INTO seals (name, value, mac) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value, mac = excluded.mac",
+            args![name, value, mac],
         )?;
         Ok(())
     }
 
-    /// A digest of `table`'s rows as stored: every key with its MAC, in key order.
+    /// A digest of `table`'s rows as stored: every key with its MAC, in the
+    /// byte order of the keys (sorted here, not by the database, whose text
+    /// order depends on its collation).
     fn table_digest(&self, table: &str) -> Result<String> {
-        let (_, key, mac, _) = table_entry(table);
-        let mut stmt = self.tx.prepare_cached(&format!("SELECT {key}, {mac} FROM {table} ORDER BY 1"))?;
-        let mut rows = stmt.query([])?;
+        let entry = table_entry(table);
+        let columns: Vec<String> = entry.key.iter().map(|c| format!("CAST({c} AS TEXT)")).collect();
+        let mac = if entry.mac { "mac" } else { "CAST(NULL AS BYTEA)" };
+        let sql = format!("SELECT {}, {mac} FROM {table}", columns.join(", "));
+        let width = entry.key.len();
+        let mut rows = self.query(&sql, &[], |r| {
+            let parts = (0..width).map(|i| r.get::<String>(i)).collect::<std::result::Result<Vec<_>, _>>()?;
+            Ok((parts.join("\0"), r.get::<Option<Vec<u8>>>(width)?))
+        })?;
+        rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut digest = Sha256::new();
-        while let Some(row) = rows.next()? {
-            let key: String = row.get(0)?;
-            let mac: Option<Vec<u8>> = row.get(1)?;
+        for (key, mac) in &rows {
             for part in [key.as_bytes(), mac.as_deref().unwrap_or_default()] {
                 digest.update((part.len() as u64).to_be_bytes());
                 digest.update(part);
@@ -125,7 +145,7 @@ impl Tx<'_> {
         if !self.checks || !self.seal_checks || self.table_sealed(table)? {
             return Ok(());
         }
-        let what = table_entry(table).3;
+        let what = table_entry(table).what;
         Err(IntegrityError::new(table, format!("the set of {what} (a row was added, removed or replaced)"))
             .into())
     }

@@ -4,9 +4,8 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{OptionalExtension, Row, params};
-
-use super::{Authenticated, Result, Stored, Tx, decoded, scope_fields, scope_from_row};
+use super::sql::{Read, Row, Value, args};
+use super::{Authenticated, Result, Stored, Tx, scope_fields, scope_from_row};
 use crate::vault::crypto::Sealed;
 use crate::vault::integrity::{Fields, shown};
 use crate::vault::scope::Scope;
@@ -70,7 +69,7 @@ impl Authenticated for SecretRow {
     }
 }
 
-fn secret_from_row(row: &Row<'_>) -> rusqlite::Result<(SecretRow, Option<Vec<u8>>)> {
+fn secret_from_row(row: &Row<'_>) -> Read<(SecretRow, Option<Vec<u8>>)> {
     Ok((
         SecretRow {
             id: row.get(0)?,
@@ -96,7 +95,7 @@ impl Tx<'_> {
             &format!(
                 "INSERT INTO secrets ({SECRET_COLUMNS}, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
             ),
-            params![
+            args![
                 s.id,
                 s.name,
                 s.scope.kind_str(),
@@ -116,47 +115,45 @@ impl Tx<'_> {
     }
 
     fn with_details(&self, mut s: SecretRow) -> Result<SecretRow> {
-        let mut aliases =
-            self.tx.prepare_cached("SELECT alias FROM secret_aliases WHERE secret_id = ?1 ORDER BY alias")?;
-        s.aliases = aliases.query_map([&s.id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
-        let mut attached = self.tx.prepare_cached(
-            "SELECT workspace_id, group_id FROM group_attachments WHERE secret_id = ?1 ORDER BY workspace_id, group_id",
+        s.aliases = self.query(
+            "SELECT alias FROM secret_aliases WHERE secret_id = ?1 ORDER BY alias",
+            args![s.id],
+            |r| r.get(0),
         )?;
-        s.attachments =
-            attached.query_map([&s.id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        s.attachments = self.query(
+            "SELECT workspace_id, group_id FROM group_attachments WHERE secret_id = ?1 ORDER BY workspace_id, group_id",
+            args![s.id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         Ok(s)
     }
 
     /// Secrets matching `clause`, each with its stored MAC, unchecked.
-    pub(super) fn secrets_raw(
-        &self,
-        clause: &str,
-        args: &[&dyn rusqlite::ToSql],
-    ) -> Result<Stored<SecretRow>> {
+    pub(super) fn secrets_raw(&self, clause: &str, args: &[Value<'_>]) -> Result<Stored<SecretRow>> {
         let sql = format!(
             "SELECT {SECRET_COLUMNS}, mac FROM secrets WHERE {clause} ORDER BY scope, workspace_id, group_id, name"
         );
-        let mut stmt = self.tx.prepare_cached(&sql)?;
-        let rows: Vec<_> = decoded(TABLE, stmt.query_map(args, secret_from_row)?.collect())?;
+        let rows = self.rows(TABLE, &sql, args, secret_from_row)?;
         if rows.len() < WHOLE_TABLES_FROM {
             return rows.into_iter().map(|(s, mac)| Ok((self.with_details(s)?, mac))).collect();
         }
         // Many rows (a listing of a big vault): two queries in all, not two
         // per secret (at 100k secrets, 200k queries were a third of the time).
         let mut aliases: HashMap<String, Vec<String>> = HashMap::new();
-        let mut stmt = self
-            .tx
-            .prepare_cached("SELECT secret_id, alias FROM secret_aliases ORDER BY secret_id, alias")?;
-        for pair in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
-            let (id, alias) = pair?;
+        let pairs =
+            self.query("SELECT secret_id, alias FROM secret_aliases ORDER BY secret_id, alias", &[], |r| {
+                Ok((r.get::<String>(0)?, r.get::<String>(1)?))
+            })?;
+        for (id, alias) in pairs {
             aliases.entry(id).or_default().push(alias);
         }
         let mut attachments: HashMap<String, Vec<(String, String)>> = HashMap::new();
-        let mut stmt = self.tx.prepare_cached(
+        let attached = self.query(
             "SELECT secret_id, workspace_id, group_id FROM group_attachments ORDER BY secret_id, workspace_id, group_id",
+            &[],
+            |r| Ok((r.get::<String>(0)?, (r.get(1)?, r.get(2)?))),
         )?;
-        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?))))? {
-            let (id, attachment) = row?;
+        for (id, attachment) in attached {
             attachments.entry(id).or_default().push(attachment);
         }
         Ok(rows
@@ -169,7 +166,7 @@ impl Tx<'_> {
             .collect())
     }
 
-    fn secrets_where(&self, clause: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<SecretRow>> {
+    fn secrets_where(&self, clause: &str, args: &[Value<'_>]) -> Result<Vec<SecretRow>> {
         let rows = self.checked(self.secrets_raw(clause, args)?)?;
         // An attachment the operator removed, put back together with the
         // secret's old MAC, would share the secret with that group again.
@@ -179,7 +176,7 @@ impl Tx<'_> {
 
     /// The secret with this id.
     pub fn secret(&self, id: &str) -> Result<Option<SecretRow>> {
-        Ok(self.secrets_where("id = ?1", &[&id])?.pop())
+        Ok(self.secrets_where("id = ?1", args![id])?.pop())
     }
 
     /// Every secret some credential uses.
@@ -191,15 +188,16 @@ impl Tx<'_> {
     pub fn secrets_named(&self, name: &str) -> Result<Vec<SecretRow>> {
         self.secrets_where(
             "name = ?1 OR id IN (SELECT secret_id FROM secret_aliases WHERE alias = ?1)",
-            &[&name],
+            args![name],
         )
     }
 
     /// Secrets matching `filter`.
     pub fn secrets(&self, filter: &SecretFilter) -> Result<Vec<SecretRow>> {
         self.secrets_where(
-            "(?1 IS NULL OR scope = ?1) AND (?2 IS NULL OR workspace_id = ?2) AND (?3 IS NULL OR group_id = ?3)",
-            &[&filter.scope, &filter.workspace_id, &filter.group_id],
+            "(CAST(?1 AS TEXT) IS NULL OR scope = ?1) AND (CAST(?2 AS TEXT) IS NULL OR workspace_id = ?2)
+             AND (CAST(?3 AS TEXT) IS NULL OR group_id = ?3)",
+            args![filter.scope, filter.workspace_id, filter.group_id],
         )
     }
 
@@ -211,10 +209,9 @@ impl Tx<'_> {
     /// Every label (name and alias) in use, for suggestions; unchecked, as
     /// it decides nothing.
     pub fn secret_labels(&self) -> Result<Vec<String>> {
-        let mut stmt = self
-            .tx
-            .prepare_cached("SELECT name FROM secrets UNION SELECT alias FROM secret_aliases ORDER BY 1")?;
-        Ok(stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?)
+        self.query("SELECT name FROM secrets UNION SELECT alias FROM secret_aliases ORDER BY 1", &[], |r| {
+            r.get(0)
+        })
     }
 
     /// The secret named `name` (not alias) in exactly `scope`.
@@ -222,7 +219,7 @@ impl Tx<'_> {
         Ok(self
             .secrets_where(
                 "scope = ?1 AND workspace_id = ?2 AND group_id = ?3 AND name = ?4",
-                &[&scope.kind_str(), &scope.workspace_id(), &scope.group_id(), &name],
+                args![scope.kind_str(), scope.workspace_id(), scope.group_id(), name],
             )?
             .pop())
     }
@@ -235,25 +232,23 @@ impl Tx<'_> {
         label: &str,
         except: Option<&str>,
     ) -> Result<Option<(String, bool)>> {
-        let args =
-            params![scope.kind_str(), scope.workspace_id(), scope.group_id(), label, except.unwrap_or("")];
-        let by_name: Option<String> = self.query_row(
-                "SELECT id FROM secrets WHERE scope = ?1 AND workspace_id = ?2 AND group_id = ?3 AND name = ?4 AND id != ?5",
-                args,
-                |r| r.get(0),
-            )
-            .optional()?;
+        let (kind, workspace, group) = (scope.kind_str(), scope.workspace_id(), scope.group_id());
+        let except = except.unwrap_or("");
+        let args = args![kind, workspace, group, label, except];
+        let by_name: Option<String> = self.query_opt(
+            "SELECT id FROM secrets WHERE scope = ?1 AND workspace_id = ?2 AND group_id = ?3 AND name = ?4 AND id != ?5",
+            args,
+            |r| r.get(0),
+        )?;
         if let Some(id) = by_name {
             return Ok(Some((id, true)));
         }
-        let by_alias: Option<String> = self
-            .query_row(
-                "SELECT secret_id FROM secret_aliases
-                 WHERE scope = ?1 AND workspace_id = ?2 AND group_id = ?3 AND alias = ?4 AND secret_id != ?5",
-                args,
-                |r| r.get(0),
-            )
-            .optional()?;
+        let by_alias: Option<String> = self.query_opt(
+            "SELECT secret_id FROM secret_aliases
+             WHERE scope = ?1 AND workspace_id = ?2 AND group_id = ?3 AND alias = ?4 AND secret_id != ?5",
+            args,
+            |r| r.get(0),
+        )?;
         Ok(by_alias.map(|id| (id, false)))
     }
 
@@ -271,16 +266,16 @@ impl Tx<'_> {
 
     fn secret_authentic(&self, id: &str) -> Result<bool> {
         Ok(self
-            .secrets_raw("id = ?1", &[&id])?
+            .secrets_raw("id = ?1", args![id])?
             .pop()
             .is_some_and(|(s, mac)| self.authentic(&s.fields(), mac.as_deref())))
     }
 
     /// Writes the MAC of secret `id` as it now stands.
     pub(super) fn seal_secret(&self, id: &str) -> Result<()> {
-        if let Some((s, _)) = self.secrets_raw("id = ?1", &[&id])?.pop() {
+        if let Some((s, _)) = self.secrets_raw("id = ?1", args![id])?.pop() {
             let mac = self.tag(&s.fields())?;
-            self.execute("UPDATE secrets SET mac = ?2 WHERE id = ?1", params![id, mac])?;
+            self.execute("UPDATE secrets SET mac = ?2 WHERE id = ?1", args![id, mac])?;
         }
         Ok(())
     }
@@ -289,7 +284,7 @@ impl Tx<'_> {
         self.amend_secret(id, || {
             self.execute(
                 "UPDATE secrets SET name = ?2, updated_at_ms = ?3 WHERE id = ?1",
-                params![id, name, now_ms],
+                args![id, name, now_ms],
             )?;
             Ok(())
         })
@@ -299,18 +294,18 @@ impl Tx<'_> {
     pub fn set_aliases(&self, id: &str, scope: &Scope, aliases: &[String], now_ms: i64) -> Result<()> {
         self.amend_secret(id, || {
             self.write_aliases(id, scope, aliases)?;
-            self.execute("UPDATE secrets SET updated_at_ms = ?2 WHERE id = ?1", params![id, now_ms])?;
+            self.execute("UPDATE secrets SET updated_at_ms = ?2 WHERE id = ?1", args![id, now_ms])?;
             Ok(())
         })
     }
 
     fn write_aliases(&self, id: &str, scope: &Scope, aliases: &[String]) -> Result<()> {
-        self.execute("DELETE FROM secret_aliases WHERE secret_id = ?1", [id])?;
-        let mut insert = self.tx.prepare_cached(
-            "INSERT INTO secret_aliases (secret_id, alias, scope, workspace_id, group_id) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?;
+        self.execute("DELETE FROM secret_aliases WHERE secret_id = ?1", args![id])?;
         for alias in aliases {
-            insert.execute(params![id, alias, scope.kind_str(), scope.workspace_id(), scope.group_id()])?;
+            self.execute(
+                "INSERT INTO secret_aliases (secret_id, alias, scope, workspace_id, group_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+                args![id, alias, scope.kind_str(), scope.workspace_id(), scope.group_id()],
+            )?;
         }
         Ok(())
     }
@@ -328,7 +323,7 @@ impl Tx<'_> {
             self.execute(
                 "UPDATE secrets SET value_version = ?2, ciphertext = ?3, wrapped_dek = ?4, kek_id = ?5, updated_at_ms = ?6
                  WHERE id = ?1",
-                params![id, version, sealed.ciphertext, sealed.wrapped_dek, kek_id, now_ms],
+                args![id, version, sealed.ciphertext, sealed.wrapped_dek, kek_id, now_ms],
             )?;
             Ok(())
         })
@@ -339,14 +334,14 @@ impl Tx<'_> {
     pub fn replace_wrapped_dek(&self, id: &str, wrapped_dek: &[u8], kek_id: &str) -> Result<()> {
         self.execute(
             "UPDATE secrets SET wrapped_dek = ?2, kek_id = ?3 WHERE id = ?1",
-            params![id, wrapped_dek, kek_id],
+            args![id, wrapped_dek, kek_id],
         )?;
         Ok(())
     }
 
     pub fn delete_secret(&self, id: &str) -> Result<()> {
         // Its attachments go with it (ON DELETE CASCADE).
-        self.amend_table(ATTACHMENTS, || Ok(self.execute("DELETE FROM secrets WHERE id = ?1", [id])?))?;
+        self.amend_table(ATTACHMENTS, || self.execute("DELETE FROM secrets WHERE id = ?1", args![id]))?;
         Ok(())
     }
 
@@ -356,11 +351,11 @@ impl Tx<'_> {
         self.touch_table(ATTACHMENTS)?;
         self.amend_secret(id, || {
             added = self.execute(
-                "INSERT OR IGNORE INTO group_attachments (secret_id, workspace_id, group_id, created_at_ms)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![id, workspace, group, now_ms],
+                "INSERT INTO group_attachments (secret_id, workspace_id, group_id, created_at_ms)
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                args![id, workspace, group, now_ms],
             )? == 1;
-            self.execute("UPDATE secrets SET updated_at_ms = ?2 WHERE id = ?1", params![id, now_ms])?;
+            self.execute("UPDATE secrets SET updated_at_ms = ?2 WHERE id = ?1", args![id, now_ms])?;
             Ok(())
         })?;
         Ok(added)
@@ -373,15 +368,15 @@ impl Tx<'_> {
         self.amend_secret(id, || {
             removed = self.execute(
                 "DELETE FROM group_attachments WHERE secret_id = ?1 AND workspace_id = ?2 AND group_id = ?3",
-                params![id, workspace, group],
+                args![id, workspace, group],
             )? == 1;
-            self.execute("UPDATE secrets SET updated_at_ms = ?2 WHERE id = ?1", params![id, now_ms])?;
+            self.execute("UPDATE secrets SET updated_at_ms = ?2 WHERE id = ?1", args![id, now_ms])?;
             Ok(())
         })?;
         Ok(removed)
     }
 
     pub fn count_secrets(&self) -> Result<i64> {
-        Ok(self.query_row("SELECT COUNT(*) FROM secrets", [], |r| r.get(0))?)
+        self.query_one("SELECT COUNT(*) FROM secrets", &[], |r| r.get(0))
     }
 }

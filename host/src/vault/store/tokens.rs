@@ -2,8 +2,7 @@
 //! until when. The token itself is never stored, only its SHA-256 (a token
 //! is 256 random bits, so a fast hash is enough to make it unrecoverable).
 
-use rusqlite::{OptionalExtension, params};
-
+use super::sql::{Read, Row, SqlError, args};
 use super::{Authenticated, Result, Stored, Tx, decoded, scope_fields, scope_from_row};
 use crate::vault::integrity::{Fields, shown};
 use crate::vault::scope::Scope;
@@ -46,10 +45,9 @@ impl Authenticated for TokenRow {
     }
 }
 
-fn token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(TokenRow, Option<Vec<u8>>)> {
+fn token_from_row(r: &Row<'_>) -> Read<(TokenRow, Option<Vec<u8>>)> {
     let capabilities: String = r.get(2)?;
-    let capabilities = serde_json::from_str(&capabilities)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, e.into()))?;
+    let capabilities = serde_json::from_str(&capabilities).map_err(|e| SqlError::decode(2, e))?;
     Ok((
         TokenRow {
             id: r.get(0)?,
@@ -71,7 +69,7 @@ impl Tx<'_> {
         self.amend_table(TABLE, || {
             self.execute(
                 &format!("INSERT INTO proxy_tokens ({COLUMNS}, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
-                params![
+                args![
                     t.id,
                     t.hash,
                     capabilities,
@@ -90,9 +88,7 @@ impl Tx<'_> {
 
     /// Every token with its stored MAC, unchecked.
     pub(super) fn tokens_raw(&self) -> Result<Stored<TokenRow>> {
-        let mut stmt =
-            self.tx.prepare_cached(&format!("SELECT {COLUMNS}, mac FROM proxy_tokens ORDER BY id"))?;
-        decoded(TABLE, stmt.query_map([], token_from_row)?.collect())
+        self.rows(TABLE, &format!("SELECT {COLUMNS}, mac FROM proxy_tokens ORDER BY id"), &[], token_from_row)
     }
 
     /// Every token, checked.
@@ -107,12 +103,11 @@ impl Tx<'_> {
     pub fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>> {
         let stored = decoded(
             TABLE,
-            self.query_row(
+            self.conn.query_opt(
                 &format!("SELECT {COLUMNS}, mac FROM proxy_tokens WHERE hash = ?1"),
-                [hash],
+                args![hash],
                 token_from_row,
-            )
-            .optional(),
+            ),
         )?;
         let row = self.checked(stored.into_iter().collect())?.pop();
         if row.is_some() {
@@ -123,6 +118,9 @@ impl Tx<'_> {
 
     /// Deletes a token; `false` if there was none.
     pub fn delete_token(&self, id: &str) -> Result<bool> {
-        self.amend_table(TABLE, || Ok(self.execute("DELETE FROM proxy_tokens WHERE id = ?1", [id])? == 1))
+        self.amend_table(
+            TABLE,
+            || Ok(self.execute("DELETE FROM proxy_tokens WHERE id = ?1", args![id])? == 1),
+        )
     }
 }

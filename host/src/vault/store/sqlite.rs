@@ -1,0 +1,123 @@
+//! The embedded backend: one SQLite file under the vault directory, WAL
+//! mode, foreign keys on, and a busy timeout so concurrent CLI processes
+//! queue instead of failing. Writes are `BEGIN IMMEDIATE`, so a
+//! read-check-write sequence can never interleave with another writer.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::{BUSY_TIMEOUT, Result, StoreError};
+use crate::fsutil;
+use crate::vault::schema::MIGRATIONS;
+
+pub(super) const DB_FILE: &str = "vault.db";
+
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 128;
+
+/// The page cache of each pooled connection, in KiB (negative: SQLite's
+/// way of saying KiB rather than pages).
+const POOLED_CACHE_KIB: i64 = -256;
+
+/// Opens (creating if needed, owner-only) and migrates the database in `dir`.
+pub(super) fn open(dir: &Path) -> Result<Connection> {
+    let path = dir.join(DB_FILE);
+    let open_err = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
+        location: path.display().to_string(),
+        source,
+    };
+    fsutil::create_private_dir(dir).map_err(|e| open_err(e.into()))?;
+    fsutil::touch_private_file(&path).map_err(|e| open_err(e.into()))?;
+    let mut conn = Connection::open(&path).map_err(|e| open_err(e.into()))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
+    // Room for every statement a call runs (see `sql::Conn::execute`).
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    enable_wal(&conn)?;
+    conn.pragma_update(None, "foreign_keys", true).map_err(sql)?;
+    conn.pragma_update(None, "synchronous", "NORMAL").map_err(sql)?;
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
+fn sql(e: rusqlite::Error) -> StoreError {
+    StoreError::Sql(e.into())
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let supported = MIGRATIONS.len() as i64;
+    if schema_version(conn)? == supported {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
+    // Another process may have migrated while we waited for the lock.
+    let current = schema_version(&tx)?;
+    if current > supported {
+        return Err(StoreError::TooNew { found: current, supported });
+    }
+    for migration in &MIGRATIONS[current as usize..] {
+        tx.execute_batch(migration).map_err(sql)?;
+    }
+    tx.pragma_update(None, "user_version", supported).map_err(sql)?;
+    tx.commit().map_err(sql)?;
+    Ok(())
+}
+
+/// The number of migrations applied, kept in SQLite's `user_version`.
+pub(super) fn schema_version(conn: &Connection) -> Result<i64> {
+    conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(sql)
+}
+
+/// See [`super::Store::durable_commits`].
+pub(super) fn durable_commits(conn: &Connection) -> Result<()> {
+    conn.pragma_update(None, "synchronous", "FULL").map_err(sql)
+}
+
+/// See [`super::Store::share`].
+pub(super) fn share(conn: &Connection, defer_checkpoints: bool) -> Result<()> {
+    if defer_checkpoints {
+        conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(sql)?;
+    }
+    // A call reads a few pages (its rows, the seals, the audit head);
+    // SQLite's default 2 MiB page cache per connection, times every
+    // connection a busy server holds, was most of its memory.
+    conn.pragma_update(None, "cache_size", POOLED_CACHE_KIB).map_err(sql)
+}
+
+/// See [`super::Store::checkpoint`].
+pub(super) fn checkpoint(conn: &Connection) -> Result<i64> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1)).map_err(sql)
+}
+
+/// See [`super::Store::checkpoint_and_truncate`].
+pub(super) fn checkpoint_and_truncate(conn: &Connection) -> Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(sql)
+}
+
+pub(super) fn begin(conn: &mut Connection, write: bool) -> Result<rusqlite::Transaction<'_>> {
+    let behavior = if write { TransactionBehavior::Immediate } else { TransactionBehavior::Deferred };
+    conn.transaction_with_behavior(behavior).map_err(sql)
+}
+
+/// The highest audit sequence number ever handed out (survives deletion of
+/// the newest rows unless `sqlite_sequence` is edited too).
+pub(super) const AUDIT_HIGH_WATER: &str = "SELECT seq FROM sqlite_sequence WHERE name = 'audit'";
+
+/// Switching to WAL needs a moment of exclusive access; on a brand-new vault
+/// many processes may try at once, so retry briefly instead of failing.
+fn enable_wal(conn: &Connection) -> Result<()> {
+    let mut attempt = 0;
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)) {
+            Ok(_) => return Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && attempt < 200 =>
+            {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(10 + attempt));
+            }
+            Err(e) => return Err(sql(e)),
+        }
+    }
+}
