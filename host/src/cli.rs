@@ -115,6 +115,10 @@ enum Command {
     /// Show the audit log (newest first), or `audit verify` its chain.
     Audit(admin::AuditArgs),
 
+    /// Copy the whole vault into another database (a PostgreSQL server, or
+    /// back to a SQLite file) and check the copy with the vault's key.
+    Migrate(admin::MigrateArgs),
+
     /// Check the whole vault with its key: every row's integrity, every
     /// value's decryption, the audit chain. Exits non-zero on any problem.
     Doctor(admin::DoctorArgs),
@@ -204,6 +208,7 @@ fn admin_label(command: &Command) -> Option<&'static str> {
         Command::Init(_) => "init",
         Command::Status(_) => "status",
         Command::RotateMaster(_) => "rotate-master",
+        Command::Migrate(_) => "migrate",
         Command::Audit(_) => "audit",
         Command::Doctor(_) => "doctor",
     })
@@ -251,6 +256,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Init(args) => admin::init(&ctx, args).map(|()| ExitCode::SUCCESS),
         Command::Status(args) => admin::status(&ctx, args).map(|()| ExitCode::SUCCESS),
         Command::RotateMaster(args) => admin::rotate_master(&ctx, args).map(|()| ExitCode::SUCCESS),
+        Command::Migrate(args) => admin::migrate(&ctx, args).map(|()| ExitCode::SUCCESS),
         Command::Audit(args) => admin::audit(&ctx, args),
         Command::Doctor(args) => admin::doctor(&ctx, args),
         Command::Completions { shell } => {

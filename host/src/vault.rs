@@ -13,6 +13,7 @@ pub mod integrity;
 mod invocation;
 pub mod keys;
 mod management;
+mod migrate;
 mod names;
 mod pool;
 mod provision;
@@ -40,6 +41,7 @@ pub use integrity::IntegrityError;
 pub use invocation::InvocationData;
 pub use keys::{KeyError, KeyProvider};
 pub use management::{ManageError, NewCapability, NewCredential, PolicyChange};
+pub use migrate::{MigrateError, Migrated};
 pub use names::NameError;
 pub use pool::{PooledVault, VaultPool};
 pub use provision::{Provisioned, Waiting};
@@ -91,6 +93,8 @@ pub enum VaultError {
     Registry(Box<crate::registry::RegistryError>),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Migrate(MigrateError),
 
     #[error(
         "no secret with id, name or alias `{label}`{}; `aivault secrets list` shows them",

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::Context;
 use super::output::{DIM, HEADING, ID, OK, WARN, print_json, printable, styled, timestamp};
-use crate::vault::{KeyProvider, Vault};
+use crate::vault::{KeyProvider, Location, Vault};
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
@@ -29,6 +29,15 @@ pub struct RotateMasterArgs {
     /// prompt), and a new key file is generated.
     #[arg(long, value_enum)]
     provider: Option<KeyProvider>,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Where to copy the vault: `postgres://USER:PASSWORD@HOST:PORT/DATABASE`
+    /// (libpq's sslmode and sslrootcert are understood) or `sqlite:DIRECTORY`.
+    /// The target must hold no vault; the source is only read.
+    #[arg(long, value_name = "URL")]
+    to: String,
 }
 
 #[derive(Debug, Args)]
@@ -148,6 +157,40 @@ pub fn rotate_master(ctx: &Context, args: RotateMasterArgs) -> anyhow::Result<()
     anstream::println!(
         "Master key rotated (key provider: {provider}); {count} data keys re-wrapped, values untouched."
     );
+    Ok(())
+}
+
+pub fn migrate(ctx: &Context, args: MigrateArgs) -> anyhow::Result<()> {
+    if !Vault::exists(ctx.dir()) {
+        anyhow::bail!("no vault in {} yet; nothing to migrate", ctx.dir().display());
+    }
+    let target = Location::parse_target(&args.to)?;
+    let mut vault = ctx.vault()?;
+    let key_provider = vault.status()?.key_provider.unwrap_or_default();
+    let migrated = vault.migrate_to(target.clone())?;
+    anstream::println!(
+        "Copied the vault to {}: {} secrets, {} audit events, {} rows in all; checked with the vault's key.",
+        migrated.target,
+        migrated.secrets,
+        migrated.audit_events,
+        migrated.rows
+    );
+    let switch = match &target {
+        Location::Postgres(_) => {
+            "To use it, set AIVAULT_DATABASE_URL (or [storage] url in config.toml) on every machine"
+                .to_string()
+        }
+        Location::Sqlite(dir) => format!(
+            "To use it, unset AIVAULT_DATABASE_URL and [storage] url, and run with AIVAULT_DIR={}",
+            dir.display()
+        ),
+    };
+    let key = if key_provider == "file" {
+        format!("; the key file stays in {}/keys and goes with it", ctx.dir().display())
+    } else {
+        format!("; the key comes from the {key_provider} provider as before")
+    };
+    anstream::println!("{switch}{key}. The source is unchanged.");
     Ok(())
 }
 

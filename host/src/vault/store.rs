@@ -21,6 +21,7 @@ mod approvals;
 mod audit;
 mod authenticate;
 mod capabilities;
+mod copy;
 mod credentials;
 mod derived;
 mod gate;
@@ -246,8 +247,7 @@ fn begin(backend: &mut Backend, write: bool) -> Result<Tx<'_>> {
     let conn = match backend {
         Backend::Sqlite(conn) => Conn::Sqlite(sqlite::begin(conn, write)?),
         Backend::Postgres(conn) => {
-            let pg::Connection { client, prepared } = &mut **conn;
-            let tx = pg::begin(client, write)?;
+            let (tx, prepared) = pg::begin(conn, write)?;
             Conn::Postgres { tx: RefCell::new(tx), prepared: RefCell::new(prepared) }
         }
     };

@@ -43,6 +43,13 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// SIGKILL: the server dies mid-work, as on a lost machine.
+    #[allow(dead_code)] // used by the shared-database suite (cli_postgres)
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// SIGTERM, and the exit status.
     fn stop(mut self) -> std::process::ExitStatus {
         terminate(&self.child);
@@ -234,8 +241,8 @@ fn refusals_send_nothing() {
     let expiring = token(&vault, &["--capability", "openai/models", "--ttl", "1s"]);
     let (revoked, revoked_id) = token_and_id(&vault, &["--capability", "openai/models"]);
     vault
-        .db()
-        .execute("CREATE TABLE saved AS SELECT * FROM proxy_tokens WHERE id = ?1", [&revoked_id])
+        .sql()
+        .execute(&format!("CREATE TABLE saved AS SELECT * FROM proxy_tokens WHERE id = '{revoked_id}'"))
         .unwrap();
     vault.ok(&["token", "revoke", &revoked_id]);
     let server = Server::start(&vault, &upstream, &[]);
@@ -305,16 +312,13 @@ fn refusals_send_nothing() {
     // more capabilities, and the revoked token restored with its old MAC.
     let count = upstream.seen().len();
     vault
-        .db()
-        .execute("UPDATE proxy_tokens SET capabilities = '[\"openai/files\",\"openai/models\"]'", [])
+        .sql()
+        .execute("UPDATE proxy_tokens SET capabilities = '[\"openai/files\",\"openai/models\"]'")
         .unwrap();
     let response = http.get(server.url("/v/openai/v1/files")).bearer_auth(&openai).send().unwrap();
     assert_eq!(response.status(), 403);
     assert!(json_of(response)["error"].as_str().unwrap().contains("failed its integrity check"));
-    vault
-        .db()
-        .execute_batch("DELETE FROM proxy_tokens; INSERT INTO proxy_tokens SELECT * FROM saved;")
-        .unwrap();
+    vault.sql().batch("DELETE FROM proxy_tokens; INSERT INTO proxy_tokens SELECT * FROM saved;");
     let response = http.get(server.url("/v/openai/v1/models")).bearer_auth(&revoked).send().unwrap();
     assert_eq!(response.status(), 403);
     assert!(json_of(response)["error"].as_str().unwrap().contains("the set of proxy tokens"));

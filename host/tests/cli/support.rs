@@ -20,12 +20,45 @@ pub struct Vault {
     dir: tempfile::TempDir,
     output: RefCell<String>,
     database: Option<Database>,
+    /// Variables every command of this vault runs with.
+    env: RefCell<Vec<(String, String)>>,
 }
 
 impl Vault {
     pub fn new() -> Self {
         let database = (crate::BACKEND == Backend::Postgres).then(|| Server::shared().database());
-        Vault { dir: tempfile::tempdir().unwrap(), output: RefCell::new(String::new()), database }
+        Vault {
+            dir: tempfile::tempdir().unwrap(),
+            output: RefCell::new(String::new()),
+            database,
+            env: RefCell::default(),
+        }
+    }
+
+    /// A vault in `vault.db`, whatever the suite's backend.
+    #[allow(dead_code)] // used by the shared-database suite (cli_postgres)
+    pub fn on_sqlite() -> Self {
+        Vault {
+            dir: tempfile::tempdir().unwrap(),
+            output: RefCell::default(),
+            database: None,
+            env: RefCell::default(),
+        }
+    }
+
+    /// Another machine's view of this vault: its own directory (key files,
+    /// compiled code), the same database and variables.
+    #[allow(dead_code)] // used by the shared-database suite (cli_postgres)
+    pub fn beside(&self) -> Self {
+        let database = Some(self.database.clone().expect("only a database server is shared"));
+        let env = RefCell::new(self.env.borrow().clone());
+        Vault { dir: tempfile::tempdir().unwrap(), output: RefCell::new(String::new()), database, env }
+    }
+
+    /// Runs every later command of this vault with `var` set to `value`.
+    #[allow(dead_code)] // used by the shared-database suite (cli_postgres)
+    pub fn set_env(&self, var: &str, value: &str) {
+        self.env.borrow_mut().push((var.to_string(), value.to_string()));
     }
 
     pub fn path(&self) -> &Path {
@@ -65,6 +98,9 @@ impl Vault {
             .args(args);
         if let Some(db) = &self.database {
             cmd.env("AIVAULT_DATABASE_URL", db.url());
+        }
+        for (var, value) in self.env.borrow().iter() {
+            cmd.env(var, value);
         }
         cmd
     }
@@ -229,6 +265,14 @@ impl Sql {
         match self {
             Sql::Sqlite(conn) => conn.execute(sql, []).map(|n| n as u64).map_err(|e| e.to_string()),
             Sql::Postgres(client) => client.borrow_mut().execute(sql, &[]).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Runs statements separated by semicolons.
+    pub fn batch(&self, sql: &str) {
+        match self {
+            Sql::Sqlite(conn) => conn.execute_batch(sql).unwrap(),
+            Sql::Postgres(client) => client.borrow_mut().batch_execute(sql).unwrap(),
         }
     }
 

@@ -9,6 +9,9 @@ pub const BACKEND: support::Backend = support::Backend::Postgres;
 mod broker;
 #[path = "../cli/secrets.rs"]
 mod secrets;
+#[path = "../cli/serve.rs"]
+mod serve;
+mod shared;
 // Shared with `cli`, whose other suites use what these do not.
 #[allow(dead_code)]
 #[path = "../cli/support.rs"]

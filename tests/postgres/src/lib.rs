@@ -33,6 +33,7 @@ pub struct Server {
 }
 
 /// One database of the server, for one test.
+#[derive(Clone)]
 pub struct Database {
     server: &'static Server,
     name: String,

@@ -18,7 +18,7 @@ use std::time::Duration;
 use postgres::IsolationLevel;
 use postgres::config::{Host, SslMode};
 
-use super::sql::{Prepared, postgres_message};
+use super::sql::{Prepared, SqlError, postgres_message};
 use super::{Result, StoreError};
 use crate::vault::schema::POSTGRES_MIGRATIONS;
 
@@ -144,14 +144,27 @@ impl Target {
 
 /// One connection to the server, with the statements it has prepared.
 pub struct Connection {
-    pub(super) client: postgres::Client,
-    pub(super) prepared: Prepared,
+    /// `None` once closed.
+    client: Option<postgres::Client>,
+    prepared: Prepared,
+}
+
+impl Drop for Connection {
+    /// Closing a connection blocks on the client's own runtime, which tokio
+    /// forbids inside another (a server's pool can be dropped on one of
+    /// its tasks), so there it is closed on a thread of its own.
+    fn drop(&mut self) {
+        let Some(client) = self.client.take() else { return };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let _ = std::thread::Builder::new().name("aivault-pg-close".into()).spawn(move || drop(client));
+        }
+    }
 }
 
 /// Connects to `target` and migrates its schema.
 pub(super) fn open(target: &Target) -> Result<Connection> {
     let client = target.config.connect(target.tls()?).map_err(|e| target.open_error(postgres_message(&e)))?;
-    let mut conn = Connection { client, prepared: Prepared::new() };
+    let mut conn = Connection { client: Some(client), prepared: Prepared::new() };
     migrate(&mut conn, target)?;
     Ok(conn)
 }
@@ -170,8 +183,8 @@ fn shown(config: &postgres::Config) -> String {
 /// (instances starting together migrate once).
 fn migrate(conn: &mut Connection, target: &Target) -> Result<()> {
     let supported = POSTGRES_MIGRATIONS.len() as i64;
-    let sql = |e: postgres::Error| StoreError::Sql(e.into());
-    let mut tx = conn.client.transaction().map_err(sql)?;
+    let sql = |e: postgres::Error| StoreError::from(SqlError::from(e));
+    let mut tx = conn.client().transaction().map_err(sql)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITERS_LOCK]).map_err(sql)?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS aivault_schema (
@@ -202,23 +215,35 @@ fn migrate(conn: &mut Connection, target: &Target) -> Result<()> {
 
 pub(super) fn schema_version(conn: &mut Connection) -> Result<i64> {
     let row = conn
-        .client
+        .client()
         .query_opt("SELECT version FROM aivault_schema", &[])
-        .map_err(|e| StoreError::Sql(e.into()))?;
+        .map_err(|e| StoreError::from(SqlError::from(e)))?;
     Ok(row.map(|r| r.get(0)).unwrap_or(0))
 }
 
-/// A transaction: a write holds the writers' lock from its first statement.
-pub(super) fn begin(client: &mut postgres::Client, write: bool) -> Result<postgres::Transaction<'_>> {
-    let sql = |e: postgres::Error| StoreError::Sql(e.into());
-    let builder = client.build_transaction();
-    if write {
+impl Connection {
+    fn client(&mut self) -> &mut postgres::Client {
+        self.client.as_mut().expect("open until dropped")
+    }
+}
+
+/// A transaction, and the connection's prepared statements: a write holds
+/// the writers' lock from its first statement.
+pub(super) fn begin(
+    conn: &mut Connection,
+    write: bool,
+) -> Result<(postgres::Transaction<'_>, &mut Prepared)> {
+    let sql = |e: postgres::Error| StoreError::from(SqlError::from(e));
+    let Connection { client, prepared } = conn;
+    let builder = client.as_mut().expect("open until dropped").build_transaction();
+    let tx = if write {
         let mut tx = builder.isolation_level(IsolationLevel::ReadCommitted).start().map_err(sql)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITERS_LOCK]).map_err(sql)?;
-        Ok(tx)
+        tx
     } else {
-        builder.isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().map_err(sql)
-    }
+        builder.isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().map_err(sql)?
+    };
+    Ok((tx, prepared))
 }
 
 /// The highest audit sequence number ever handed out, from the sequence

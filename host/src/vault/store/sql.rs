@@ -12,12 +12,31 @@ use postgres::types::{IsNull, Type, to_sql_checked};
 
 /// A statement parameter. Parameters are ids, names, numbers and
 /// ciphertext; no secret value is ever bound (so no error can quote one).
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub(super) enum Value<'a> {
     Null,
     Int(i64),
     Text(&'a str),
     Blob(&'a [u8]),
+}
+
+impl Value<'_> {
+    /// What kind of value it is, for messages (never the value itself).
+    fn kind(&self) -> &'static str {
+        match self {
+            Value::Null => "NULL",
+            Value::Int(_) => "an integer",
+            Value::Text(_) => "text",
+            Value::Blob(_) => "bytes",
+        }
+    }
+}
+
+/// PostgreSQL's client wants parameters printable; they print as their kind.
+impl std::fmt::Debug for Value<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.kind())
+    }
 }
 
 /// What can be bound as a [`Value`].
@@ -112,7 +131,7 @@ impl postgres::types::ToSql for Value<'_> {
             Value::Int(v) if *ty == Type::BOOL => (v != 0).to_sql(ty, out),
             Value::Text(v) if <&str as postgres::types::ToSql>::accepts(ty) => v.to_sql(ty, out),
             Value::Blob(v) if *ty == Type::BYTEA => v.to_sql(ty, out),
-            other => Err(format!("{other:?} bound where the statement expects {ty}").into()),
+            other => Err(format!("{} bound where the statement expects {ty}", other.kind()).into()),
         }
     }
 
@@ -145,7 +164,16 @@ impl SqlError {
     /// ran is rolled back by the server).
     pub fn connection_lost(&self) -> bool {
         let SqlError::Postgres(e) = self else { return false };
-        e.is_closed() || std::error::Error::source(e).is_some_and(|cause| cause.is::<std::io::Error>())
+        // The server ends a session with a FATAL error (an administrator's
+        // command, a shutdown: SQLSTATE class 57P) or a connection
+        // exception (class 08); the client sees a closed socket or I/O error.
+        let ended_by_server = e.as_db_error().is_some_and(|db| {
+            let code = db.code().code();
+            matches!(db.severity(), "FATAL" | "PANIC") || code.starts_with("57P") || code.starts_with("08")
+        });
+        ended_by_server
+            || e.is_closed()
+            || std::error::Error::source(e).is_some_and(|cause| cause.is::<std::io::Error>())
     }
 }
 
