@@ -151,6 +151,19 @@ pub enum VaultError {
     KeyConfigMissing,
 }
 
+impl VaultError {
+    /// Whether the database could not be reached or dropped the connection:
+    /// a server answers "try again" rather than "refused".
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            VaultError::Store(
+                StoreError::ConnectionLost | StoreError::LostWhileCommitting | StoreError::Open { .. }
+            )
+        )
+    }
+}
+
 fn suggest(suggestion: &Option<String>) -> String {
     suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default()
 }

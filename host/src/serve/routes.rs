@@ -297,6 +297,7 @@ fn authenticate(vault: &mut Vault, presented: Option<&str>, head: &Parts) -> Res
             e @ (TokenError::Malformed | TokenError::Unknown | TokenError::Expired { .. }),
         )) => Err(refused(vault, StatusCode::UNAUTHORIZED, e.to_string())),
         Err(e @ VaultError::Key(_)) => Err(Reply::error(StatusCode::SERVICE_UNAVAILABLE, e)),
+        Err(e) if e.is_unavailable() => Err(Reply::error(StatusCode::SERVICE_UNAVAILABLE, e)),
         Err(e) => Err(refused(vault, StatusCode::FORBIDDEN, e.to_string())),
     }
 }
@@ -337,6 +338,8 @@ fn status_of(e: &BrokerError) -> StatusCode {
         BrokerError::Plugin(PluginError::HeldBack { .. }) => StatusCode::SERVICE_UNAVAILABLE,
         BrokerError::Upstream(_) | BrokerError::ResponseTooLarge { .. } => StatusCode::BAD_GATEWAY,
         BrokerError::Vault(VaultError::Key(_)) => StatusCode::SERVICE_UNAVAILABLE,
+        BrokerError::Vault(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
+        BrokerError::IntentNotRecorded(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
         BrokerError::Registry(_) => StatusCode::NOT_FOUND,
         e if e.is_refusal() => StatusCode::FORBIDDEN,
         _ => StatusCode::INTERNAL_SERVER_ERROR,

@@ -119,6 +119,10 @@ impl Drop for PooledVault {
         if std::thread::panicking() {
             return;
         }
+        // Nor one whose server hung up (restarted, or ended the session).
+        if self.vault.as_ref().is_some_and(|v| v.store.is_closed()) {
+            return;
+        }
         if let (Some(vault), Ok(mut idle)) = (self.vault.take(), self.pool.idle.lock())
             && idle.len() < KEEP
         {

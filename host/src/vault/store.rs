@@ -177,6 +177,15 @@ impl Store {
         }
     }
 
+    /// Whether the connection is gone for good (a server hung up); a pool
+    /// drops such a connection instead of lending it again.
+    pub fn is_closed(&self) -> bool {
+        match &self.backend {
+            Backend::Sqlite(_) => false,
+            Backend::Postgres(conn) => conn.is_closed(),
+        }
+    }
+
     /// The schema version in use.
     pub fn schema_version(&mut self) -> Result<i64> {
         match &mut self.backend {

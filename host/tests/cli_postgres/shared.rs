@@ -38,6 +38,15 @@ fn models(server_url: &str, token: &str) -> u16 {
         .unwrap_or(0)
 }
 
+/// A dotenv file of 3,000 secrets beside `vault`: an import long enough to
+/// be cut part-way.
+fn bulk_file(vault: &Vault) -> std::path::PathBuf {
+    let entries: Vec<String> = (0..3000).map(|i| format!("BULK_{i}=bulk-value-{i:06}")).collect();
+    let file = vault.path().join("bulk.env");
+    std::fs::write(&file, entries.join("\n")).unwrap();
+    file
+}
+
 fn events(vault: &Vault) -> Vec<Value> {
     serde_json::from_str(&vault.ok(&["audit", "-v", "--limit", "100000"])).unwrap()
 }
@@ -345,9 +354,7 @@ fn migrate_to_postgres_and_back() {
 #[test]
 fn an_interrupted_migration_can_be_run_again() {
     let source = Vault::on_sqlite();
-    let entries: Vec<String> = (0..3000).map(|i| format!("BULK_{i}=bulk-value-{i:06}")).collect();
-    let file = source.path().join("bulk.env");
-    std::fs::write(&file, entries.join("\n")).unwrap();
+    let file = bulk_file(&source);
     source.ok(&["secrets", "import", "--env-file", file.to_str().unwrap()]);
     std::fs::remove_file(&file).unwrap();
     let before = source.snapshot();
@@ -392,9 +399,7 @@ fn a_lost_connection_rolls_back_and_says_so() {
     let vault = Vault::new();
     vault.ok(&["secrets", "create", "--name", "FIRST_KEY", "--value", "first-value-1"]);
     let before = vault.snapshot();
-    let entries: Vec<String> = (0..3000).map(|i| format!("BULK_{i}=bulk-value-{i:06}")).collect();
-    let file = vault.path().join("bulk.env");
-    std::fs::write(&file, entries.join("\n")).unwrap();
+    let file = bulk_file(&vault);
     let db = vault.database().unwrap();
     let mut lost = false;
     for _ in 0..5 {
@@ -439,4 +444,35 @@ fn a_lost_connection_rolls_back_and_says_so() {
         break;
     }
     assert!(lost, "the connection was never cut mid-import");
+}
+
+// The server ends every session of a running broker (a restart, an
+// administrator): the calls that meet a dead connection fail with one clear
+// reason, the broker drops those connections, and it serves on without a
+// restart of its own.
+#[test]
+fn a_broker_outlives_its_lost_connections() {
+    let vault = team_vault();
+    let upstream = Upstream::start(HOSTS);
+    let (token, _) = token_and_id(&vault, &["--capability", "openai/models"]);
+    let server = Server::start(&vault, &upstream, &[]);
+    assert_eq!(models(&server.base, &token), 200);
+    let terminated: i64 = vault
+        .database()
+        .unwrap()
+        .client()
+        .query_one(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE application_name = 'aivault' AND datname = current_database()",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(terminated > 0);
+    let statuses: Vec<u16> = (0..40).map(|_| models(&server.base, &token)).collect();
+    let first_ok = statuses.iter().position(|s| *s == 200).expect("the broker never recovered");
+    assert!(statuses[first_ok..].iter().all(|s| *s == 200), "{statuses:?}");
+    assert!(statuses[..first_ok].iter().all(|s| *s == 503), "{statuses:?}");
+    let verified = vault.ok(&["audit", "verify"]);
+    assert!(verified.starts_with("audit log ok"), "{verified}");
 }

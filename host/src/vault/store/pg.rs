@@ -222,6 +222,10 @@ pub(super) fn schema_version(conn: &mut Connection) -> Result<i64> {
 }
 
 impl Connection {
+    pub(super) fn is_closed(&self) -> bool {
+        self.client.as_ref().is_none_or(postgres::Client::is_closed)
+    }
+
     fn client(&mut self) -> &mut postgres::Client {
         self.client.as_mut().expect("open until dropped")
     }

@@ -290,9 +290,7 @@ impl Conn<'_> {
     ) -> Result<Vec<postgres::Row>, SqlError> {
         let mut tx = tx.borrow_mut();
         let statement = Self::prepared(&mut tx, &mut prepared.borrow_mut(), sql)?;
-        let params: Vec<&(dyn postgres::types::ToSql + Sync)> =
-            args.iter().map(|a| a as &(dyn postgres::types::ToSql + Sync)).collect();
-        Ok(tx.query(&statement, &params)?)
+        Ok(tx.query(&statement, &postgres_params(args))?)
     }
 
     /// Runs `sql`; the number of rows it changed.
@@ -302,9 +300,7 @@ impl Conn<'_> {
             Conn::Postgres { tx, prepared } => {
                 let mut tx = tx.borrow_mut();
                 let statement = Self::prepared(&mut tx, &mut prepared.borrow_mut(), sql)?;
-                let params: Vec<&(dyn postgres::types::ToSql + Sync)> =
-                    args.iter().map(|a| a as &(dyn postgres::types::ToSql + Sync)).collect();
-                Ok(tx.execute(&statement, &params)? as usize)
+                Ok(tx.execute(&statement, &postgres_params(args))? as usize)
             }
         }
     }
@@ -369,6 +365,10 @@ impl Conn<'_> {
             Conn::Postgres { tx, .. } => Ok(tx.into_inner().commit()?),
         }
     }
+}
+
+fn postgres_params<'v>(args: &'v [Value<'_>]) -> Vec<&'v (dyn postgres::types::ToSql + Sync)> {
+    args.iter().map(|a| a as &(dyn postgres::types::ToSql + Sync)).collect()
 }
 
 /// `?1` → `$1`, outside quoted text: the one spelling the two engines do
