@@ -214,11 +214,12 @@ impl Vault {
     /// Where the vault of `dir` keeps its rows: the database
     /// `AIVAULT_DATABASE_URL` or `[storage] url` names, else `vault.db` in it.
     pub fn location_of(dir: &Path) -> Result<Location> {
-        let url = match std::env::var(crate::config::DATABASE_URL_VAR) {
-            Ok(url) if !url.is_empty() => Some(url),
-            _ => crate::config::Config::load(dir)?.storage_url,
-        };
-        Ok(match url {
+        Self::location_in(dir, &crate::config::Config::load(dir)?)
+    }
+
+    /// [`Vault::location_of`] with `dir`'s configuration already read.
+    pub fn location_in(dir: &Path, config: &crate::config::Config) -> Result<Location> {
+        Ok(match config.database_url() {
             Some(url) => Location::postgres(&url)?,
             None => Location::Sqlite(dir.to_path_buf()),
         })

@@ -43,8 +43,7 @@ fn text(u: &mut Unstructured<'_>) -> Result<String> {
 }
 
 fn texts(u: &mut Unstructured<'_>) -> Result<Vec<String>> {
-    let len = u.int_in_range(0..=4)?;
-    (0..len).map(|_| text(u)).collect()
+    list(u, text)
 }
 
 fn list<T>(u: &mut Unstructured<'_>, item: impl Fn(&mut Unstructured<'_>) -> Result<T>) -> Result<Vec<T>> {

@@ -166,7 +166,7 @@ pub fn migrate(ctx: &Context, args: MigrateArgs) -> anyhow::Result<()> {
     }
     let target = Location::parse_target(&args.to)?;
     let mut vault = ctx.vault()?;
-    let key_provider = vault.status()?.key_provider.unwrap_or_default();
+    let key_provider = vault.key_config()?.map(|c| c.provider).unwrap_or_default();
     let migrated = vault.migrate_to(target.clone())?;
     anstream::println!(
         "Copied the vault to {}: {} secrets, {} audit events, {} rows in all; checked with the vault's key.",

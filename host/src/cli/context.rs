@@ -101,7 +101,10 @@ impl Context {
         let kept = self.open_vault.borrow_mut().take();
         let vault = match kept {
             Some(vault) => vault,
-            None => Vault::open_with(&self.dir, self.keys.clone())?,
+            None => {
+                let location = Vault::location_in(&self.dir, self.config()?)?;
+                Vault::open_at(&self.dir, location, self.keys.clone())?
+            }
         };
         Ok(VaultLease { ctx: self, vault: Some(vault) })
     }

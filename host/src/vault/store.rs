@@ -84,7 +84,13 @@ impl From<SqlError> for StoreError {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Sql(e.into())
+        SqlError::from(e).into()
+    }
+}
+
+impl From<::postgres::Error> for StoreError {
+    fn from(e: ::postgres::Error) -> Self {
+        SqlError::from(e).into()
     }
 }
 

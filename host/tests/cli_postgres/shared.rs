@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::serve::{HOSTS, Server, client, token_and_id};
 use crate::support::{OPENAI_KEY, OPENAI_KEY_2, Vault};
 use crate::upstream::Upstream;
+use aivault_test_postgres::USER;
 
 /// A command's success, stdout and stderr.
 type Outcome = (bool, String, String);
@@ -194,13 +195,13 @@ fn connection_errors_name_the_server_never_the_password() {
     let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let cases = [
         (
-            format!("postgres://aivault_test:{}@127.0.0.1:{closed_port}/{}", server.password(), db.name()),
+            format!("postgres://{USER}:{}@127.0.0.1:{closed_port}/{}", server.password(), db.name()),
             format!("127.0.0.1:{closed_port}/{}", db.name()),
             "error connecting to server",
         ),
         (
             format!(
-                "postgres://aivault_test:WrongPassw0rdXyz@127.0.0.1:{}/{}?sslmode=disable",
+                "postgres://{USER}:WrongPassw0rdXyz@127.0.0.1:{}/{}?sslmode=disable",
                 server.port(),
                 db.name()
             ),
@@ -210,7 +211,7 @@ fn connection_errors_name_the_server_never_the_password() {
         (
             // TLS required, and the server's authority not given.
             format!(
-                "postgres://aivault_test:{}@localhost:{}/{}?sslmode=verify-full",
+                "postgres://{USER}:{}@localhost:{}/{}?sslmode=verify-full",
                 server.password(),
                 server.port(),
                 db.name()

@@ -154,11 +154,6 @@ impl Server {
     pub fn password(&self) -> &str {
         &self.password
     }
-
-    /// The authority that signed the server's certificate.
-    pub fn ca_pem(&self) -> &Path {
-        &self.ca_pem
-    }
 }
 
 impl Database {
@@ -175,14 +170,6 @@ impl Database {
             self.server.port,
             self.name,
             self.server.ca_pem.display()
-        )
-    }
-
-    /// A URL without TLS.
-    pub fn plain_url(&self) -> String {
-        format!(
-            "postgres://{USER}:{}@127.0.0.1:{}/{}?sslmode=disable",
-            self.server.password, self.server.port, self.name
         )
     }
 

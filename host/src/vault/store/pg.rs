@@ -18,7 +18,7 @@ use std::time::Duration;
 use postgres::IsolationLevel;
 use postgres::config::{Host, SslMode};
 
-use super::sql::{Prepared, SqlError, postgres_message};
+use super::sql::{Prepared, postgres_message};
 use super::{Result, StoreError};
 use crate::vault::schema::POSTGRES_MIGRATIONS;
 
@@ -72,17 +72,13 @@ impl Target {
             }
         }
         let url = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
-        let mut config: postgres::Config = url.parse().map_err(|e: postgres::Error| {
-            // The parser's messages name a key or a kind of mistake, never
-            // the URL's text (which may hold a password).
-            invalid(format!(
-                "{e}{}",
-                std::error::Error::source(&e).map(|s| format!(": {s}")).unwrap_or_default()
-            ))
-        })?;
         if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
             return Err(invalid("it must start with postgres:// or postgresql://".into()));
         }
+        // The parser's messages name a key or a kind of mistake, never the
+        // URL's text (which may hold a password).
+        let mut config: postgres::Config =
+            url.parse().map_err(|e: postgres::Error| invalid(postgres_message(&e)))?;
         if config.get_hosts().is_empty() {
             return Err(invalid("it names no host".into()));
         }
@@ -183,9 +179,8 @@ fn shown(config: &postgres::Config) -> String {
 /// (instances starting together migrate once).
 fn migrate(conn: &mut Connection, target: &Target) -> Result<()> {
     let supported = POSTGRES_MIGRATIONS.len() as i64;
-    let sql = |e: postgres::Error| StoreError::from(SqlError::from(e));
-    let mut tx = conn.client().transaction().map_err(sql)?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITERS_LOCK]).map_err(sql)?;
+    let mut tx = conn.client().transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITERS_LOCK])?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS aivault_schema (
              singleton  INTEGER PRIMARY KEY CHECK (singleton = 1),
@@ -194,30 +189,26 @@ fn migrate(conn: &mut Connection, target: &Target) -> Result<()> {
     )
     .map_err(|e| target.open_error(postgres_message(&e)))?;
     let current: i64 =
-        tx.query_opt("SELECT version FROM aivault_schema", &[]).map_err(sql)?.map(|r| r.get(0)).unwrap_or(0);
+        tx.query_opt("SELECT version FROM aivault_schema", &[])?.map(|r| r.get(0)).unwrap_or(0);
     if current > supported {
         return Err(StoreError::TooNew { found: current, supported });
     }
     if current == supported {
-        return tx.commit().map_err(sql);
+        return Ok(tx.commit()?);
     }
     for migration in &POSTGRES_MIGRATIONS[current as usize..] {
-        tx.batch_execute(migration).map_err(sql)?;
+        tx.batch_execute(migration)?;
     }
     tx.execute(
         "INSERT INTO aivault_schema (singleton, version) VALUES (1, $1)
          ON CONFLICT (singleton) DO UPDATE SET version = excluded.version",
         &[&supported],
-    )
-    .map_err(sql)?;
-    tx.commit().map_err(sql)
+    )?;
+    Ok(tx.commit()?)
 }
 
 pub(super) fn schema_version(conn: &mut Connection) -> Result<i64> {
-    let row = conn
-        .client()
-        .query_opt("SELECT version FROM aivault_schema", &[])
-        .map_err(|e| StoreError::from(SqlError::from(e)))?;
+    let row = conn.client().query_opt("SELECT version FROM aivault_schema", &[])?;
     Ok(row.map(|r| r.get(0)).unwrap_or(0))
 }
 
@@ -237,15 +228,14 @@ pub(super) fn begin(
     conn: &mut Connection,
     write: bool,
 ) -> Result<(postgres::Transaction<'_>, &mut Prepared)> {
-    let sql = |e: postgres::Error| StoreError::from(SqlError::from(e));
     let Connection { client, prepared } = conn;
     let builder = client.as_mut().expect("open until dropped").build_transaction();
     let tx = if write {
-        let mut tx = builder.isolation_level(IsolationLevel::ReadCommitted).start().map_err(sql)?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITERS_LOCK]).map_err(sql)?;
+        let mut tx = builder.isolation_level(IsolationLevel::ReadCommitted).start()?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITERS_LOCK])?;
         tx
     } else {
-        builder.isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().map_err(sql)?
+        builder.isolation_level(IsolationLevel::RepeatableRead).read_only(true).start()?
     };
     Ok((tx, prepared))
 }

@@ -31,18 +31,14 @@ pub(super) fn open(dir: &Path) -> Result<Connection> {
     fsutil::create_private_dir(dir).map_err(|e| open_err(e.into()))?;
     fsutil::touch_private_file(&path).map_err(|e| open_err(e.into()))?;
     let mut conn = Connection::open(&path).map_err(|e| open_err(e.into()))?;
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     // Room for every statement a call runs (see `sql::Conn::execute`).
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     enable_wal(&conn)?;
-    conn.pragma_update(None, "foreign_keys", true).map_err(sql)?;
-    conn.pragma_update(None, "synchronous", "NORMAL").map_err(sql)?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
     migrate(&mut conn)?;
     Ok(conn)
-}
-
-fn sql(e: rusqlite::Error) -> StoreError {
-    StoreError::Sql(e.into())
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {
@@ -50,54 +46,54 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     if schema_version(conn)? == supported {
         return Ok(());
     }
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     // Another process may have migrated while we waited for the lock.
     let current = schema_version(&tx)?;
     if current > supported {
         return Err(StoreError::TooNew { found: current, supported });
     }
     for migration in &MIGRATIONS[current as usize..] {
-        tx.execute_batch(migration).map_err(sql)?;
+        tx.execute_batch(migration)?;
     }
-    tx.pragma_update(None, "user_version", supported).map_err(sql)?;
-    tx.commit().map_err(sql)?;
+    tx.pragma_update(None, "user_version", supported)?;
+    tx.commit()?;
     Ok(())
 }
 
 /// The number of migrations applied, kept in SQLite's `user_version`.
 pub(super) fn schema_version(conn: &Connection) -> Result<i64> {
-    conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(sql)
+    Ok(conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
 }
 
 /// See [`super::Store::durable_commits`].
 pub(super) fn durable_commits(conn: &Connection) -> Result<()> {
-    conn.pragma_update(None, "synchronous", "FULL").map_err(sql)
+    Ok(conn.pragma_update(None, "synchronous", "FULL")?)
 }
 
 /// See [`super::Store::share`].
 pub(super) fn share(conn: &Connection, defer_checkpoints: bool) -> Result<()> {
     if defer_checkpoints {
-        conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(sql)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     }
     // A call reads a few pages (its rows, the seals, the audit head);
     // SQLite's default 2 MiB page cache per connection, times every
     // connection a busy server holds, was most of its memory.
-    conn.pragma_update(None, "cache_size", POOLED_CACHE_KIB).map_err(sql)
+    Ok(conn.pragma_update(None, "cache_size", POOLED_CACHE_KIB)?)
 }
 
 /// See [`super::Store::checkpoint`].
 pub(super) fn checkpoint(conn: &Connection) -> Result<i64> {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1)).map_err(sql)
+    Ok(conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))?)
 }
 
 /// See [`super::Store::checkpoint_and_truncate`].
 pub(super) fn checkpoint_and_truncate(conn: &Connection) -> Result<()> {
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(sql)
+    Ok(conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?)
 }
 
 pub(super) fn begin(conn: &mut Connection, write: bool) -> Result<rusqlite::Transaction<'_>> {
     let behavior = if write { TransactionBehavior::Immediate } else { TransactionBehavior::Deferred };
-    conn.transaction_with_behavior(behavior).map_err(sql)
+    Ok(conn.transaction_with_behavior(behavior)?)
 }
 
 /// The highest audit sequence number ever handed out (survives deletion of
@@ -117,7 +113,7 @@ fn enable_wal(conn: &Connection) -> Result<()> {
                 attempt += 1;
                 std::thread::sleep(Duration::from_millis(10 + attempt));
             }
-            Err(e) => return Err(sql(e)),
+            Err(e) => return Err(e.into()),
         }
     }
 }
