@@ -14,8 +14,11 @@
 //! 2. `secrets create`, `status` and `capability list` against
 //!    `secrets list` of the same vault (44 built-in providers).
 //! 3. `secrets import` and `secrets list` at 1k, 10k and 100k secrets.
+//! 4. The same commands with the vault's rows on a PostgreSQL server (a
+//!    local one the bench starts, over TLS with a password, as a team's
+//!    brokers reach theirs) against the SQLite vault.
 //!
-//! `AIVAULT_BENCH_ONLY=invoke|listing|scaling` runs one part.
+//! `AIVAULT_BENCH_ONLY=invoke|listing|scaling|postgres` runs one part.
 
 mod support;
 
@@ -79,6 +82,9 @@ fn main() {
     }
     if wanted("scaling") {
         scaling(&upstream);
+    }
+    if wanted("postgres") {
+        postgres(&upstream, &plain, &daemoned);
     }
 }
 
@@ -184,6 +190,57 @@ fn scaling(upstream: &Upstream) {
             ms(import),
             import.as_secs_f64() * 1e6 / count as f64,
             ms(list)
+        );
+    }
+}
+
+fn postgres(upstream: &Upstream, plain: &Vault, daemoned: &Vault) {
+    let server = aivault_test_postgres::Server::shared();
+    let create_key = ["secrets", "create", "--name", "OPENAI_API_KEY", "--value", KEY];
+    let shared = Vault::on_postgres(upstream, server.database().url());
+    shared.run(&create_key);
+    shared.run(MODELS);
+    let shared_daemoned = Vault::on_postgres(upstream, server.database().url());
+    shared_daemoned.run(&create_key);
+    let _daemon = Daemon::start(&shared_daemoned);
+    shared_daemoned.run(MODELS);
+
+    // The floor: PostgreSQL's own client, one process per call, connecting
+    // the same way (TLS, password) and asking for one row.
+    let db = server.database();
+    let mut psql = Command::new(server.program("psql"));
+    psql.args([&db.url(), "-Atqc", "SELECT 1"]);
+    let mut floor = Vec::new();
+
+    let pairs: [(&str, &Vault, &Vault, &[&str]); 3] = [
+        ("aivault secrets list", plain, &shared, &["secrets", "list"]),
+        ("aivault invoke openai/models", plain, &shared, MODELS),
+        ("aivault invoke, through aivaultd", daemoned, &shared_daemoned, MODELS),
+    ];
+    let mut times: Vec<[Vec<Duration>; 2]> = vec![Default::default(); pairs.len() + 1];
+    for i in 0..RUNS {
+        for (j, (_, sqlite, postgres, args)) in pairs.iter().enumerate() {
+            times[j][0].push(sqlite.run(args).time);
+            times[j][1].push(postgres.run(args).time);
+        }
+        let name = format!("BENCH_PG_{i}");
+        let create = ["secrets", "create", "--name", &name, "--value", "t3st-bench-0123456789abcdef"];
+        times[pairs.len()][0].push(plain.run(&create).time);
+        times[pairs.len()][1].push(shared.run(&create).time);
+        floor.push(run(&mut psql).time);
+    }
+    println!(
+        "the vault's rows in SQLite and on a local PostgreSQL server over TLS (median of {RUNS}, interleaved)"
+    );
+    println!("  {:<46} {:>9.2} ms", "psql: connect, SELECT 1 (a connection's floor)", ms(median(&floor)));
+    let labels = pairs.iter().map(|p| p.0).chain(["aivault secrets create (no provider claims it)"]);
+    for (label, [sqlite, postgres]) in labels.zip(&times) {
+        let (sqlite, postgres) = (median(sqlite), median(postgres));
+        println!(
+            "  {label:<46} SQLite {:>7.2} ms   PostgreSQL {:>7.2} ms   {:>5.2}x SQLite",
+            ms(sqlite),
+            ms(postgres),
+            ratio(postgres, sqlite)
         );
     }
 }

@@ -81,6 +81,13 @@ impl Vault {
         Vault { dir: tempfile::tempdir().unwrap(), env: upstream.env() }
     }
 
+    /// A vault whose rows are in the PostgreSQL database at `url`.
+    pub fn on_postgres(upstream: &upstream::Upstream, url: String) -> Self {
+        let mut vault = Self::new(upstream);
+        vault.env.push(("AIVAULT_DATABASE_URL", url));
+        vault
+    }
+
     /// The size of a file in the vault directory, in MiB (0 if absent).
     pub fn file_mib(&self, name: &str) -> f64 {
         std::fs::metadata(self.dir.path().join(name)).map_or(0.0, |m| m.len() as f64 / (1 << 20) as f64)

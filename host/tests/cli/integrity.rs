@@ -1,6 +1,7 @@
-//! The database is not trusted: an attacker who can write `vault.db` but
-//! does not hold the master key edits every table the broker, the registry
-//! and the resolver act on, the way `sqlite3` would. Each edit is refused at
+//! The database is not trusted: an attacker who can write `vault.db` (or
+//! administers the PostgreSQL database: `cli_postgres` runs this suite too)
+//! but does not hold the master key edits every table the broker, the
+//! registry and the resolver act on, the way `sqlite3` or `psql` would. Each edit is refused at
 //! use with one line naming the table and row, is listed by `doctor`, and
 //! nothing reaches the loopback upstream.
 
@@ -67,12 +68,12 @@ fn inserted_custom_capability_sends_nothing() {
             "--rate-limit-per-minute",
             "7",
         ]);
-        vault.db()
-            .execute(
+        vault
+            .sql()
+            .execute(&format!(
                 "INSERT INTO custom_capabilities (id, credential_id, description, methods, path_prefixes, host, created_at_ms)
-                 VALUES (?1, 'openai', '', '[\"POST\"]', '[\"/v1/chat/completions\"]', 'evil.example.com', 0)",
-                [id],
-            )
+                 VALUES ('{id}', 'openai', '', '[\"POST\"]', '[\"/v1/chat/completions\"]', 'evil.example.com', 0)"
+            ))
             .unwrap();
         let what = format!("custom capability `{id}` failed its integrity check");
         refused(&vault, &upstream, &["invoke", id, "--body", "{}"], &what);
@@ -104,11 +105,8 @@ fn edited_secrets_are_refused() {
     ];
     for sql in cases {
         let (vault, upstream) = vault_with_everything();
-        let id: String = vault
-            .db()
-            .query_row("SELECT id FROM secrets WHERE name = 'OPENAI_API_KEY'", [], |r| r.get(0))
-            .unwrap();
-        vault.db().execute(sql, []).unwrap();
+        let id = vault.sql().text("SELECT id FROM secrets WHERE name = 'OPENAI_API_KEY'");
+        vault.sql().execute(sql).unwrap();
         let what = format!("secret `{id}` failed its integrity check");
         refused(&vault, &upstream, OPENAI_MODELS, &what);
         let group = ["invoke", "openai/models", "--method", "GET", "--workspace-id", "w", "--group-id", "g"];
@@ -150,7 +148,7 @@ fn edited_credentials_and_links_are_refused() {
     ];
     for (sql, what) in cases {
         let (vault, upstream) = vault_with_everything();
-        vault.db().execute(sql, []).unwrap();
+        vault.sql().execute(sql).unwrap();
         refused(&vault, &upstream, OPENAI_MODELS, what);
         assert!(vault.fails(&["credential", "list"]).contains(what), "{sql}");
         doctor_lists(&vault, what);
@@ -197,7 +195,7 @@ fn edited_or_deleted_policies_and_bindings_are_refused() {
     ];
     for (sql, args, what) in cases {
         let (vault, upstream) = vault_with_everything();
-        vault.db().execute(sql, []).unwrap();
+        vault.sql().execute(sql).unwrap();
         refused(&vault, &upstream, args, what);
         doctor_lists(&vault, what);
         vault.assert_nowhere(GITHUB_TOKEN);
@@ -209,7 +207,7 @@ fn edited_or_deleted_policies_and_bindings_are_refused() {
 #[test]
 fn broken_seal_needs_the_operator() {
     let (vault, upstream) = vault_with_everything();
-    vault.db().execute("DELETE FROM capability_bindings", []).unwrap();
+    vault.sql().execute("DELETE FROM capability_bindings").unwrap();
     vault.ok(&["capability", "bind", "openai/models", "--consumer", "agent-b"]);
     let what = "the set of consumer bindings";
     refused(&vault, &upstream, &["invoke", "github/users", "--path", "/user"], what);
@@ -235,12 +233,12 @@ fn forged_approval_is_not_used() {
     };
     let manifest =
         r#"{"id":"telegram","hosts":["api.telegram.org"],"vault_secrets":[{"name":"TELEGRAM_BOT_TOKEN"}]}"#;
-    vault.db()
-        .execute(
+    vault
+        .sql()
+        .execute(&format!(
             "INSERT INTO provider_approvals (provider_id, file_name, sha256, manifest, enabled, approved_at_ms)
-             VALUES ('telegram', 'telegram.wasm', ?1, ?2, 1, 0)",
-            [&sha, manifest],
-        )
+             VALUES ('telegram', 'telegram.wasm', '{sha}', '{manifest}', 1, 0)"
+        ))
         .unwrap();
     let what = "the approval of provider `telegram` failed its integrity check";
     let err = vault.fails(&["capability", "describe", "telegram/bot"]);
@@ -324,12 +322,11 @@ fn replayed_rows_are_refused() {
         "--group-id",
         "g",
     ]);
-    let (id, mac, updated): (String, Vec<u8>, i64) = vault
-        .db()
-        .query_row("SELECT id, mac, updated_at_ms FROM secrets WHERE name = 'OPENAI_API_KEY'", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
-        .unwrap();
+    let conn = vault.sql();
+    conn.execute(
+        "CREATE TABLE saved AS SELECT id, mac, updated_at_ms FROM secrets WHERE name = 'OPENAI_API_KEY'",
+    )
+    .unwrap();
     vault.ok(&[
         "secrets",
         "detach-group",
@@ -340,33 +337,29 @@ fn replayed_rows_are_refused() {
         "--group-id",
         "g",
     ]);
-    let conn = vault.db();
-    conn.execute("INSERT INTO group_attachments VALUES (?1, 'w', 'g', 0)", [&id]).unwrap();
-    conn.execute(
-        "UPDATE secrets SET mac = ?2, updated_at_ms = ?3 WHERE id = ?1",
-        rusqlite::params![id, mac, updated],
-    )
-    .unwrap();
+    conn.batch(
+        "INSERT INTO group_attachments SELECT id, 'w', 'g', 0 FROM saved;
+         UPDATE secrets SET mac = (SELECT mac FROM saved), updated_at_ms = (SELECT updated_at_ms FROM saved)
+         WHERE id = (SELECT id FROM saved);",
+    );
     let group = ["invoke", "openai/models", "--method", "GET", "--workspace-id", "w", "--group-id", "g"];
     refused(&vault, &upstream, &group, "the set of group attachments (a row was added, removed or replaced)");
     doctor_lists(&vault, "the set of group attachments");
 
     // A credential the operator deleted, put back with its links.
     let (vault, upstream) = vault_with_everything();
-    let conn = vault.db();
-    conn.execute_batch(
+    let conn = vault.sql();
+    conn.batch(
         "CREATE TABLE saved_credentials AS SELECT * FROM credentials WHERE id = 'openai';
          CREATE TABLE saved_secrets AS SELECT * FROM credential_secrets WHERE credential_id = 'openai';
          CREATE TABLE saved_caps AS SELECT * FROM credential_capabilities WHERE credential_id = 'openai';",
-    )
-    .unwrap();
+    );
     vault.ok(&["credential", "delete", "openai"]);
-    conn.execute_batch(
+    conn.batch(
         "INSERT INTO credentials SELECT * FROM saved_credentials;
          INSERT INTO credential_secrets SELECT * FROM saved_secrets;
          INSERT INTO credential_capabilities SELECT * FROM saved_caps;",
-    )
-    .unwrap();
+    );
     refused(
         &vault,
         &upstream,
@@ -385,9 +378,9 @@ fn replayed_approval_is_refused() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(artifacts::EXAMPLE_TELEGRAM, dir.join("telegram.wasm")).unwrap();
     vault.ok(&["provider", "enable", "telegram"]);
-    let mac: Vec<u8> = vault.db().query_row("SELECT mac FROM provider_approvals", [], |r| r.get(0)).unwrap();
+    vault.sql().execute("CREATE TABLE saved AS SELECT mac FROM provider_approvals").unwrap();
     vault.ok(&["provider", "disable", "telegram"]);
-    vault.db().execute("UPDATE provider_approvals SET enabled = 1, mac = ?1", [mac]).unwrap();
+    vault.sql().execute("UPDATE provider_approvals SET enabled = 1, mac = (SELECT mac FROM saved)").unwrap();
     let err = vault.fails(&["capability", "describe", "telegram/bot"]);
     assert!(
         err.contains("provider telegram is not in use: the set of provider approvals was changed"),
@@ -407,16 +400,14 @@ fn replayed_approval_is_refused() {
 #[test]
 fn every_forged_row_can_be_removed() {
     let (vault, upstream) = vault_with_everything();
-    let conn = vault.db();
+    let conn = vault.sql();
     conn.execute(
         "INSERT INTO capability_policies (capability_id, response_block, updated_at_ms) VALUES ('x/y', '[]', 0)",
-        [],
     )
     .unwrap();
     conn.execute(
         "INSERT INTO provider_approvals (provider_id, file_name, sha256, manifest, enabled, approved_at_ms)
          VALUES ('ghost', '../../escape.wasm', 'abc', '{}', 1, 0)",
-        [],
     )
     .unwrap();
     vault.ok(&[
@@ -430,7 +421,7 @@ fn every_forged_row_can_be_removed() {
         "--path-prefix",
         "/v1",
     ]);
-    conn.execute("UPDATE custom_capabilities SET methods = 'not a list'", []).unwrap();
+    conn.execute("UPDATE custom_capabilities SET methods = 'not a list'").unwrap();
 
     refused(&vault, &upstream, OPENAI_MODELS, "failed its integrity check");
     let (ok, out, _) = vault.run(&["doctor"]);

@@ -1,12 +1,15 @@
-//! The vault, secrets and broker suites of `cli`, the same files, with every
-//! vault's rows in a database of a real PostgreSQL server (started for this
-//! binary by `aivault-test-postgres`); and what only a shared database has.
+//! The vault, secrets, broker, serve and integrity suites of `cli`, the
+//! same files, with every vault's rows in a database of a real PostgreSQL
+//! server (started for this binary by `aivault-test-postgres`); and what
+//! only a shared database has.
 
 /// Where this binary's vaults keep their rows.
 pub const BACKEND: support::Backend = support::Backend::Postgres;
 
 #[path = "../cli/broker.rs"]
 mod broker;
+#[path = "../cli/integrity.rs"]
+mod integrity;
 #[path = "../cli/secrets.rs"]
 mod secrets;
 #[path = "../cli/serve.rs"]

@@ -91,6 +91,37 @@ fn two_brokers_one_truth() {
     let seen = upstream.seen().pop().unwrap();
     assert_eq!(seen.header("authorization"), Some(format!("Bearer {OPENAI_KEY_2}").as_str()));
 
+    // A binding added on one machine restricts the other at its next call;
+    // removed, the call is served again. The same for a policy.
+    let chat = |server: &Server, body: &str| {
+        client()
+            .post(server.url("/v/openai/v1/chat/completions"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let small = r#"{"model":"gpt-4o-mini","messages":[]}"#;
+    a.ok(&["capability", "bind", "openai/chat-completions", "--consumer", "agent-z"]);
+    assert_eq!(chat(&servers[1], small), 403);
+    a.ok(&["capability", "unbind", "openai/chat-completions", "--consumer", "agent-z"]);
+    assert_eq!(chat(&servers[1], small), 200);
+    b.ok(&[
+        "capability",
+        "policy",
+        "set",
+        "--capability",
+        "openai/chat-completions",
+        "--max-request-body-bytes",
+        "10",
+    ]);
+    assert_eq!(chat(&servers[0], small), 403);
+    b.ok(&["capability", "policy", "delete", "--capability", "openai/chat-completions"]);
+    assert_eq!(chat(&servers[0], small), 200);
+
     // Concurrent writers on both machines.
     let creates: Vec<Command> = (0..8)
         .map(|i| {
@@ -124,8 +155,8 @@ fn two_brokers_one_truth() {
     }
     let log = events(&a);
     let count = |kind: &str| log.iter().filter(|e| e["event"] == kind).count();
-    assert_eq!(count("invoke.intent"), 13, "twelve admitted models calls and one chat");
-    assert_eq!(count("invoke"), 13);
+    assert_eq!(count("invoke.intent"), 15, "twelve admitted models calls and three chats");
+    assert_eq!(count("invoke"), 15);
     for value in [OPENAI_KEY, OPENAI_KEY_2] {
         a.assert_nowhere(value);
         b.assert_nowhere(value);

@@ -26,6 +26,7 @@ pub const USER: &str = "aivault_test";
 
 /// A running server.
 pub struct Server {
+    bin: PathBuf,
     data: PathBuf,
     port: u16,
     password: String,
@@ -102,8 +103,13 @@ impl Server {
             postgres.process_group(0);
             let child = postgres.spawn().map_err(|e| format!("postgres: {e}"))?;
             watch(child.id(), &root)?;
-            let server =
-                Server { data: data.clone(), port, password: password.clone(), ca_pem: ca_pem.clone() };
+            let server = Server {
+                bin: bin.clone(),
+                data: data.clone(),
+                port,
+                password: password.clone(),
+                ca_pem: ca_pem.clone(),
+            };
             if server.wait_ready(Duration::from_secs(30)) {
                 return Ok(server);
             }
@@ -140,6 +146,12 @@ impl Server {
         let mut admin = self.admin("postgres").expect("the test server answers");
         admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("a test database is created");
         Database { server: self, name }
+    }
+
+    /// A program of the PostgreSQL installation the server runs from
+    /// (`psql`, for a benchmark's floor).
+    pub fn program(&self, name: &str) -> PathBuf {
+        self.bin.join(name)
     }
 
     /// The server's data directory (searched for values that must not be there).

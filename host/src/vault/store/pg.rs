@@ -176,9 +176,20 @@ fn shown(config: &postgres::Config) -> String {
 }
 
 /// Applies the migrations this database lacks, under the writers' lock
-/// (instances starting together migrate once).
+/// (instances starting together migrate once). A database already at this
+/// version costs one round trip: every CLI command opens a connection.
 fn migrate(conn: &mut Connection, target: &Target) -> Result<()> {
     let supported = POSTGRES_MIGRATIONS.len() as i64;
+    // Absent (a new database) reads as an error here and is created below.
+    if let Ok(Some(row)) = conn.client().query_opt("SELECT version FROM aivault_schema", &[]) {
+        let current: i64 = row.get(0);
+        if current > supported {
+            return Err(StoreError::TooNew { found: current, supported });
+        }
+        if current == supported {
+            return Ok(());
+        }
+    }
     let mut tx = conn.client().transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITERS_LOCK])?;
     tx.batch_execute(
