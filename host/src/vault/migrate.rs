@@ -6,9 +6,12 @@
 //! the target. Interrupted, the source is untouched and the target holds no
 //! vault (its empty tables may remain), so running it again is safe.
 
+use serde_json::json;
+
+use super::audit::{self, Event};
 use super::store::{Location, Store};
 use super::unlock::KeyUse;
-use super::{Result, Vault, VaultError};
+use super::{now_ms, Result, Vault, VaultError};
 
 /// What was copied.
 #[derive(Debug, Clone)]
@@ -73,14 +76,23 @@ impl Vault {
         if shown == self.location.shown() {
             return Err(MigrateError::SameLocation(shown).into());
         }
+        let from = self.location.shown();
         let mut destination = Store::open_at(&target)?;
         {
             let source = self.begin_read(KeyUse::Required)?;
-            let tx = destination.write()?;
+            let mut tx = destination.write()?;
             if tx.holds_a_vault()? {
                 return Err(MigrateError::TargetNotEmpty(shown).into());
             }
             tx.copy_from(&source)?;
+            // The copy's chain records where it came from, in the same
+            // transaction: a vault never appears on a server unexplained.
+            // (The source is only read, so its own log does not say.)
+            if let Some(keys) = source.keys().filter(|k| !k.is_legacy()) {
+                tx.authenticate(keys.clone());
+                let event = Event::new("vault.migrate", "vault", json!({"from": from, "to": shown}));
+                audit::append(&tx, &event, now_ms())?;
+            }
             tx.commit()?;
         }
         let rows = {

@@ -338,13 +338,30 @@ fn migrate_to_postgres_and_back() {
         }
         source.run_cmd(cmd)
     };
-    let snapshot = |run: &dyn Fn(&[&str]) -> Outcome| {
-        ["secrets list -v", "credential list -v", "audit -v --limit 1000"]
+    // Listings, and the audit log as events: the copy's log is the
+    // source's plus one `vault.migrate` event saying where it came from.
+    let listings = |run: &dyn Fn(&[&str]) -> Outcome| {
+        ["secrets list -v", "credential list -v"]
             .iter()
             .map(|args| run(&args.split(' ').collect::<Vec<_>>()).1)
             .collect::<String>()
     };
-    assert_eq!(snapshot(&on_server), before);
+    let events = |run: &dyn Fn(&[&str]) -> Outcome| -> (Vec<Value>, Vec<Value>) {
+        let all: Vec<Value> = serde_json::from_str(&run(&["audit", "-v", "--limit", "1000"]).1).unwrap();
+        all.into_iter().partition(|e| e["event"] != "vault.migrate")
+    };
+    let source_run = |args: &[&str]| source.run(args);
+    let (source_events, none) = events(&source_run);
+    assert!(none.is_empty());
+    assert_eq!(listings(&on_server), listings(&source_run));
+    let (server_events, migrations) = events(&on_server);
+    assert_eq!(server_events, source_events);
+    assert_eq!(migrations.len(), 1, "{migrations:?}");
+    assert_eq!(migrations[0]["details"]["from"], source.path().join("vault.db").display().to_string());
+    assert_eq!(
+        migrations[0]["details"]["to"],
+        format!("postgres://127.0.0.1:{}/{}", db.server().port(), db.name())
+    );
     let (ok, out, _) = on_server(&["audit", "verify"]);
     assert!(ok && out.starts_with("audit log ok"), "{out}");
     assert!(on_server(&models).0);
@@ -370,8 +387,11 @@ fn migrate_to_postgres_and_back() {
         cmd.env("AIVAULT_DIR", back.path());
         source.run_cmd(cmd)
     };
-    let after_server_call = snapshot(&on_server);
-    assert_eq!(snapshot(&in_back), after_server_call);
+    assert_eq!(listings(&in_back), listings(&on_server));
+    let (server_events, _) = events(&on_server);
+    let (back_events, migrations) = events(&in_back);
+    assert_eq!(back_events, server_events);
+    assert_eq!(migrations.len(), 2, "{migrations:?}");
     let (ok, out, _) = in_back(&["audit", "verify"]);
     assert!(ok && out.starts_with("audit log ok"), "{out}");
     for value in [OPENAI_KEY, "plain-value-1"] {
