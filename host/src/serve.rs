@@ -87,11 +87,9 @@ pub enum ServeError {
     Vault(#[from] VaultError),
 }
 
-/// What every request handler shares: the vault (each call opens its own
-/// connection, sharing the unlocked key), the registry and the limits.
+/// What every request handler shares: the vault (connections pooled, all
+/// sharing the unlocked key), the registry and the limits.
 pub struct Shared {
-    pub(crate) dir: PathBuf,
-    pub(crate) keys: KeyCache,
     pub(crate) registry: Arc<Registry>,
     pub(crate) dev: DevOverrides,
     pub(crate) options: ServeOptions,
@@ -127,8 +125,8 @@ impl Shared {
     ) -> Result<Self, ServeError> {
         let permits = Arc::new(Semaphore::new(options.max_concurrent.max(1)));
         let mcp = options.mcp.then(mcp::McpEndpoint::default);
-        let vaults = VaultPool::new(dir.clone(), keys.clone())?;
-        Ok(Shared { dir, keys, registry, dev, options, permits, vaults, mcp })
+        let vaults = VaultPool::new(dir, keys)?;
+        Ok(Shared { registry, dev, options, permits, vaults, mcp })
     }
 }
 

@@ -7,7 +7,7 @@ use zeroize::Zeroizing;
 
 use super::Context;
 use crate::mcp::{self, McpOptions, Route, Scoping};
-use crate::vault::Scope;
+use crate::vault::{Scope, VaultPool};
 
 #[derive(Debug, Args)]
 pub struct McpArgs {
@@ -65,7 +65,8 @@ pub fn run(ctx: &Context, args: McpArgs) -> anyhow::Result<()> {
             Route::Daemon(client)
         }
         None => {
-            Route::Local { dir: ctx.dir().to_path_buf(), keys: ctx.keys().clone(), dev: ctx.dev().clone() }
+            let vaults = VaultPool::new(ctx.dir().to_path_buf(), ctx.keys().clone())?;
+            Route::Local { vaults, dev: ctx.dev().clone() }
         }
     };
     mcp::run(route, ctx.load_registry()?, options)?;

@@ -5,7 +5,6 @@
 //! aivaultd runs, in the daemon (so this process never holds the key, and
 //! an agent OS user gets exactly its grants); nothing here reads a secret.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +15,7 @@ use crate::broker::{Answer, Broker, Buffer, Delivered, DevOverrides, Invocation}
 use crate::daemon::client::Client;
 use crate::daemon::protocol::{Call, CapabilityQuery, Request, Response};
 use crate::registry::Registry;
-use crate::vault::{KeyCache, Scope, Vault};
+use crate::vault::{PooledVault, Scope, Vault, VaultPool};
 
 /// How long aivaultd has to answer, beyond a call's own timeout.
 const DAEMON_TIMEOUT: Duration = Duration::from_secs(30);
@@ -32,8 +31,9 @@ pub struct Scoping {
 
 /// Where calls are served.
 pub enum Route {
-    /// In this process, on this vault.
-    Local { dir: PathBuf, keys: KeyCache, dev: DevOverrides },
+    /// In this process, on this vault (its connections reused from call to
+    /// call).
+    Local { vaults: Arc<VaultPool>, dev: DevOverrides },
     /// By the running aivaultd.
     Daemon(Client),
 }
@@ -81,9 +81,9 @@ impl Session {
         Ok(session)
     }
 
-    fn vault(&self) -> Result<Vault, String> {
+    fn vault(&self) -> Result<PooledVault, String> {
         match &self.route {
-            Route::Local { dir, keys, .. } => Vault::open_with(dir, keys.clone()).map_err(|e| e.to_string()),
+            Route::Local { vaults, .. } => vaults.get().map_err(|e| e.to_string()),
             Route::Daemon(_) => Err("internal error: the vault is the daemon's".into()),
         }
     }

@@ -67,12 +67,15 @@ fn service_for(shared: &Arc<Shared>, presented: &str) -> Service {
     };
     StreamableHttpService::new(
         move || {
-            let route =
-                Route::Local { dir: shared.dir.clone(), keys: shared.keys.clone(), dev: shared.dev.clone() };
+            let route = Route::Local { vaults: Arc::clone(&shared.vaults), dev: shared.dev.clone() };
             let scoping = Scoping { context: Scope::Global, consumer: None, token: Some(presented.clone()) };
-            let session =
+            // Starting checks the token against the vault: blocking work,
+            // which must not hold up this runtime's thread (and a database
+            // server's client must not run inside it).
+            let session = tokio::task::block_in_place(|| {
                 Session::start(route, Arc::clone(&shared.registry), scoping, shared.options.timeout)
-                    .map_err(std::io::Error::other)?;
+            })
+            .map_err(std::io::Error::other)?;
             Ok(McpServer::new(session, false, MAX_OUTPUT_BYTES))
         },
         Arc::new(LocalSessionManager::default()),

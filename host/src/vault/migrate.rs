@@ -11,7 +11,7 @@ use serde_json::json;
 use super::audit::{self, Event};
 use super::store::{Location, Store};
 use super::unlock::KeyUse;
-use super::{now_ms, Result, Vault, VaultError};
+use super::{Result, Vault, VaultError, now_ms};
 
 /// What was copied.
 #[derive(Debug, Clone)]

@@ -1,4 +1,5 @@
-//! The vault, secrets, broker, serve and integrity suites of `cli`, the
+//! The vault, secrets, broker, serve, integrity, daemon, agents and mcp
+//! suites of `cli`, the
 //! same files, with every vault's rows in a database of a real PostgreSQL
 //! server (started for this binary by `aivault-test-postgres`); and what
 //! only a shared database has.
@@ -6,10 +7,16 @@
 /// Where this binary's vaults keep their rows.
 pub const BACKEND: support::Backend = support::Backend::Postgres;
 
+#[path = "../cli/agents.rs"]
+mod agents;
 #[path = "../cli/broker.rs"]
 mod broker;
+#[path = "../cli/daemon.rs"]
+mod daemon;
 #[path = "../cli/integrity.rs"]
 mod integrity;
+#[path = "../cli/mcp.rs"]
+mod mcp;
 #[path = "../cli/secrets.rs"]
 mod secrets;
 #[path = "../cli/serve.rs"]
