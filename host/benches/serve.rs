@@ -17,6 +17,8 @@
 //! 3. A soak (20 s by default; `AIVAULT_BENCH_SOAK_SECS` for the 10-minute
 //!    run): 64 clients for the whole time, the server's RSS sampled every
 //!    second and its open file descriptors counted before and after.
+//! 4. Honest calls beside clients calling a hostile component (after the
+//!    soak, whose peak memory they would otherwise set).
 
 mod support;
 
@@ -134,8 +136,10 @@ fn main() {
 
     latency(&upstream, &direct, &[("bare proxy", &bare), ("serve", &served)], &expected);
     throughput(&upstream, &direct, &[("bare proxy", &bare), ("serve", &served)], &expected, &server);
-    hostile_beside(&upstream, &served, &expected);
+    // The soak before the hostile clients: their memory bombs would set
+    // the server's high-water mark, not the honest load.
     soak(&upstream, &served, &expected, &server, &vault);
+    hostile_beside(&upstream, &served, &expected);
 }
 
 /// Sequential requests on each path in turn, `LATENCY_RUNS` each.
@@ -287,7 +291,7 @@ fn soak(upstream: &Upstream, served: &Path, expected: &[u8], server: &Server, va
     let last = samples.last().copied().unwrap_or(0);
     println!("soak: 64 clients through serve for {secs} s ({requests:.0} req/s)");
     println!(
-        "  RSS at 10% of the run {:.1} MiB, at the end {:.1} MiB, peak {:.1} MiB",
+        "  RSS at 10% of the run {:.1} MiB, at the end {:.1} MiB, peak {:.1} MiB (since the server started)",
         mib(tenth),
         mib(last),
         mib(server.memory_kib("VmHWM"))
