@@ -228,6 +228,12 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX invocations_by_time ON invocations (ts_ms);
     "#,
+    // 8: nothing here. (On PostgreSQL the audit log's high-water mark
+    // became a row written in the event's transaction; SQLite's
+    // `sqlite_sequence` always was.) The numbering stays the same on both.
+    r#"
+    -- (nothing to do)
+    "#,
 ];
 
 #[cfg(test)]

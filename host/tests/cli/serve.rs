@@ -171,7 +171,7 @@ fn passthrough_takes_each_providers_key_shape() {
     assert_eq!(seen.target, "/user");
 
     // Each call is audited as made through the token.
-    let events: Vec<Value> = serde_json::from_str(&vault.ok(&["audit", "-v", "--limit", "20"])).unwrap();
+    let events = vault.events_once("invoke", 3, 20);
     let calls: Vec<&Value> = events.iter().filter(|e| e["event"] == "invoke").collect();
     assert_eq!(calls.len(), 3);
     assert!(calls.iter().all(|e| e["details"]["via"].as_str().unwrap().starts_with("serve token tok_")));
@@ -413,7 +413,7 @@ fn passthrough_streams_as_it_arrives() {
     let text = String::from_utf8(received).unwrap();
     assert!(text.ends_with("data: last\n\n"), "{text}");
     assert!(text.contains("[REDACTED]") && !text.contains(OPENAI_KEY), "{text}");
-    let events: Vec<Value> = serde_json::from_str(&vault.ok(&["audit", "-v", "--limit", "5"])).unwrap();
+    let events = vault.events_once("invoke", 1, 5);
     let call = events.iter().find(|e| e["event"] == "invoke").unwrap();
     assert_eq!(
         (call["details"]["streamed"].as_bool(), call["details"]["redacted"].as_bool()),

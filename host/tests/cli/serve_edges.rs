@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::process::Stdio;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::daemon::{ENV_KEY, env_vault, run_with, signal};
 use crate::dropin::{TELEGRAM_TOKEN, drop_in};
@@ -132,7 +132,7 @@ fn a_broken_upstream_stream_is_not_passed_off_as_whole() {
     let ended = response.read_to_end(&mut received);
     assert!(ended.is_err(), "the cut stream ended cleanly: {}", String::from_utf8_lossy(&received));
     assert!(String::from_utf8_lossy(&received).contains("data: first"));
-    let events: Vec<Value> = serde_json::from_str(&vault.ok(&["audit", "-v", "--limit", "5"])).unwrap();
+    let events = vault.events_once("invoke.failed", 1, 5);
     let call = events.iter().find(|e| e["event"] == "invoke.failed").expect("the failure was recorded");
     let reason = call["details"]["reason"].as_str().unwrap();
     assert!(reason.contains("reading the response failed"), "{reason}");

@@ -202,6 +202,23 @@ impl Vault {
     }
 
     /// The vault's observable state: secrets, credentials and audit, as JSON.
+    /// The newest `limit` audit events, once `count` events of kind `event`
+    /// are among them (or after 10 s): a call's outcome is recorded just
+    /// after its answer has gone out, so a client can read the log first.
+    pub fn events_once(&self, event: &str, count: usize, limit: u32) -> Vec<serde_json::Value> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let listing = self.ok(&["audit", "-v", "--limit", &limit.to_string()]);
+            let events: Vec<serde_json::Value> = serde_json::from_str(&listing).unwrap();
+            if events.iter().filter(|e| e["event"] == event).count() >= count
+                || std::time::Instant::now() > deadline
+            {
+                return events;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     pub fn snapshot(&self) -> String {
         let mut state = String::new();
         for args in [

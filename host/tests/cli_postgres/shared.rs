@@ -274,16 +274,75 @@ fn connection_errors_name_the_server_never_the_password() {
     assert_eq!(tables, 0);
 }
 
+// A write rolled back after its audit event was inserted (a broker killed
+// mid-call, a lost connection) leaves no gap: the log's high-water mark
+// goes back with it, so the next event follows on and the log verifies.
+#[test]
+fn a_rolled_back_audit_event_leaves_no_gap() {
+    let vault = team_vault();
+    let db = vault.database().unwrap();
+    let mut client = db.client();
+    let last: i64 = client.query_one("SELECT MAX(seq) FROM audit", &[]).unwrap().get(0);
+    let mut tx = client.transaction().unwrap();
+    tx.execute(
+        "INSERT INTO audit (seq, ts_ms, event, subject, details, prev_hash, hash) VALUES ($1, 0, 'x', 'x', '{}', 'x', 'x')",
+        &[&(last + 1)],
+    )
+    .unwrap();
+    tx.rollback().unwrap();
+    let verified = vault.ok(&["audit", "verify"]);
+    assert!(verified.starts_with("audit log ok"), "{verified}");
+    vault.ok(&["secrets", "create", "--name", "AFTER_KEY", "--value", "after-value-12345"]);
+    let next: i64 = client.query_one("SELECT MAX(seq) FROM audit", &[]).unwrap().get(0);
+    assert_eq!(next, last + 1, "the next event took the rolled-back one's place");
+    let verified = vault.ok(&["audit", "verify"]);
+    assert!(verified.starts_with("audit log ok"), "{verified}");
+}
+
+// A database of the previous schema (the mark in a sequence) is upgraded
+// with its mark: a log whose newest events were deleted still says so.
+#[test]
+fn an_older_database_keeps_its_high_water_mark() {
+    let vault = team_vault();
+    let db = vault.database().unwrap();
+    let mut client = db.client();
+    let last: i64 = client.query_one("SELECT MAX(seq) FROM audit", &[]).unwrap().get(0);
+    // Back to version 7 as it was, with two newest events "deleted".
+    client
+        .batch_execute(
+            "DROP TABLE audit_high_water;
+             CREATE SEQUENCE audit_seq_seq;
+             CREATE OR REPLACE FUNCTION audit_high_water() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 PERFORM setval('audit_seq_seq', GREATEST(NEW.seq, (SELECT last_value FROM audit_seq_seq)));
+                 RETURN NEW;
+             END $$;
+             UPDATE aivault_schema SET version = 7;",
+        )
+        .unwrap();
+    client.execute("SELECT setval('audit_seq_seq', $1)", &[&(last + 2)]).unwrap();
+    let (ok, out, _) = vault.run(&["audit", "verify"]);
+    assert!(!ok && out.contains(&format!("events #{} to #{} were deleted", last + 1, last + 2)), "{out}");
+    let mark: i64 = client.query_one("SELECT seq FROM audit_high_water", &[]).unwrap().get(0);
+    assert_eq!(mark, last + 2);
+    let version: i64 = client.query_one("SELECT version FROM aivault_schema", &[]).unwrap().get(0);
+    assert!(version > 7);
+}
+
 // A database migrated by a newer aivault is refused with both versions; a
 // database of another vault (another key) does not open this one.
 #[test]
 fn a_database_not_for_this_aivault_or_this_vault_is_refused() {
     let vault = team_vault();
     let db = vault.database().unwrap();
+    let version: i64 = db.client().query_one("SELECT version FROM aivault_schema", &[]).unwrap().get(0);
     db.client().execute("UPDATE aivault_schema SET version = 99", &[]).unwrap();
     let err = vault.fails(&["secrets", "list"]);
-    assert!(err.contains("schema version 99, newer than this aivault understands (7)"), "{err}");
-    db.client().execute("UPDATE aivault_schema SET version = 7", &[]).unwrap();
+    assert!(
+        err.contains(&format!("schema version 99, newer than this aivault understands ({version})")),
+        "{err}"
+    );
+    db.client().execute("UPDATE aivault_schema SET version = $1", &[&version]).unwrap();
 
     let stranger = vault.beside();
     stranger.set_env("AIVAULT_KEY", OTHER_ENV_KEY);

@@ -81,7 +81,8 @@ pub const MIGRATIONS: &[&str] = &[
 
     -- Sequence numbers are chosen by the writer (the chain's head + 1);
     -- this sequence remembers the highest ever written, as SQLite's
-    -- AUTOINCREMENT does, so deleting the newest events shows.
+    -- AUTOINCREMENT does, so deleting the newest events shows (a row
+    -- since migration 8).
     CREATE TABLE audit (
         seq        BIGINT PRIMARY KEY,
         ts_ms      BIGINT NOT NULL,
@@ -221,5 +222,28 @@ pub const MIGRATIONS: &[&str] = &[
     // 7: rate-limit entries are forgotten by time alone.
     r#"
     CREATE INDEX invocations_by_time ON invocations (ts_ms);
+    "#,
+    // 8: the audit log's high-water mark is a row, written in the event's
+    // own transaction. A sequence's setval is not transactional: a write
+    // rolled back after its event was inserted (a broker killed mid-call,
+    // a lost connection) left the mark past the last event, which `audit
+    // verify` then reported as events deleted. The sequence's value is
+    // kept, so a truncation it recorded stays visible.
+    r#"
+    CREATE TABLE audit_high_water (
+        only_row BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (only_row),
+        seq      BIGINT NOT NULL
+    );
+    INSERT INTO audit_high_water (seq) SELECT GREATEST(
+        COALESCE((SELECT MAX(seq) FROM audit), 0),
+        COALESCE((SELECT last_value FROM pg_sequences
+                  WHERE schemaname = current_schema() AND sequencename = 'audit_seq_seq'), 0)
+    );
+    CREATE OR REPLACE FUNCTION audit_high_water() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        UPDATE audit_high_water SET seq = GREATEST(seq, NEW.seq);
+        RETURN NEW;
+    END $$;
+    DROP SEQUENCE audit_seq_seq;
     "#,
 ];

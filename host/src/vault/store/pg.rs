@@ -251,10 +251,10 @@ pub(super) fn begin(
     Ok((tx, prepared))
 }
 
-/// The highest audit sequence number ever handed out, from the sequence
-/// behind `audit.seq` (survives deletion of the newest rows unless the
-/// sequence is reset too).
-pub(super) const AUDIT_HIGH_WATER: &str = "SELECT last_value FROM pg_sequences WHERE schemaname = current_schema() AND sequencename = 'audit_seq_seq'";
+/// The highest audit sequence number ever written, kept by a trigger in
+/// the event's own transaction (survives deletion of the newest rows
+/// unless that row is edited too).
+pub(super) const AUDIT_HIGH_WATER: &str = "SELECT seq FROM audit_high_water";
 
 /// `%XX` escapes of a URL parameter, decoded.
 fn percent_decoded(value: &str) -> String {
