@@ -256,6 +256,15 @@ impl Vault {
         Ok(Vault { dir: dir.to_path_buf(), store: Store::open_at(&location)?, location, keys })
     }
 
+    /// Makes every later commit of this connection durable against power
+    /// loss when it returns (see [`Store::durable_commits`]): what an
+    /// operator's command changes must not depend on a later checkpoint.
+    /// Brokers' commits, the audit records of calls, do not wait for the
+    /// disk: on power loss the last of them may be missing, never torn.
+    pub fn durable_commits(&mut self) -> Result<()> {
+        Ok(self.store.durable_commits()?)
+    }
+
     /// Where this vault's rows are.
     pub fn location(&self) -> &Location {
         &self.location

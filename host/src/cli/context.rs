@@ -30,6 +30,9 @@ pub struct Context {
     /// For a long-running front-end, how many component instances its
     /// runtime's pool holds (see [`Context::serving`], [`Runtime::pooled`]).
     pooled_instances: Cell<Option<u32>>,
+    /// Whether this command only makes calls (`invoke`): its commits are
+    /// audit records, as durable as a broker's (see [`Vault::durable_commits`]).
+    calls_only: Cell<bool>,
 }
 
 /// The command's vault, lent out by [`Context::vault`] and given back when
@@ -84,6 +87,7 @@ impl Context {
             keys: KeyCache::default(),
             open_vault: RefCell::new(None),
             pooled_instances: Cell::new(None),
+            calls_only: Cell::new(false),
         })
     }
 
@@ -103,7 +107,11 @@ impl Context {
             Some(vault) => vault,
             None => {
                 let location = Vault::location_in(&self.dir, self.config()?)?;
-                Vault::open_at(&self.dir, location, self.keys.clone())?
+                let mut vault = Vault::open_at(&self.dir, location, self.keys.clone())?;
+                if !self.calls_only.get() {
+                    vault.durable_commits()?;
+                }
+                vault
             }
         };
         Ok(VaultLease { ctx: self, vault: Some(vault) })
@@ -144,6 +152,12 @@ impl Context {
     /// Whether the vault directory was named (--dir or AIVAULT_DIR).
     pub fn dir_given(&self) -> bool {
         self.dir_given
+    }
+
+    /// Marks this command as one that only makes calls (`invoke`). Call
+    /// before the vault is first opened.
+    pub fn calls_only(&self) {
+        self.calls_only.set(true);
     }
 
     /// Marks this command as a long-running front-end making up to `calls`

@@ -80,6 +80,8 @@ pub enum Render {
 pub fn run(ctx: &Context, args: InvokeArgs, render: Render) -> anyhow::Result<ExitCode> {
     let call = build_invocation(args)?;
     let mut out = Terminal { render, status: None, body: Vec::new() };
+    // Its commits are the call's audit records: as durable as a broker's.
+    ctx.calls_only();
     // With a daemon running, it decrypts and sends: never this process.
     let redacted = match super::daemon::find_or_start(ctx)? {
         Some((client, _)) => {

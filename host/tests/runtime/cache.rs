@@ -42,9 +42,24 @@ fn entry_with(dir: &Path, digest: &str, suffix: &str) -> PathBuf {
     found.into_iter().next().unwrap()
 }
 
-/// An entry in the current format: the MAC (over the same fields the
-/// runtime binds) under `key`, then the artifact.
+/// An entry in the current format: the keyed BLAKE3 MAC (over the same
+/// fields the runtime binds, under the key it derives from `key`), then the
+/// artifact.
 fn mac_entry(key: &[u8], digest: &str, engine_tag: &str, artifact: &[u8]) -> Vec<u8> {
+    let mac_key = blake3::derive_key("aivault 2026-11-29 compiled-component cache MAC", key);
+    let mut mac = blake3::Hasher::new_keyed(&mac_key);
+    for field in [digest.as_bytes(), engine_tag.as_bytes()] {
+        mac.update(field);
+        mac.update(b"\0");
+    }
+    mac.update(artifact);
+    let mut entry = mac.finalize().as_bytes().to_vec();
+    entry.extend_from_slice(artifact);
+    entry
+}
+
+/// An entry in the previous format: HMAC-SHA256 under `key` itself.
+fn hmac_entry(key: &[u8], digest: &str, engine_tag: &str, artifact: &[u8]) -> Vec<u8> {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap();
     for field in [b"aivault/v1/compiled-component".as_slice(), digest.as_bytes(), engine_tag.as_bytes()] {
         mac.update(field);
@@ -57,9 +72,10 @@ fn mac_entry(key: &[u8], digest: &str, engine_tag: &str, artifact: &[u8]) -> Vec
 }
 
 // The compiled code of another component, planted under the openai
-// built-in's cache name in a self-consistent form (old checksum format, or
-// MACed with any key but this cache's), is discarded and rebuilt: the
-// provider loaded is still openai.
+// built-in's cache name in a self-consistent form (old checksum format, the
+// previous MAC format even under this cache's key, or MACed with any key
+// but this cache's), is discarded and rebuilt: the provider loaded is still
+// openai.
 #[test]
 fn forged_entry_is_ignored_and_replaced() {
     let root = tempfile::tempdir().unwrap();
@@ -85,6 +101,8 @@ fn forged_entry_is_ignored_and_replaced() {
     let forgeries = [
         ("old checksum format", old_format),
         ("MAC under another key", mac_entry(&[7u8; 32], &openai_digest, engine_tag, &hostile_artifact)),
+        ("previous format (HMAC-SHA256)", hmac_entry(&key, &openai_digest, engine_tag, &hostile_artifact)),
+        ("truncated MAC", mac_entry(&key, &openai_digest, engine_tag, &hostile_artifact)[..20].to_vec()),
         ("hostile's own authentic entry, renamed", fs::read(entry_of(&cache.dir, &hostile_digest)).unwrap()),
     ];
     for (what, forged) in forgeries {
