@@ -132,6 +132,15 @@ enum Backend {
     Postgres(Box<pg::Connection>),
 }
 
+impl Drop for Store {
+    fn drop(&mut self) {
+        // A connection no other shares is a one-shot command's.
+        if let (Backend::Sqlite(conn), None) = (&self.backend, &self.gate) {
+            sqlite::leave(conn);
+        }
+    }
+}
+
 /// A transaction; dropped without [`Tx::commit`] it rolls back.
 pub struct Tx<'a> {
     conn: Conn<'a>,

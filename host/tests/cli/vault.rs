@@ -46,6 +46,27 @@ fn fresh_vault_is_private_and_holds_no_plaintext() {
     }
 }
 
+// A one-shot command leaves SQLite's write-ahead log for the next instead
+// of copying it into vault.db at every exit, but the log stays short: a
+// command that finds it grown copies it back and empties it. Every call's
+// audit record survives, and the chain verifies.
+#[test]
+fn the_write_ahead_log_stays_short_across_commands() {
+    let vault = Vault::on_sqlite();
+    vault.ok(&["secrets", "create", "--name", "A_KEY", "--value", "a-value-1"]);
+    let log = vault.path().join("vault.db-wal");
+    let mut longest = 0;
+    for _ in 0..60 {
+        vault.fails(&["invoke", "nobody/nothing"]);
+        longest = longest.max(std::fs::metadata(&log).map_or(0, |m| m.len()));
+    }
+    // 64 pages, and what the last command added (an invoke adds four).
+    assert!(longest <= 72 * (4096 + 24), "the log grew to {longest} bytes");
+    let events = vault.events_once("invoke.denied", 60, 100);
+    assert_eq!(events.iter().filter(|e| e["event"] == "invoke.denied").count(), 60);
+    vault.ok(&["audit", "verify"]);
+}
+
 // Read-only commands on a missing vault create nothing.
 #[test]
 fn read_only_commands_create_nothing() {

@@ -3,6 +3,7 @@
 //! queue instead of failing. Writes are `BEGIN IMMEDIATE`, so a
 //! read-check-write sequence can never interleave with another writer.
 
+use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
@@ -22,9 +23,10 @@ const STATEMENT_CACHE: usize = 128;
 /// way of saying KiB rather than pages).
 const POOLED_CACHE_KIB: i64 = -256;
 
-/// How many pages the write-ahead log may hold before a one-shot command's
-/// commit copies it into the database (an `invoke` adds four).
-const ONE_SHOT_CHECKPOINT_PAGES: i64 = 64;
+/// How large the write-ahead log may grow before a one-shot command copies
+/// it into the database and empties it as it closes: about 64 pages (an
+/// `invoke` adds four).
+const ONE_SHOT_LOG_BYTES: u64 = 64 * (4096 + 24);
 
 /// SQLite's own threshold, for connections that live on.
 const DEFAULT_CHECKPOINT_PAGES: i64 = 1000;
@@ -45,15 +47,15 @@ pub(super) fn open(dir: &Path) -> Result<Connection> {
     enable_wal(&conn)?;
     conn.pragma_update(None, "foreign_keys", true)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
-    // A command leaves the write-ahead log (and its index) for the next
-    // one rather than copying it into vault.db at exit: that copy, its two
-    // fsyncs, deleting the log and creating it again (a directory fsync)
-    // were a fifth of a one-shot `invoke`. The log is copied back once it
-    // passes a few pages, by whichever commit crosses the line; kept
-    // short, the next process's rebuild of its index (a read of the whole
-    // log) stays cheap.
+    // A command leaves the write-ahead log for the next one rather than
+    // copying it into vault.db at exit: that copy, its two fsyncs, deleting
+    // the log and creating it again (a directory fsync) were a fifth of a
+    // one-shot `invoke`. See [`leave`] for when the log is emptied. SQLite's
+    // own checkpoints are off: a process that rebuilt the log's index from
+    // the file takes none of it as copied yet, so they would copy the whole
+    // log again at every command and never start it afresh.
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
-    conn.pragma_update(None, "wal_autocheckpoint", ONE_SHOT_CHECKPOINT_PAGES)?;
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     migrate(&mut conn)?;
     Ok(conn)
 }
@@ -85,6 +87,19 @@ pub(super) fn schema_version(conn: &Connection) -> Result<i64> {
 /// See [`super::Store::durable_commits`].
 pub(super) fn durable_commits(conn: &Connection) -> Result<()> {
     Ok(conn.pragma_update(None, "synchronous", "FULL")?)
+}
+
+/// As a one-shot command's connection closes: once the write-ahead log has
+/// grown past a few pages, copies it into the database and empties it, so
+/// the next process's rebuild of the log's index (a read of the whole log)
+/// stays cheap. Without waiting: if another process is using the log at
+/// that moment, a later command empties it.
+pub(super) fn leave(conn: &Connection) {
+    let Some(db) = conn.path() else { return };
+    if fs::metadata(format!("{db}-wal")).is_ok_and(|log| log.len() > ONE_SHOT_LOG_BYTES) {
+        let _ = conn.busy_timeout(Duration::ZERO);
+        let _ = checkpoint_and_truncate(conn);
+    }
 }
 
 /// See [`super::Store::share`].
