@@ -17,11 +17,12 @@ mod serve;
 mod setup;
 mod token;
 
+use std::ffi::OsString;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches as _, Parser, Subcommand};
 
 pub use context::Context;
 
@@ -34,12 +35,19 @@ pub use context::Context;
 #[derive(Debug, Parser)]
 #[command(name = "aivault", version, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
-    /// Vault directory.
-    #[arg(long, global = true, env = "AIVAULT_DIR", value_name = "DIR")]
-    dir: Option<PathBuf>,
+    #[command(flatten)]
+    globals: Globals,
 
     #[command(subcommand)]
     command: Command,
+}
+
+/// What every subcommand accepts.
+#[derive(Debug, Args)]
+struct Globals {
+    /// Vault directory.
+    #[arg(long, global = true, env = "AIVAULT_DIR", value_name = "DIR")]
+    dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -132,7 +140,29 @@ enum Command {
 
 /// Runs the command line and turns any error into one line on stderr.
 pub fn main() -> ExitCode {
-    run_parsed(Cli::try_parse())
+    let args: Vec<OsString> = std::env::args_os().collect();
+    run_parsed(parse_call(&args).map_or_else(|| Cli::try_parse_from(args), Ok))
+}
+
+/// `invoke`, `json` and `markdown` (what agents run, often in a loop) parsed
+/// with only their own definition built: building every subcommand's was a
+/// twentieth of a one-shot call. `None` unless the subcommand comes first and
+/// its arguments parse, so help, versions and every error come from the
+/// whole command line, exactly as before.
+fn parse_call(args: &[OsString]) -> Option<Cli> {
+    let (name, wrap): (&'static str, fn(invoke::InvokeArgs) -> Command) = match args.get(1)?.to_str()? {
+        "invoke" => ("invoke", Command::Invoke),
+        "json" => ("json", Command::Json),
+        "markdown" => ("markdown", Command::Markdown),
+        "md" => ("md", Command::Markdown),
+        _ => return None,
+    };
+    let call =
+        clap::Command::new("aivault").subcommand(invoke::InvokeArgs::augment_args(clap::Command::new(name)));
+    let matches = Globals::augment_args(call).try_get_matches_from(args).ok()?;
+    let globals = Globals::from_arg_matches(&matches).ok()?;
+    let invoke = invoke::InvokeArgs::from_arg_matches(matches.subcommand()?.1).ok()?;
+    Some(Cli { globals, command: wrap(invoke) })
 }
 
 /// `aivaultd [options]`: `aivault daemon [options]`.
@@ -233,7 +263,7 @@ fn refuse_agent_admin(ctx: &Context, command: &Command) -> anyhow::Result<()> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let ctx = Context::new(cli.dir)?;
+    let ctx = Context::new(cli.globals.dir)?;
     refuse_agent_admin(&ctx, &cli.command)?;
     match cli.command {
         Command::Secrets(cmd) => secrets::run(&ctx, cmd).map(|()| ExitCode::SUCCESS),
@@ -264,6 +294,88 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             clap_complete::generate(shell, &mut Cli::command(), "aivault", &mut stdout);
             stdout.flush()?;
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    // The short cut parses a call exactly as the whole command line does,
+    // and leaves everything else (help, errors, other commands) to it.
+    #[test]
+    fn a_call_parses_the_same_either_way() {
+        let same = [
+            vec!["aivault", "invoke", "openai/models"],
+            vec![
+                "aivault",
+                "json",
+                "openai/chat-completions",
+                "--path",
+                "/v1/chat/completions",
+                "--body",
+                "{}",
+            ],
+            vec![
+                "aivault",
+                "md",
+                "github/user",
+                "--dir",
+                "/tmp/v",
+                "--header",
+                "accept: a/b",
+                "--header",
+                "x: y",
+            ],
+            vec![
+                "aivault",
+                "markdown",
+                "x/y",
+                "--multipart-field",
+                "a=b",
+                "--timeout-ms",
+                "5",
+                "--workspace-id",
+                "w",
+            ],
+            vec![
+                "aivault",
+                "invoke",
+                "x/y",
+                "--group-id",
+                "g",
+                "--workspace-id",
+                "w",
+                "--consumer",
+                "c",
+                "--credential",
+                "k",
+            ],
+            vec!["aivault", "invoke", "x/y", "--request", "{\"method\":\"GET\"}", "--method", "POST"],
+        ];
+        for args in same {
+            let fast = parse_call(&os(&args)).unwrap_or_else(|| panic!("{args:?} took the long way"));
+            let whole = Cli::try_parse_from(os(&args));
+            assert_eq!(format!("{fast:?}"), format!("{:?}", whole.unwrap()), "{args:?}");
+        }
+        let elsewhere = [
+            vec!["aivault", "invoke", "--help"],
+            vec!["aivault", "invoke", "-V"],
+            vec!["aivault", "invoke"],
+            vec!["aivault", "invoke", "x/y", "--no-such-flag"],
+            vec!["aivault", "invoke", "x/y", "--", "--x"],
+            vec!["aivault", "invoke", "x/y", "--body", "a", "--body-file-path", "b"],
+            vec!["aivault", "--dir", "/tmp/v", "invoke", "x/y"],
+            vec!["aivault", "secrets", "list"],
+            vec!["aivault"],
+        ];
+        for args in elsewhere {
+            assert!(parse_call(&os(&args)).is_none(), "{args:?} took the short cut");
         }
     }
 }
