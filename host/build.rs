@@ -40,8 +40,10 @@ fn main() {
         fs::write(&manifest, &described.manifest).expect("write the manifest into OUT_DIR");
         writeln!(
             table,
-            "    BuiltinComponent {{ name: {name:?}, bytes: include_bytes!({:?}), digest: {digest:?}, \
+            "    BuiltinComponent {{ name: {name:?}, id: {:?}, secrets: &{:?}, bytes: include_bytes!({:?}), digest: {digest:?}, \
              wit_version: {:?}, manifest: include_bytes!({:?}) }},",
+            described.id,
+            described.secrets,
             dest.display().to_string(),
             described.wit_version,
             manifest.display().to_string(),

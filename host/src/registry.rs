@@ -162,6 +162,15 @@ impl Registry {
 
     /// The capability with `id`, or an error suggesting the closest id.
     pub fn capability(&self, id: &str) -> Result<CapabilityRef<'_>, RegistryError> {
+        // A capability's id starts with its provider's (every manifest is
+        // validated so), and provider ids are unique: only that provider's
+        // manifest needs decoding.
+        let provider = id.split_once('/').and_then(|(provider, _)| self.provider(provider).ok());
+        if let Some(provider) = provider
+            && let Some(capability) = provider.manifest().capabilities.iter().find(|c| c.id == id)
+        {
+            return Ok(CapabilityRef { provider, capability });
+        }
         self.capabilities().find(|c| c.capability.id == id).ok_or_else(|| {
             // `acme/x` of a refused provider `acme` gets that provider's reason.
             if let Some((provider, _)) = id.split_once('/')
@@ -176,7 +185,7 @@ impl Registry {
 
     /// The provider that declares vault secret `name`, if any.
     pub fn provider_for_secret(&self, name: &str) -> Option<&Plugin> {
-        self.providers.iter().find(|p| p.manifest().vault_secret(name).is_some())
+        self.providers.iter().find(|p| p.declares_secret(name))
     }
 }
 

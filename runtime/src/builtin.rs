@@ -13,6 +13,12 @@ use crate::{Origin, PluginError, Runtime, SandboxLimits};
 pub struct BuiltinComponent {
     /// The crate directory name, e.g. `openai`.
     pub name: &'static str,
+    /// The provider id its manifest declares (so a look-up by id need not
+    /// decode every manifest).
+    pub id: &'static str,
+    /// The vault secret names its manifest declares (so matching a name to
+    /// its provider need not decode every manifest).
+    pub secrets: &'static [&'static str],
     /// The component's bytes.
     pub bytes: &'static [u8],
     /// SHA-256 of `bytes`, hex, taken at build time.
@@ -28,6 +34,10 @@ pub struct BuiltinComponent {
 /// embeds.
 #[derive(Debug)]
 pub struct Described {
+    /// The provider id its manifest declares.
+    pub id: String,
+    /// The vault secret names its manifest declares.
+    pub secrets: Vec<String>,
     /// The contract version the component exports.
     pub wit_version: String,
     /// The validated manifest, encoded as [`BuiltinComponent::manifest`].
@@ -65,5 +75,11 @@ fn describe(runtime: &Runtime, path: &Path) -> Result<Described, PluginError> {
     let plugin = runtime.load_fresh(origin.clone(), &bytes)?;
     let manifest = postcard::to_allocvec(plugin.manifest())
         .map_err(|e| PluginError::InvalidManifest { origin, reason: e.to_string() })?;
-    Ok(Described { wit_version: plugin.wit_version().to_string(), manifest })
+    let secrets = plugin.manifest().vault_secrets.iter().map(|s| s.name.clone()).collect();
+    Ok(Described {
+        id: plugin.id().to_string(),
+        secrets,
+        wit_version: plugin.wit_version().to_string(),
+        manifest,
+    })
 }

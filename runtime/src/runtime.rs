@@ -36,9 +36,15 @@ pub struct Plugin {
     origin: Origin,
     digest: String,
     wit_version: String,
-    manifest: ProviderManifest,
+    id: String,
+    /// Decoded on first use from `embedded` for a built-in: a command that
+    /// calls one provider then decodes one manifest, not the catalogue's.
+    manifest: OnceLock<ProviderManifest>,
+    embedded: &'static [u8],
+    /// A built-in's vault secret names, recorded beside its manifest.
+    embedded_secrets: Option<&'static [&'static str]>,
     code: Code,
-    label: String,
+    label: OnceLock<String>,
 }
 
 /// A component's code, compiled and linked on first use and kept after.
@@ -109,6 +115,13 @@ impl Runtime {
     ) -> Result<Self, PluginError> {
         config.wasm_component_model(true);
         config.consume_fuel(true);
+        // Unwind tables are for native unwinders and profilers walking
+        // through guest frames; nothing here needs them (wasmtime's own
+        // traps and backtraces do not). Registering them with the system
+        // unwinder as compiled code loads, and removing them as it is
+        // dropped, costs time for every function (quadratic on some
+        // platforms): a tenth of a one-shot call.
+        config.native_unwind_info(false);
         let engine = Engine::new(&config)
             .map_err(|e| PluginError::Load { origin: Origin::BuiltIn("engine"), reason: e.to_string() })?;
         let (cache, cache_refused) = match cache.map(|c| ArtifactCache::open(&c, &engine)) {
@@ -143,17 +156,20 @@ impl Runtime {
         let origin = Origin::BuiltIn(component.name);
         version::check_supported(&origin, component.wit_version)?;
         // Validated when the binary was built, by this same code (the build
-        // script runs this crate): not checked again on every command.
-        let manifest: ProviderManifest = postcard::from_bytes(component.manifest)
-            .map_err(|e| PluginError::InvalidManifest { origin: origin.clone(), reason: e.to_string() })?;
+        // script runs this crate): not checked again on every command, and
+        // decoded only when needed.
         let code = self.code(Cow::Borrowed(component.bytes), component.wit_version);
-        Ok(Plugin::new(
+        Ok(Plugin {
             origin,
-            component.digest.to_string(),
-            component.wit_version.to_string(),
-            manifest,
+            digest: component.digest.to_string(),
+            wit_version: component.wit_version.to_string(),
+            id: component.id.to_string(),
+            manifest: OnceLock::new(),
+            embedded: component.manifest,
+            embedded_secrets: Some(component.secrets),
             code,
-        ))
+            label: OnceLock::new(),
+        })
     }
 
     /// Loads the component `bytes` and calls `describe` whatever the cache
@@ -264,12 +280,15 @@ impl Plugin {
         code: Code,
     ) -> Self {
         Plugin {
-            label: format!("provider `{}` {}", manifest.id, manifest.version),
             origin,
             digest,
             wit_version,
-            manifest,
+            id: manifest.id.clone(),
+            manifest: OnceLock::from(manifest),
+            embedded: &[],
+            embedded_secrets: None,
             code,
+            label: OnceLock::new(),
         }
     }
 
@@ -280,7 +299,7 @@ impl Plugin {
 
     /// How messages name it: `provider `<id>` <version>`.
     pub(super) fn label(&self) -> &str {
-        &self.label
+        self.label.get_or_init(|| format!("provider `{}` {}", self.id, self.manifest().version))
     }
 
     /// Where the component came from.
@@ -305,12 +324,23 @@ impl Plugin {
 
     /// The validated manifest.
     pub fn manifest(&self) -> &ProviderManifest {
-        &self.manifest
+        self.manifest.get_or_init(|| {
+            postcard::from_bytes(self.embedded)
+                .expect("a built-in's manifest decodes: this binary's build encoded it with this type")
+        })
     }
 
     /// The provider id.
     pub fn id(&self) -> &str {
-        &self.manifest.id
+        &self.id
+    }
+
+    /// Whether its manifest declares the vault secret `name`.
+    pub fn declares_secret(&self, name: &str) -> bool {
+        match self.embedded_secrets {
+            Some(names) => names.contains(&name),
+            None => self.manifest().vault_secret(name).is_some(),
+        }
     }
 
     /// Asks the provider whether `value` can be the secret `name`. Its
@@ -319,7 +349,7 @@ impl Plugin {
     pub fn validate_secret(&self, name: &str, value: &str) -> Result<(), PluginError> {
         let verdict = self
             .sandbox()?
-            .call(&self.label, "validate-secret", |c, store| c.validate_secret(store, name, value))?;
+            .call(self.label(), "validate-secret", |c, store| c.validate_secret(store, name, value))?;
         verdict.map_err(|e| {
             let redactor = Needles::new().secret(value).redactor(Forms::Disguised);
             let reason = match e {
@@ -327,7 +357,7 @@ impl Plugin {
                 SecretRefusal::Malformed(why) => redactor.text(&why),
                 SecretRefusal::UnknownName(n) => format!("it declares no secret named {}", redactor.text(&n)),
             };
-            PluginError::SecretRejected { provider: self.label.clone(), name: name.to_string(), reason }
+            PluginError::SecretRejected { provider: self.label().to_string(), name: name.to_string(), reason }
         })
     }
 
@@ -356,9 +386,9 @@ impl Plugin {
             Ok(sandbox) => sandbox,
             Err(e) => return (Err(e), CallStats::default()),
         };
-        let with_body = self.manifest.needs_body;
+        let with_body = self.manifest().needs_body;
         let (result, stats) = sandbox
-            .measured_call(&self.label, "inject", |c, store| c.inject(store, req, with_body, secrets, now));
+            .measured_call(self.label(), "inject", |c, store| c.inject(store, req, with_body, secrets, now));
         (self.check_injection(req, secrets, allowed_hosts, result), stats)
     }
 
@@ -377,14 +407,14 @@ impl Plugin {
             Ok(r) => r,
             Err(e) => {
                 let reason = scrub(&e.to_string(), secrets, None);
-                return Err(PluginError::InjectFailed { provider: self.label.clone(), reason });
+                return Err(PluginError::InjectFailed { provider: self.label().to_string(), reason });
             }
         };
         let refused = |reason: String, returned: &OutgoingRequest| PluginError::InjectRefused {
-            provider: self.label.clone(),
+            provider: self.label().to_string(),
             reason: scrub(&reason, secrets, Some((req, returned))),
         };
-        if !self.manifest.needs_body {
+        if !self.manifest().needs_body {
             if returned.body.is_some() {
                 return Err(refused("it returned a body it was never given".into(), &returned));
             }
