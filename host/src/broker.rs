@@ -25,6 +25,8 @@ mod resolve;
 mod response;
 mod upstream;
 
+pub use upstream::drive_in_thread;
+
 use std::time::{Duration, Instant};
 
 use serde_json::json;

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::io::Read as _;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -27,7 +28,14 @@ pub struct UpstreamResponse {
     /// The declared length; `None` for a chunked (streamed) body.
     pub content_length: Option<u64>,
     host: String,
-    body: reqwest::blocking::Response,
+    body: Body,
+}
+
+/// Where the body is read from: reqwest's blocking client (whose requests
+/// run on a thread of its own), or a request this thread drives.
+enum Body {
+    Blocking(reqwest::blocking::Response),
+    InThread { response: reqwest::Response, pending: bytes::Bytes, timeout: Duration },
 }
 
 impl UpstreamResponse {
@@ -40,7 +48,7 @@ impl UpstreamResponse {
 
     /// The next piece of the body (empty at its end).
     pub fn read_chunk(&mut self, buf: &mut [u8]) -> Result<usize, UpstreamError> {
-        self.body.read(buf).map_err(|e| UpstreamError::Connect {
+        self.read(buf).map_err(|e| UpstreamError::Connect {
             host: self.host.clone(),
             reason: format!("reading the response failed: {e}"),
         })
@@ -49,7 +57,7 @@ impl UpstreamResponse {
     /// The whole body, up to `max` bytes; `true` if there was more.
     pub fn read_all(&mut self, max: u64) -> Result<(Vec<u8>, bool), UpstreamError> {
         let mut body = Vec::new();
-        (&mut self.body).take(max.saturating_add(1)).read_to_end(&mut body).map_err(|e| {
+        (&mut *self).take(max.saturating_add(1)).read_to_end(&mut body).map_err(|e| {
             UpstreamError::Connect {
                 host: self.host.clone(),
                 reason: format!("reading the response failed: {e}"),
@@ -58,6 +66,30 @@ impl UpstreamResponse {
         let truncated = body.len() as u64 > max;
         body.truncate(max as usize);
         Ok((body, truncated))
+    }
+}
+
+impl std::io::Read for UpstreamResponse {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let (response, pending, timeout) = match &mut self.body {
+            Body::Blocking(response) => return response.read(buf),
+            Body::InThread { response, pending, timeout } => (response, pending, *timeout),
+        };
+        if pending.is_empty() {
+            // As the blocking client does: each piece must come within the
+            // timeout, however long the whole body takes.
+            let next = in_thread_runtime()?
+                .block_on(async { tokio::time::timeout(timeout, response.chunk()).await });
+            match next {
+                Err(_) => return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the body stalled")),
+                Ok(Err(e)) => return Err(std::io::Error::other(describe(&e))),
+                Ok(Ok(None)) => return Ok(0),
+                Ok(Ok(Some(piece))) => *pending = piece,
+            }
+        }
+        let n = pending.len().min(buf.len());
+        buf[..n].copy_from_slice(&pending.split_to(n));
+        Ok(n)
     }
 }
 
@@ -79,6 +111,9 @@ pub enum UpstreamError {
     )]
     Encoded { host: String, encoding: String },
 }
+
+/// The longest a connection may take to open, whatever the call's timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Clients kept for reuse. Each has a thread; however many different
 /// timeouts callers ask for, a long-running front-end keeps this many and
@@ -112,7 +147,49 @@ fn build_client(timeout: Duration, dev: &DevOverrides) -> Result<Client, Upstrea
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
-        .connect_timeout(timeout.min(Duration::from_secs(15)));
+        .connect_timeout(timeout.min(CONNECT_TIMEOUT));
+    if let Some(pem) = &dev.ca_cert_pem {
+        let cert = reqwest::Certificate::from_pem(pem).map_err(|e| UpstreamError::Tls(describe(&e)))?;
+        builder = builder.add_root_certificate(cert);
+    }
+    for (host, addr) in &dev.resolve {
+        builder = builder.resolve(host, *addr);
+    }
+    builder.build().map_err(|e| UpstreamError::Tls(describe(&e)))
+}
+
+/// Whether requests are driven on the calling thread (see [`drive_in_thread`]).
+static IN_THREAD: AtomicBool = AtomicBool::new(false);
+
+/// Has this process drive its requests on the calling thread, for a
+/// command that makes one call and exits: reqwest's blocking client starts
+/// a thread with a runtime of its own for every client, and hands every
+/// request and piece of body across; for one call that was a twentieth of
+/// the whole command. Long-running front-ends keep the blocking clients,
+/// whose connections stay warm across calls.
+pub fn drive_in_thread() {
+    IN_THREAD.store(true, Ordering::Relaxed);
+}
+
+/// The single-threaded runtime requests driven in thread run on.
+fn in_thread_runtime() -> std::io::Result<&'static tokio::runtime::Runtime> {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    if let Some(runtime) = RUNTIME.get() {
+        return Ok(runtime);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    Ok(RUNTIME.get_or_init(|| runtime))
+}
+
+/// The client requests driven in thread use: one per process (such a
+/// process makes one call, perhaps with a token refresh before it).
+fn in_thread_client(timeout: Duration, dev: &DevOverrides) -> Result<reqwest::Client, UpstreamError> {
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .https_only(true)
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(timeout.min(CONNECT_TIMEOUT));
     if let Some(pem) = &dev.ca_cert_pem {
         let cert = reqwest::Certificate::from_pem(pem).map_err(|e| UpstreamError::Tls(describe(&e)))?;
         builder = builder.add_root_certificate(cert);
@@ -129,7 +206,6 @@ pub fn send(
     timeout: Duration,
     dev: &DevOverrides,
 ) -> Result<UpstreamResponse, UpstreamError> {
-    let client = client(timeout, dev)?;
     let mut headers = HeaderMap::new();
     headers.insert(reqwest::header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
     for (name, value) in &req.headers {
@@ -146,21 +222,38 @@ pub fn send(
         url.push('?');
         url.push_str(&encode_query(&req.query));
     }
-    let mut request = client.request(method, url).headers(headers);
-    if let Some(body) = &req.body {
-        request = request.body(body.clone());
-    }
     let host = req.host.clone();
-    let response = request.send().map_err(|e| {
+    let failed = |e: reqwest::Error| {
         if e.is_timeout() {
             UpstreamError::Timeout { host: host.clone(), timeout }
         } else {
             UpstreamError::Connect { host: host.clone(), reason: describe(&e) }
         }
-    })?;
+    };
+    let ((status, headers, content_length), body) = if IN_THREAD.load(Ordering::Relaxed) {
+        let mut request = in_thread_client(timeout, dev)?.request(method, url).headers(headers);
+        if let Some(body) = &req.body {
+            request = request.body(body.clone());
+        }
+        let runtime = in_thread_runtime()
+            .map_err(|e| UpstreamError::Connect { host: host.clone(), reason: e.to_string() })?;
+        let response = runtime
+            .block_on(async { tokio::time::timeout(timeout, request.send()).await })
+            .map_err(|_| UpstreamError::Timeout { host: host.clone(), timeout })?
+            .map_err(failed)?;
+        let head = (response.status(), response.headers().clone(), response.content_length());
+        (head, Body::InThread { response, pending: bytes::Bytes::new(), timeout })
+    } else {
+        let mut request = client(timeout, dev)?.request(method, url).headers(headers);
+        if let Some(body) = &req.body {
+            request = request.body(body.clone());
+        }
+        let response = request.send().map_err(failed)?;
+        let head = (response.status(), response.headers().clone(), response.content_length());
+        (head, Body::Blocking(response))
+    };
 
-    let status = response.status();
-    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let content_type = header("content-type");
     // Only an uncompressed body can be searched for an echoed secret: aivault
     // asked for one, and refuses to pass on anything else.
@@ -173,9 +266,9 @@ pub fn send(
         reason: status.canonical_reason().unwrap_or("").to_string(),
         content_type,
         location,
-        content_length: response.content_length(),
+        content_length,
         host,
-        body: response,
+        body,
     })
 }
 

@@ -89,6 +89,8 @@ pub fn run(ctx: &Context, args: InvokeArgs, render: Render) -> anyhow::Result<Ex
             client.invoke(&request, call.timeout + Duration::from_secs(30), &mut out)?
         }
         None => {
+            // One call, then exit: no client thread to start and hand it to.
+            crate::broker::drive_in_thread();
             let registry = ctx.registry()?;
             let mut vault = ctx.vault()?;
             Broker::new(&mut vault, registry, ctx.dev()).invoke_into(&call, &mut out)?.redacted

@@ -528,3 +528,39 @@ fn custom_capability_and_bindings() {
     let (ok, _, err) = vault.call(&upstream, &["invoke", "github/rate-only"]);
     assert!(!ok && err.contains("no capability `github/rate-only`"), "{err}");
 }
+
+// A one-shot call drives its request on its own thread: an upstream that
+// does not answer in time fails the call at the timeout, and a stream cut
+// midway is reported, never passed off as whole. Each failure is one line,
+// and the call's outcome is recorded as failed.
+#[test]
+fn a_one_shot_call_times_out_and_reports_a_cut_stream() {
+    let (vault, upstream) = openai_vault();
+    let call = |path: &str, timeout_ms: &str| {
+        let started = std::time::Instant::now();
+        let args = ["invoke", "openai/chat-completions", "--method", "POST", "--path", path, "--body", "{}"];
+        let args = [&args[..], &["--timeout-ms", timeout_ms]].concat();
+        let (ok, out, err) = vault.call(&upstream, &args);
+        assert!(!ok, "{path}: {out}");
+        (out, err, started.elapsed())
+    };
+
+    let (_, err, took) = call("/v1/chat/completions/hang", "1000");
+    assert!(err.contains("api.openai.com did not answer within 1s"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(took < std::time::Duration::from_secs(3), "the timeout did not cut the call short: {took:?}");
+
+    let (out, err, _) = call("/v1/chat/completions/broken-stream", "10000");
+    assert!(out.contains("data: first"), "{out}");
+    assert!(err.contains("reading the response failed"), "{err}");
+    assert_eq!(err.lines().filter(|l| l.starts_with("error")).count(), 1, "{err}");
+
+    let events = vault.events_once("invoke.failed", 2, 10);
+    let failed: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "invoke.failed")
+        .map(|e| e["details"]["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed.len(), 2, "{events:#?}");
+    vault.assert_nowhere(OPENAI_KEY);
+}
