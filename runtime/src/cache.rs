@@ -7,10 +7,10 @@
 //! binds the component digest and the engine configuration (an entry moved
 //! to another file name fails), and the key lives outside the cache
 //! directory (see [`key`]). Cached manifests carry an HMAC-SHA256 under the
-//! same cache key. Whoever can write the
-//! cache directory but not the key can delete entries, never plant one: an
-//! entry that does not verify (forged, copied from another component, torn,
-//! corrupt) is deleted and the component recompiled.
+//! same cache key. Whoever can write the cache directory but not the key
+//! can delete entries, never plant one: an entry that does not verify
+//! (forged, copied from another component, torn, corrupt) is deleted and
+//! the component recompiled.
 //!
 //! The directory itself must be owned by the current user and closed to
 //! everyone else; otherwise it is neither read nor written and components are
