@@ -78,6 +78,9 @@ impl Vault {
         }
         let from = self.location.shown();
         let mut destination = Store::open_at(&target)?;
+        // The copy is on disk when `migrate` says it is done, not at a
+        // later checkpoint.
+        destination.durable_commits()?;
         {
             let source = self.begin_read(KeyUse::Required)?;
             let mut tx = destination.write()?;
