@@ -140,13 +140,14 @@ fn client(timeout: Duration, dev: &DevOverrides) -> Result<Client, UpstreamError
     Ok(client)
 }
 
-fn build_client(timeout: Duration, dev: &DevOverrides) -> Result<Client, UpstreamError> {
-    let mut builder = Client::builder()
+/// What every client is: rustls with the bundled roots (and a test build's
+/// CA), HTTPS only, no proxy, no redirects, a bounded connect.
+fn client_builder(timeout: Duration, dev: &DevOverrides) -> Result<reqwest::ClientBuilder, UpstreamError> {
+    let mut builder = reqwest::Client::builder()
         .use_rustls_tls()
         .https_only(true)
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(timeout)
         .connect_timeout(timeout.min(CONNECT_TIMEOUT));
     if let Some(pem) = &dev.ca_cert_pem {
         let cert = reqwest::Certificate::from_pem(pem).map_err(|e| UpstreamError::Tls(describe(&e)))?;
@@ -155,7 +156,15 @@ fn build_client(timeout: Duration, dev: &DevOverrides) -> Result<Client, Upstrea
     for (host, addr) in &dev.resolve {
         builder = builder.resolve(host, *addr);
     }
-    builder.build().map_err(|e| UpstreamError::Tls(describe(&e)))
+    Ok(builder)
+}
+
+/// A blocking client: `timeout` bounds the head and each read of the body.
+fn build_client(timeout: Duration, dev: &DevOverrides) -> Result<Client, UpstreamError> {
+    reqwest::blocking::ClientBuilder::from(client_builder(timeout, dev)?)
+        .timeout(timeout)
+        .build()
+        .map_err(|e| UpstreamError::Tls(describe(&e)))
 }
 
 /// Whether requests are driven on the calling thread (see [`drive_in_thread`]).
@@ -181,23 +190,11 @@ fn in_thread_runtime() -> std::io::Result<&'static tokio::runtime::Runtime> {
     Ok(RUNTIME.get_or_init(|| runtime))
 }
 
-/// The client requests driven in thread use: one per process (such a
-/// process makes one call, perhaps with a token refresh before it).
+/// The client of a request driven in thread, built for it (such a process
+/// makes one call, perhaps after a token refresh); `send` bounds the head
+/// and `read` each piece of body by the timeout.
 fn in_thread_client(timeout: Duration, dev: &DevOverrides) -> Result<reqwest::Client, UpstreamError> {
-    let mut builder = reqwest::Client::builder()
-        .use_rustls_tls()
-        .https_only(true)
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(timeout.min(CONNECT_TIMEOUT));
-    if let Some(pem) = &dev.ca_cert_pem {
-        let cert = reqwest::Certificate::from_pem(pem).map_err(|e| UpstreamError::Tls(describe(&e)))?;
-        builder = builder.add_root_certificate(cert);
-    }
-    for (host, addr) in &dev.resolve {
-        builder = builder.resolve(host, *addr);
-    }
-    builder.build().map_err(|e| UpstreamError::Tls(describe(&e)))
+    client_builder(timeout, dev)?.build().map_err(|e| UpstreamError::Tls(describe(&e)))
 }
 
 /// Sends `req` and returns once the head of the answer has arrived.

@@ -201,7 +201,6 @@ impl Vault {
         }
     }
 
-    /// The vault's observable state: secrets, credentials and audit, as JSON.
     /// The newest `limit` audit events, once `count` events of kind `event`
     /// are among them (or after 10 s): a call's outcome is recorded just
     /// after its answer has gone out, so a client can read the log first.
@@ -219,6 +218,7 @@ impl Vault {
         }
     }
 
+    /// The vault's observable state: secrets, credentials and audit, as JSON.
     pub fn snapshot(&self) -> String {
         let mut state = String::new();
         for args in [
