@@ -263,6 +263,10 @@ fn refuse_agent_admin(ctx: &Context, command: &Command) -> anyhow::Result<()> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if matches!(cli.command, Command::Serve(_) | Command::Daemon(_)) {
+        // Before it opens anything (see the function).
+        crate::memory::restart_with_small_thread_caches();
+    }
     let ctx = Context::new(cli.globals.dir)?;
     refuse_agent_admin(&ctx, &cli.command)?;
     match cli.command {

@@ -22,12 +22,23 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) fn start(vault: &Vault, upstream: &Upstream, extra: &[&str]) -> Self {
+        Self::start_with_env(vault, upstream, extra, &[])
+    }
+
+    /// As [`Server::start`], with `env` set for the server too.
+    pub(crate) fn start_with_env(
+        vault: &Vault,
+        upstream: &Upstream,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
         args.extend_from_slice(extra);
         let mut cmd = vault.std_cmd(&args);
         for (var, value) in upstream.env() {
             cmd.env(var, value);
         }
+        cmd.envs(env.iter().copied());
         let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
@@ -37,6 +48,13 @@ impl Server {
             .unwrap_or_else(|| panic!("{line}"))
             .to_string();
         Server { child, base }
+    }
+
+    /// The server's environment, as the kernel holds it.
+    #[allow(dead_code)] // not used by the shared-database suite (cli_postgres)
+    pub(crate) fn environ(&self) -> Vec<String> {
+        let raw = std::fs::read(format!("/proc/{}/environ", self.child.id())).unwrap();
+        raw.split(|b| *b == 0).map(|v| String::from_utf8_lossy(v).into_owned()).collect()
     }
 
     pub(crate) fn url(&self, path: &str) -> String {

@@ -178,3 +178,27 @@ fn serve_inside_the_daemon_follows_its_lock() {
     vault.assert_nowhere(OPENAI_KEY);
     vault.assert_nowhere(ENV_KEY);
 }
+
+// A server starts itself again once, before it opens anything, with glibc's
+// per-thread caches of freed blocks made small (its memory under load,
+// BENCHMARKS.md), and then serves; an operator's own setting is kept as is.
+#[test]
+fn a_server_runs_with_small_thread_caches() {
+    let vault = vault_with_keys();
+    let upstream = Upstream::start(HOSTS);
+    let token = token(&vault, &["--capability", "openai/models"]);
+    let server = Server::start(&vault, &upstream, &[]);
+    let tunables: Vec<String> =
+        server.environ().into_iter().filter(|v| v.starts_with("GLIBC_TUNABLES=")).collect();
+    assert_eq!(tunables, ["GLIBC_TUNABLES=glibc.malloc.tcache_count=2"]);
+    let answer = client().get(server.url("/v/openai/v1/models")).bearer_auth(&token).send().unwrap();
+    assert_eq!(answer.status(), 200);
+
+    let own = "glibc.malloc.tcache_count=5";
+    let server = Server::start_with_env(&vault, &upstream, &[], &[("GLIBC_TUNABLES", own)]);
+    let tunables: Vec<String> =
+        server.environ().into_iter().filter(|v| v.starts_with("GLIBC_TUNABLES=")).collect();
+    assert_eq!(tunables, [format!("GLIBC_TUNABLES={own}")]);
+    let answer = client().get(server.url("/v/openai/v1/models")).bearer_auth(&token).send().unwrap();
+    assert_eq!(answer.status(), 200);
+}
