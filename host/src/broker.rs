@@ -45,7 +45,9 @@ use crate::plugins::{HostPattern, OutgoingRequest, Plugin};
 use crate::redact::{Forms, Needles};
 use crate::registry::Registry;
 use crate::vault::audit::Event;
-use crate::vault::{CredentialRow, CustomCapabilityRow, InvocationData, PolicyRow, Scope, SecretRow, Vault};
+use crate::vault::{
+    CredentialRow, CustomCapabilityRow, InvocationData, PolicyRow, Scope, SecretRow, Unsealer, Vault,
+};
 
 /// Default cap on a response body when no policy sets one.
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 << 20;
@@ -105,6 +107,7 @@ struct Plan<'a> {
     path: NormalPath,
     host: String,
     policy: PolicyRow,
+    unsealer: Unsealer,
 }
 
 /// Serves invocations against one vault and registry.
@@ -241,7 +244,8 @@ impl<'a> Broker<'a> {
         {
             return Err(BrokerError::RequestTooLarge { capability: target.id, size: body.len(), limit });
         }
-        Ok(Plan { target, credential, secrets, method, path, host, policy })
+        let unsealer = data.unsealer.clone();
+        Ok(Plan { target, credential, secrets, method, path, host, policy, unsealer })
     }
 
     /// Decrypts, has the provider inject, checks, sends, and makes the
@@ -252,9 +256,9 @@ impl<'a> Broker<'a> {
         plan: &Plan<'a>,
         sink: &mut dyn Sink,
     ) -> Result<Delivered, BrokerError> {
-        let Plan { target, credential, secrets, .. } = plan;
+        let Plan { target, credential, secrets, unsealer, .. } = plan;
         let rows: Vec<&SecretRow> = secrets.iter().map(|(_, secret)| secret).collect();
-        let values = self.vault.reveal(&rows)?;
+        let values = unsealer.reveal(&rows)?;
         let secrets: Vec<(String, Zeroizing<String>)> =
             secrets.iter().map(|(placeholder, _)| placeholder.clone()).zip(values).collect();
         // A kind that derives values (an OAuth2 access token) has them

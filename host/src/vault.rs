@@ -38,7 +38,7 @@ pub use crypto::DecryptError;
 pub use derived::{Derived, source_of};
 pub use doctor::Diagnosis;
 pub use integrity::IntegrityError;
-pub use invocation::InvocationData;
+pub use invocation::{InvocationData, Unsealer};
 pub use keys::{KeyError, KeyProvider};
 pub use management::{ManageError, NewCapability, NewCredential, PolicyChange};
 pub use migrate::{MigrateError, Migrated};

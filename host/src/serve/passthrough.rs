@@ -213,14 +213,19 @@ pub(super) fn target(
         }
     };
     let path = normalise(&parsed.path_and_query).map_err(|e| (StatusCode::FORBIDDEN, e.to_string()))?;
-    let custom = vault.custom_capabilities().unwrap_or_default();
+    // Read only if a capability of the token is not a built-in one.
+    let mut custom = None;
     let mut best: Option<(usize, &String)> = None;
     for id in
         token.capabilities.iter().filter(|id| id.strip_prefix(&provider).is_some_and(|r| r.starts_with('/')))
     {
         let (methods, prefixes) = match shared.registry.capability(id) {
             Ok(c) => (c.capability.methods.clone(), c.capability.path_prefixes.clone()),
-            Err(_) => match custom.iter().find(|c| c.id == *id) {
+            Err(_) => match custom
+                .get_or_insert_with(|| vault.custom_capabilities().unwrap_or_default())
+                .iter()
+                .find(|c| c.id == *id)
+            {
                 Some(c) => (c.methods.clone(), c.path_prefixes.clone()),
                 None => continue,
             },

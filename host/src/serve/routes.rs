@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Either, Full, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode};
@@ -147,6 +147,12 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> HttpResponse {
     // The token is checked before a byte of the body is read: without one,
     // a request costs no memory and no call slot.
     let head = Arc::new(parts);
+    let route = match route {
+        Route::Passthrough(parsed) if body.is_end_stream() => {
+            return checked_and_streamed(shared, head, Arc::new(*parsed), presented).await;
+        }
+        other => other,
+    };
     let checked = {
         let head = Arc::clone(&head);
         let presented = presented.clone();
@@ -189,7 +195,7 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> HttpResponse {
                 .into_paced_response()
                 .await
         }
-        Route::Passthrough(parsed) => streamed(shared, request, token, *parsed).await,
+        Route::Passthrough(parsed) => streamed(shared, request, token, Arc::new(*parsed)).await,
         Route::Mcp => Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response(),
     }
 }
@@ -202,34 +208,115 @@ async fn streamed(
     shared: Arc<Shared>,
     request: Received,
     token: TokenRow,
-    parsed: passthrough::Parsed,
+    parsed: Arc<passthrough::Parsed>,
 ) -> HttpResponse {
-    let (mut sink, start, body) = stream::channel();
-    let work = blocking(shared, move |shared, vault| {
-        match passthrough(shared, vault, &request, &token, &parsed, &mut sink) {
-            Ok(()) => sink.ended(),
-            Err(reply) => sink.fail(reply),
-        }
-        Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "the call ended without an answer")
-    });
+    let (sink, start, body) = stream::channel();
+    let work = blocking(shared, move |shared, vault| call(shared, vault, &request, &token, &parsed, sink));
     // The call runs on; the response goes out as soon as its start is known.
     let task = tokio::spawn(work);
-    match start.await {
+    answer(start.await, async { task.await.unwrap_or_else(|_| internal_error()) }, body).await
+}
+
+/// What the blocking side of [`checked_and_streamed`] did.
+enum Checked {
+    /// Refused the token, or made the call: the reply if nothing else was
+    /// said.
+    Done(Reply),
+    /// The token is good but no call slot was free.
+    NeedsSlot(TokenRow, ChannelSink),
+}
+
+/// A passthrough request without a body: its token is checked and, when a
+/// call slot is free at once, the call made on the same blocking thread
+/// (one hand-over between threads fewer, on the path of most calls). A
+/// request without a good token still takes no slot; with no slot free,
+/// the call waits for one as any other.
+async fn checked_and_streamed(
+    shared: Arc<Shared>,
+    head: Arc<Parts>,
+    parsed: Arc<passthrough::Parsed>,
+    presented: Option<String>,
+) -> HttpResponse {
+    let (sink, mut start, body) = stream::channel();
+    let request = Received { head, body: Bytes::new() };
+    let mut task = {
+        let (shared, request, parsed) = (Arc::clone(&shared), request.clone(), Arc::clone(&parsed));
+        tokio::task::spawn_blocking(move || {
+            let mut vault = match shared.vaults.get() {
+                Ok(vault) => vault,
+                Err(e) => return Checked::Done(Reply::error(StatusCode::SERVICE_UNAVAILABLE, e)),
+            };
+            let token = match authenticate(&mut vault, presented.as_deref(), &request.head) {
+                Ok(token) => token,
+                Err(refusal) => return Checked::Done(refusal),
+            };
+            let Ok(_permit) = Arc::clone(&shared.permits).try_acquire_owned() else {
+                return Checked::NeedsSlot(token, sink);
+            };
+            Checked::Done(call(&shared, &mut vault, &request, &token, &parsed, sink))
+        })
+    };
+    let checked = tokio::select! {
+        biased;
+        started = &mut start => {
+            let rest = async { match task.await { Ok(Checked::Done(reply)) => reply, _ => internal_error() } };
+            return answer(started, rest, body).await;
+        }
+        checked = &mut task => checked,
+    };
+    match checked {
+        Ok(Checked::Done(reply)) => answer(start.await, async { reply }, body).await,
+        Ok(Checked::NeedsSlot(token, sink)) => {
+            let work =
+                blocking(shared, move |shared, vault| call(shared, vault, &request, &token, &parsed, sink));
+            let task = tokio::spawn(work);
+            answer(start.await, async { task.await.unwrap_or_else(|_| internal_error()) }, body).await
+        }
+        Err(_) => internal_error().into_response(),
+    }
+}
+
+/// Runs a passthrough call, its answer going to `sink`; the reply is for
+/// a call that ended without saying anything.
+fn call(
+    shared: &Shared,
+    vault: &mut Vault,
+    request: &Received,
+    token: &TokenRow,
+    parsed: &passthrough::Parsed,
+    mut sink: ChannelSink,
+) -> Reply {
+    match passthrough(shared, vault, request, token, parsed, &mut sink) {
+        Ok(()) => sink.ended(),
+        Err(reply) => sink.fail(reply),
+    }
+    Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "the call ended without an answer")
+}
+
+fn internal_error() -> Reply {
+    Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+}
+
+/// The response to a call whose start is `started`; if the call ended
+/// without a word (a busy server, or a panic), `rest` says why.
+async fn answer(
+    started: Result<Start, tokio::sync::oneshot::error::RecvError>,
+    rest: impl Future<Output = Reply>,
+    body: ChannelBody,
+) -> HttpResponse {
+    match started {
         Ok(Start::Whole(reply)) => reply.into_paced_response().await,
         Ok(Start::Streamed { status, content_type }) => respond(
             StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
             content_type,
             Either::Right(body),
         ),
-        // The call ended without a word: a busy server, or a panic.
-        Err(_) => task
-            .await
-            .unwrap_or_else(|_| Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
-            .into_response(),
+        Err(_) => rest.await.into_response(),
     }
 }
 
 /// A request with its body read.
+#[derive(Clone)]
 pub(super) struct Received {
     pub(super) head: Arc<Parts>,
     pub(super) body: Bytes,

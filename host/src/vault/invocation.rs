@@ -5,15 +5,19 @@
 //! outcome.
 
 use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
 
 use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::audit::{self, Event};
+use super::integrity::KeySet;
 use super::management::open_secret;
+use super::store::StoreError;
 use super::store::{BindingRow, CredentialRow, CustomCapabilityRow, PolicyRow};
 use super::unlock::KeyUse;
-use super::{Result, SecretRow, Vault, held_keys, now_ms};
+use super::{Result, SecretRow, Vault, now_ms};
 
 /// Everything needed to decide whether and how to serve a call. Every row
 /// in it passed its integrity check.
@@ -26,6 +30,29 @@ pub struct InvocationData {
     pub policy: Option<PolicyRow>,
     /// Bindings of the capability being invoked.
     pub bindings: Vec<BindingRow>,
+    /// What decrypts the secrets, once the call is admitted.
+    pub unsealer: Unsealer,
+}
+
+/// The key the snapshot was read and checked under. Decrypting with it
+/// needs no second trip to the database, and cannot pair the snapshot's
+/// secrets with a key from a later moment.
+#[derive(Clone)]
+pub struct Unsealer(Option<Arc<KeySet>>);
+
+impl Unsealer {
+    /// Decrypts `secrets` (in order) for injection. The values go only to
+    /// the provider component.
+    pub fn reveal(&self, secrets: &[&SecretRow]) -> Result<Vec<Zeroizing<String>>> {
+        let keys = self.0.as_ref().ok_or(StoreError::Unkeyed)?;
+        secrets.iter().map(|s| open_secret(keys.kek(), s)).collect()
+    }
+}
+
+impl fmt::Debug for Unsealer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Unsealer(..)")
+    }
 }
 
 /// The sliding window rate limits count over.
@@ -46,6 +73,7 @@ impl Vault {
             // would lift its limits.
             policy: tx.policies()?.into_iter().find(|p| p.capability_id == capability),
             bindings: tx.bindings()?.into_iter().filter(|b| b.capability_id == capability).collect(),
+            unsealer: Unsealer(tx.keys().cloned()),
         })
     }
 
@@ -71,14 +99,6 @@ impl Vault {
         let seq = audit::append(&tx, intent, now)?;
         tx.commit()?;
         Ok(Ok(seq))
-    }
-
-    /// Decrypts `secrets` (in order) for injection. The values go only to
-    /// the provider component.
-    pub fn reveal(&mut self, secrets: &[&SecretRow]) -> Result<Vec<Zeroizing<String>>> {
-        let tx = self.begin_read(KeyUse::Required)?;
-        let keys = held_keys(&tx)?;
-        secrets.iter().map(|s| open_secret(keys.kek(), s)).collect()
     }
 
     /// Appends one audit event in its own transaction.

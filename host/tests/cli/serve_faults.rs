@@ -111,6 +111,38 @@ fn stalled_and_vanished_clients_give_their_slot_back() {
     drop(stalled);
 }
 
+// With the one call slot taken, a request without a body whose token is
+// good waits for the slot and is answered once it frees; one with a bad
+// token is refused at once, taking no slot to check it.
+#[test]
+fn a_checked_call_waits_for_a_taken_slot() {
+    let vault = vault_with_keys();
+    let upstream = Upstream::start(HOSTS);
+    let token = token(&vault, &["--capability", "openai/models", "--capability", "openai/chat-completions"]);
+    let server = Server::start(&vault, &upstream, &["--max-concurrent", "1"]);
+    std::thread::scope(|scope| {
+        // A stream upstream holds open until released: the slot is taken.
+        let holder = scope.spawn(|| {
+            let url = server.url("/v/openai/v1/chat/completions/stream");
+            client().post(url).bearer_auth(&token).body("{}").send().unwrap().text().unwrap()
+        });
+        while !upstream.seen().iter().any(|s| s.target.ends_with("/stream")) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let started = Instant::now();
+        let refused = client().get(server.url("/v/openai/v1/models")).bearer_auth("aivt_not-a-token").send();
+        assert_eq!(refused.unwrap().status(), 401);
+        assert!(started.elapsed() < Duration::from_secs(5), "the token check waited for the slot");
+        let waiting =
+            scope.spawn(|| client().get(server.url("/v/openai/v1/models")).bearer_auth(&token).send());
+        std::thread::sleep(Duration::from_secs(1));
+        assert!(!waiting.is_finished(), "answered while the slot was taken");
+        upstream.release();
+        assert_eq!(waiting.join().unwrap().unwrap().status(), 200);
+        assert!(!holder.join().unwrap().is_empty());
+    });
+}
+
 // An upstream that hangs costs its own slot until the timeout, and a
 // provider that traps or spins fails its own call: the others go on.
 #[test]

@@ -230,7 +230,7 @@ fn tampered_rows_fail_to_decrypt() {
         let mut library = vault.library();
         let err = library
             .find("OPENAI_API_KEY")
-            .and_then(|secret| library.reveal(&[&secret]))
+            .and_then(|secret| library.invocation_data("openai/models")?.unsealer.reveal(&[&secret]))
             .map(|_| ())
             .unwrap_err()
             .to_string();
