@@ -14,8 +14,7 @@ use zeroize::Zeroizing;
 use super::audit::{self, Event};
 use super::integrity::KeySet;
 use super::management::open_secret;
-use super::store::StoreError;
-use super::store::{BindingRow, CredentialRow, CustomCapabilityRow, PolicyRow};
+use super::store::{BindingRow, CredentialRow, CustomCapabilityRow, PolicyRow, StoreError};
 use super::unlock::KeyUse;
 use super::{Result, SecretRow, Vault, now_ms};
 
