@@ -20,6 +20,10 @@ pub fn fewer_malloc_arenas() {
 const THREAD_CACHE_TUNABLE: &str = "glibc.malloc.tcache_count";
 const THREAD_CACHE_BLOCKS: u32 = 2;
 
+/// Set in the restarted process, so it never restarts again (a glibc that
+/// does not know the tunable may leave it out of its environment).
+const RESTARTED: &str = "AIVAULT_MALLOC_RESTARTED";
+
 /// Starts this server process again with glibc's per-thread cache of freed
 /// blocks made smaller, unless it already is (then returns at once).
 ///
@@ -45,7 +49,7 @@ pub fn restart_with_small_thread_caches() {
         // Under secure execution glibc drops GLIBC_TUNABLES, and the
         // restarted process would restart again.
         let secure = unsafe { libc::getauxval(libc::AT_SECURE) } != 0;
-        if current.contains(THREAD_CACHE_TUNABLE) || secure {
+        if current.contains(THREAD_CACHE_TUNABLE) || secure || std::env::var_os(RESTARTED).is_some() {
             return;
         }
         let setting = format!("{THREAD_CACHE_TUNABLE}={THREAD_CACHE_BLOCKS}");
@@ -56,6 +60,6 @@ pub fn restart_with_small_thread_caches() {
             again.arg0(name);
         }
         // Only returns if the exec failed.
-        let _ = again.args(args).env("GLIBC_TUNABLES", tunables).exec();
+        let _ = again.args(args).env("GLIBC_TUNABLES", tunables).env(RESTARTED, "1").exec();
     }
 }

@@ -194,6 +194,12 @@ fn a_server_runs_with_small_thread_caches() {
     let answer = client().get(server.url("/v/openai/v1/models")).bearer_auth(&token).send().unwrap();
     assert_eq!(answer.status(), 200);
 
+    // Started once more already: never again, whatever glibc left.
+    let server = Server::start_with_env(&vault, &upstream, &[], &[("AIVAULT_MALLOC_RESTARTED", "1")]);
+    assert!(!server.environ().iter().any(|v| v.starts_with("GLIBC_TUNABLES=")));
+    let answer = client().get(server.url("/v/openai/v1/models")).bearer_auth(&token).send().unwrap();
+    assert_eq!(answer.status(), 200);
+
     let own = "glibc.malloc.tcache_count=5";
     let server = Server::start_with_env(&vault, &upstream, &[], &[("GLIBC_TUNABLES", own)]);
     let tunables: Vec<String> =
