@@ -14,6 +14,7 @@ use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
+use tokio::sync::oneshot;
 
 use super::stream::{self, ChannelBody, ChannelSink, Start};
 use super::{Shared, api, passthrough};
@@ -211,6 +212,17 @@ async fn streamed(
     parsed: Arc<passthrough::Parsed>,
 ) -> HttpResponse {
     let (sink, start, body) = stream::channel();
+    in_a_slot(shared, request, token, parsed, (sink, start, body)).await
+}
+
+/// Makes the call once a slot is free, its answer going through `channel`.
+async fn in_a_slot(
+    shared: Arc<Shared>,
+    request: Received,
+    token: TokenRow,
+    parsed: Arc<passthrough::Parsed>,
+    (sink, start, body): (ChannelSink, oneshot::Receiver<Start>, ChannelBody),
+) -> HttpResponse {
     let work = blocking(shared, move |shared, vault| call(shared, vault, &request, &token, &parsed, sink));
     // The call runs on; the response goes out as soon as its start is known.
     let task = tokio::spawn(work);
@@ -267,10 +279,7 @@ async fn checked_and_streamed(
     match checked {
         Ok(Checked::Done(reply)) => answer(start.await, async { reply }, body).await,
         Ok(Checked::NeedsSlot(token, sink)) => {
-            let work =
-                blocking(shared, move |shared, vault| call(shared, vault, &request, &token, &parsed, sink));
-            let task = tokio::spawn(work);
-            answer(start.await, async { task.await.unwrap_or_else(|_| internal_error()) }, body).await
+            in_a_slot(shared, request, token, parsed, (sink, start, body)).await
         }
         Err(_) => internal_error().into_response(),
     }
@@ -300,7 +309,7 @@ fn internal_error() -> Reply {
 /// The response to a call whose start is `started`; if the call ended
 /// without a word (a busy server, or a panic), `rest` says why.
 async fn answer(
-    started: Result<Start, tokio::sync::oneshot::error::RecvError>,
+    started: Result<Start, oneshot::error::RecvError>,
     rest: impl Future<Output = Reply>,
     body: ChannelBody,
 ) -> HttpResponse {

@@ -187,24 +187,19 @@ fn a_server_runs_with_small_thread_caches() {
     let vault = vault_with_keys();
     let upstream = Upstream::start(HOSTS);
     let token = token(&vault, &["--capability", "openai/models"]);
-    let server = Server::start(&vault, &upstream, &[]);
-    let tunables: Vec<String> =
-        server.environ().into_iter().filter(|v| v.starts_with("GLIBC_TUNABLES=")).collect();
-    assert_eq!(tunables, ["GLIBC_TUNABLES=glibc.malloc.tcache_count=2"]);
-    let answer = client().get(server.url("/v/openai/v1/models")).bearer_auth(&token).send().unwrap();
-    assert_eq!(answer.status(), 200);
-
-    // Started once more already: never again, whatever glibc left.
-    let server = Server::start_with_env(&vault, &upstream, &[], &[("AIVAULT_MALLOC_RESTARTED", "1")]);
-    assert!(!server.environ().iter().any(|v| v.starts_with("GLIBC_TUNABLES=")));
-    let answer = client().get(server.url("/v/openai/v1/models")).bearer_auth(&token).send().unwrap();
-    assert_eq!(answer.status(), 200);
-
     let own = "glibc.malloc.tcache_count=5";
-    let server = Server::start_with_env(&vault, &upstream, &[], &[("GLIBC_TUNABLES", own)]);
-    let tunables: Vec<String> =
-        server.environ().into_iter().filter(|v| v.starts_with("GLIBC_TUNABLES=")).collect();
-    assert_eq!(tunables, [format!("GLIBC_TUNABLES={own}")]);
-    let answer = client().get(server.url("/v/openai/v1/models")).bearer_auth(&token).send().unwrap();
-    assert_eq!(answer.status(), 200);
+    let cases = [
+        (None, Some("GLIBC_TUNABLES=glibc.malloc.tcache_count=2")),
+        // Started once more already: never again, whatever glibc left.
+        (Some(("AIVAULT_MALLOC_RESTARTED", "1")), None),
+        (Some(("GLIBC_TUNABLES", own)), Some("GLIBC_TUNABLES=glibc.malloc.tcache_count=5")),
+    ];
+    for (env, expected) in cases {
+        let server = Server::start_with_env(&vault, &upstream, &[], env.as_slice());
+        let tunables: Vec<String> =
+            server.environ().into_iter().filter(|v| v.starts_with("GLIBC_TUNABLES=")).collect();
+        assert_eq!(tunables, expected.as_slice(), "{env:?}");
+        let answer = client().get(server.url("/v/openai/v1/models")).bearer_auth(&token).send().unwrap();
+        assert_eq!(answer.status(), 200, "{env:?}");
+    }
 }
