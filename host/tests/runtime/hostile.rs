@@ -1,7 +1,7 @@
 //! Components that misbehave on purpose: each is stopped with a clear error
 //! naming it, and the built-in providers keep working afterwards.
 
-use aivault::plugins::{HostPattern, Origin, PluginError};
+use aivault::plugins::{HostPattern, Origin, PluginError, Runtime, SandboxLimits};
 use aivault_test_artifacts as artifacts;
 
 use crate::support::{FIXTURE, builtin, hosts, load_test_component, request, secrets};
@@ -36,14 +36,27 @@ fn hostile_component_loads_and_behaves_when_asked() {
 // Every call gets a fresh instance: a component that keeps what it saw in
 // a static (to hand one caller's secret to the next) finds it empty, call
 // after call, however instances are allocated.
+// A pool of one slot hands every call the memory the previous call
+// wrote, reset in place (see `Runtime::pooled`), a call that grew its
+// memory in between too.
 #[test]
 fn no_state_survives_between_calls() {
-    let hostile = load_test_component(artifacts::HOSTILE).unwrap();
-    let req = request("hostile/any", "default", "GET", "api.hostile.test", "/remember");
-    for i in 0..20 {
-        let secret = format!("{SECRET}-{i}");
-        let out = hostile.inject(&req, &secrets(&[("secret", &secret)]), &hosts(&hostile)).unwrap();
-        assert_eq!(out.header("x-previous"), None, "call {i} saw an earlier call's secret");
+    let bytes = std::fs::read(artifacts::HOSTILE).unwrap();
+    let pooled = Runtime::pooled(SandboxLimits::default(), None, 1).unwrap();
+    let from_pool = pooled.load(Origin::File(artifacts::HOSTILE.into()), &bytes).unwrap();
+    for (allocation, hostile) in
+        [("on demand", load_test_component(artifacts::HOSTILE).unwrap()), ("pooled", from_pool)]
+    {
+        let req = request("hostile/any", "default", "GET", "api.hostile.test", "/remember");
+        let bomb = request("hostile/any", "default", "GET", "api.hostile.test", "/memory-bomb");
+        for i in 0..20 {
+            let secret = format!("{SECRET}-{i}");
+            let out = hostile.inject(&req, &secrets(&[("secret", &secret)]), &hosts(&hostile)).unwrap();
+            assert_eq!(out.header("x-previous"), None, "{allocation}: call {i} saw an earlier call's secret");
+            if i % 5 == 4 {
+                hostile.inject(&bomb, &secrets(&[("secret", &secret)]), &hosts(&hostile)).unwrap_err();
+            }
+        }
     }
 }
 
