@@ -142,7 +142,7 @@ impl<'a> Broker<'a> {
             Err(e) => return Err(self.refused(call, &facts, started, e)),
         };
         let intent = Event::new("invoke.intent", &call.capability, facts.details(call, started));
-        let seq = match self.vault.admit(&plan.target.id, plan.policy.rate_limit_per_minute, &intent) {
+        let seq = match self.vault.admit(&plan.target.id, plan.policy.rate_limit_per_minute, intent) {
             Ok(Ok(seq)) => seq,
             Ok(Err(_recent)) => {
                 let limit = plan.policy.rate_limit_per_minute.unwrap_or_default();

@@ -9,6 +9,7 @@ pub mod audit;
 mod crypto;
 mod derived;
 mod doctor;
+mod group_commit;
 pub mod integrity;
 mod invocation;
 pub mod keys;
@@ -26,6 +27,7 @@ mod tokens;
 mod unlock;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
@@ -203,6 +205,8 @@ pub struct Vault {
     location: Location,
     store: Store,
     keys: KeyCache,
+    /// Where a pooled connection's audit records are written together.
+    group: Option<Arc<group_commit::GroupCommit>>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -253,7 +257,7 @@ impl Vault {
         // The directory holds key files and compiled code wherever the rows are.
         crate::fsutil::create_private_dir(dir)
             .map_err(|e| StoreError::Open { location: dir.display().to_string(), source: e.into() })?;
-        Ok(Vault { dir: dir.to_path_buf(), store: Store::open_at(&location)?, location, keys })
+        Ok(Vault { dir: dir.to_path_buf(), store: Store::open_at(&location)?, location, keys, group: None })
     }
 
     /// Makes every later commit of this connection durable against power

@@ -11,12 +11,13 @@ use std::sync::Arc;
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use super::audit::{self, Event};
+use super::audit::Event;
+use super::group_commit::{Admission, Write};
 use super::integrity::KeySet;
 use super::management::open_secret;
 use super::store::{BindingRow, CredentialRow, CustomCapabilityRow, PolicyRow, StoreError};
 use super::unlock::KeyUse;
-use super::{Result, SecretRow, Vault, now_ms};
+use super::{Result, SecretRow, Vault};
 
 /// Everything needed to decide whether and how to serve a call. Every row
 /// in it passed its integrity check.
@@ -54,9 +55,6 @@ impl fmt::Debug for Unsealer {
     }
 }
 
-/// The sliding window rate limits count over.
-const RATE_WINDOW_MS: i64 = 60_000;
-
 impl Vault {
     /// A checked snapshot for invoking `capability`. Needs the key: without
     /// it no row can be trusted.
@@ -80,31 +78,13 @@ impl Vault {
     /// intent in the audit log, in one transaction: a call is sent only once
     /// both are committed. Returns the intent's sequence number, or
     /// `Err(count)` when the last minute already holds `limit` calls.
-    pub fn admit(
-        &mut self,
-        capability: &str,
-        limit: Option<i64>,
-        intent: &Event,
-    ) -> Result<std::result::Result<i64, i64>> {
-        let tx = self.begin_write()?;
-        let now = now_ms();
-        if let Some(limit) = limit {
-            let recent = tx.count_invocations(capability, now - RATE_WINDOW_MS)?;
-            if recent >= limit {
-                return Ok(Err(recent));
-            }
-        }
-        tx.record_invocation(capability, now, now - RATE_WINDOW_MS)?;
-        let seq = audit::append(&tx, intent, now)?;
-        tx.commit()?;
-        Ok(Ok(seq))
+    pub fn admit(&mut self, capability: &str, limit: Option<i64>, intent: Event) -> Result<Admission> {
+        self.write_record(Write::Admit { capability: capability.to_string(), limit, intent })
     }
 
-    /// Appends one audit event in its own transaction.
+    /// Appends one audit event (in a transaction of its own, or with other
+    /// calls' records: see [`super::group_commit`]).
     pub fn record(&mut self, kind: &'static str, subject: &str, details: Value) -> Result<()> {
-        let tx = self.begin_write()?;
-        audit::append(&tx, &Event::new(kind, subject, details), now_ms())?;
-        tx.commit()?;
-        Ok(())
+        self.write_record(Write::Record(Event::new(kind, subject, details))).map(|_| ())
     }
 }

@@ -4,7 +4,8 @@
 //! between uses beyond SQLite's own (every read and write is its own
 //! transaction, and the key lives in the shared [`KeyCache`]), so any call
 //! may use any of them. They share one writers' queue, and a thread of the
-//! pool takes the WAL checkpoints (see [`WriteGate`]).
+//! pool takes the WAL checkpoints (see [`WriteGate`]); calls' audit records
+//! are written together (see [`GroupCommit`]).
 
 use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use super::group_commit::GroupCommit;
 use super::store::{Location, Store, WriteGate};
 use super::{KeyCache, Result, Vault};
 
@@ -36,6 +38,8 @@ pub struct VaultPool {
     /// Whether the checkpoint thread runs (else connections checkpoint as
     /// SQLite does by default).
     checkpointing: AtomicBool,
+    /// Where the connections' audit records are written together.
+    group: Arc<GroupCommit>,
 }
 
 impl VaultPool {
@@ -49,6 +53,7 @@ impl VaultPool {
             idle: Mutex::new(Vec::new()),
             gate: Arc::default(),
             checkpointing: AtomicBool::new(false),
+            group: Arc::default(),
         });
         // A server checkpoints its own log.
         if let Location::Sqlite(dir) = &pool.location {
@@ -70,6 +75,7 @@ impl VaultPool {
             None => {
                 let mut vault = Vault::open_at(&self.dir, self.location.clone(), self.keys.clone())?;
                 vault.store.share(Arc::clone(&self.gate), self.checkpointing.load(Ordering::Relaxed))?;
+                vault.group = Some(Arc::clone(&self.group));
                 vault
             }
         };

@@ -74,6 +74,9 @@ pub enum StoreError {
     /// A bug: every write must hold the vault's keys to authenticate its rows.
     #[error("internal error: a write to the vault without its key")]
     Unkeyed,
+    /// A bug: the call writing a group of audit records panicked.
+    #[error("internal error: the call writing this audit record with others failed")]
+    GroupLost,
 }
 
 impl From<SqlError> for StoreError {

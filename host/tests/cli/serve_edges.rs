@@ -203,3 +203,54 @@ fn a_server_runs_with_small_thread_caches() {
         assert_eq!(answer.status(), 200, "{env:?}");
     }
 }
+
+// Calls arriving together have their rate counts and audit records written
+// together (vault/group_commit.rs): the limit still admits exactly as many
+// as it allows, each admitted call was counted before it was sent, and
+// every call, admitted or refused, is in the verified log.
+#[test]
+fn a_rate_limit_holds_for_calls_arriving_together() {
+    const LIMIT: usize = 30;
+    const CALLS: usize = 96;
+    let vault = vault_with_keys();
+    let limit = LIMIT.to_string();
+    vault.ok(&[
+        "capability",
+        "policy",
+        "set",
+        "--capability",
+        "openai/models",
+        "--rate-limit-per-minute",
+        &limit,
+    ]);
+    let upstream = Upstream::start(HOSTS);
+    let token = token(&vault, &["--capability", "openai/models"]);
+    let server = Server::start(&vault, &upstream, &["--max-concurrent", "16"]);
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..16)
+            .map(|_| {
+                s.spawn(|| {
+                    let http = client();
+                    (0..CALLS / 16)
+                        .map(|_| {
+                            let url = server.url("/v/openai/v1/models");
+                            http.get(url).bearer_auth(&token).send().unwrap().status().as_u16()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+    });
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), LIMIT, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), CALLS - LIMIT, "{statuses:?}");
+    assert_eq!(upstream.seen().len(), LIMIT);
+    let events: Vec<serde_json::Value> =
+        serde_json::from_str(&vault.ok(&["audit", "-v", "--limit", "1000"])).unwrap();
+    let count = |kind: &str| events.iter().filter(|e| e["event"] == kind).count();
+    assert_eq!(
+        (count("invoke.intent"), count("invoke"), count("invoke.denied")),
+        (LIMIT, LIMIT, CALLS - LIMIT)
+    );
+    assert!(vault.ok(&["audit", "verify"]).contains("sealed"));
+}
