@@ -12,7 +12,8 @@
 //! records: `serve` +55-70% requests per second (BENCHMARKS.md).
 
 use std::collections::HashMap;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
+use std::thread::Thread;
 
 use super::audit::{self, Event};
 use super::{Result, Vault, now_ms};
@@ -38,18 +39,41 @@ pub(super) type Admission = std::result::Result<i64, i64>;
 #[derive(Default)]
 pub(super) struct GroupCommit {
     queue: Mutex<Queue>,
-    written: Condvar,
     /// How many groups were written (so a test can see records grouped).
     #[cfg(test)]
     groups: std::sync::atomic::AtomicUsize,
 }
 
+/// A record and the thread waiting for it to be written.
+struct Waiting {
+    id: u64,
+    write: Write,
+    thread: Thread,
+}
+
 #[derive(Default)]
 struct Queue {
     next_id: u64,
-    waiting: Vec<(u64, Write)>,
+    waiting: Vec<Waiting>,
     done: HashMap<u64, Result<Admission>>,
     writing: bool,
+}
+
+impl Queue {
+    /// Ends a group: its callers learn how it went, and the first of
+    /// those who queued meanwhile writes the next. Each waiting thread is
+    /// woken only when there is something for it (under 64 clients,
+    /// waking them all at every commit cost more than the commits).
+    fn finish(&mut self, group: Vec<Waiting>, results: impl IntoIterator<Item = (u64, Result<Admission>)>) {
+        self.done.extend(results);
+        self.writing = false;
+        for waiting in group {
+            waiting.thread.unpark();
+        }
+        if let Some(next) = self.waiting.first() {
+            next.thread.unpark();
+        }
+    }
 }
 
 impl GroupCommit {
@@ -60,13 +84,17 @@ impl GroupCommit {
         let mut queue = lock(&self.queue);
         let id = queue.next_id;
         queue.next_id += 1;
-        queue.waiting.push((id, write));
+        queue.waiting.push(Waiting { id, write, thread: std::thread::current() });
         loop {
             if let Some(done) = queue.done.remove(&id) {
                 return done;
             }
             if queue.writing {
-                queue = self.written.wait(queue).unwrap_or_else(|e| e.into_inner());
+                // Woken when this record is written, or when it is this
+                // thread's turn to write (or spuriously: look again).
+                drop(queue);
+                std::thread::park();
+                queue = lock(&self.queue);
                 continue;
             }
             queue.writing = true;
@@ -75,27 +103,22 @@ impl GroupCommit {
             #[cfg(test)]
             self.groups.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let results = Self::write_group(own, &turn.taken);
-            turn.taken.clear();
+            let group = std::mem::take(&mut turn.taken);
             queue = lock(&self.queue);
-            queue.done.extend(results);
-            queue.writing = false;
-            self.written.notify_all();
+            queue.finish(group, results);
         }
     }
 
     /// Writes `group` in one transaction; if that fails, each record in a
     /// transaction of its own, so each call learns its own fate.
-    fn write_group(vault: &mut Vault, group: &[(u64, Write)]) -> Vec<(u64, Result<Admission>)> {
-        let writes: Vec<&Write> = group.iter().map(|(_, write)| write).collect();
+    fn write_group(vault: &mut Vault, group: &[Waiting]) -> Vec<(u64, Result<Admission>)> {
+        let writes: Vec<&Write> = group.iter().map(|w| &w.write).collect();
         if writes.len() > 1
             && let Ok(admissions) = vault.write_together(&writes)
         {
-            return group.iter().map(|(id, _)| *id).zip(admissions.into_iter().map(Ok)).collect();
+            return group.iter().map(|w| w.id).zip(admissions.into_iter().map(Ok)).collect();
         }
-        group
-            .iter()
-            .map(|(id, write)| (*id, vault.write_together(&[write]).map(|mut one| one.remove(0))))
-            .collect()
+        group.iter().map(|w| (w.id, vault.write_together(&[&w.write]).map(|mut one| one.remove(0)))).collect()
     }
 }
 
@@ -105,7 +128,7 @@ impl GroupCommit {
 struct Turn<'a> {
     group: &'a GroupCommit,
     own_id: u64,
-    taken: Vec<(u64, Write)>,
+    taken: Vec<Waiting>,
 }
 
 impl Drop for Turn<'_> {
@@ -113,12 +136,9 @@ impl Drop for Turn<'_> {
         if self.taken.is_empty() {
             return;
         }
-        let mut queue = lock(&self.group.queue);
-        for (id, _) in self.taken.drain(..).filter(|(id, _)| *id != self.own_id) {
-            queue.done.insert(id, Err(StoreError::GroupLost.into()));
-        }
-        queue.writing = false;
-        self.group.written.notify_all();
+        let taken: Vec<Waiting> = self.taken.drain(..).filter(|w| w.id != self.own_id).collect();
+        let lost: Vec<_> = taken.iter().map(|w| (w.id, Err(StoreError::GroupLost.into()))).collect();
+        lock(&self.group.queue).finish(taken, lost);
     }
 }
 
@@ -220,7 +240,9 @@ mod tests {
         let record = || Write::Record(Event::new("invoke", "x/y", json!({})));
         let unwound = std::panic::catch_unwind(|| {
             lock(&group.queue).writing = true;
-            let _turn = Turn { group: &group, own_id: 1, taken: vec![(1, record()), (2, record())] };
+            let me = std::thread::current();
+            let taken = [1, 2].map(|id| Waiting { id, write: record(), thread: me.clone() });
+            let _turn = Turn { group: &group, own_id: 1, taken: taken.into() };
             panic!("a bug while writing");
         });
         assert!(unwound.is_err());
