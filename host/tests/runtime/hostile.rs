@@ -35,10 +35,9 @@ fn hostile_component_loads_and_behaves_when_asked() {
 
 // Every call gets a fresh instance: a component that keeps what it saw in
 // a static (to hand one caller's secret to the next) finds it empty, call
-// after call, however instances are allocated.
-// A pool of one slot hands every call the memory the previous call
-// wrote, reset in place (see `Runtime::pooled`), a call that grew its
-// memory in between too.
+// after call, however instances are allocated. A pool of one slot gives
+// every call the memory the previous call wrote, reset in place (see
+// `Runtime::pooled`), a call that grew its memory to the limit among them.
 #[test]
 fn no_state_survives_between_calls() {
     let bytes = std::fs::read(artifacts::HOSTILE).unwrap();
