@@ -267,35 +267,9 @@ fn provider_owned_query_refused() {
 #[test]
 fn policies_are_enforced() {
     let (vault, upstream) = openai_vault();
-    vault.ok(&[
-        "capability",
-        "policy",
-        "set",
-        "--capability",
-        "openai/models",
-        "--rate-limit-per-minute",
-        "2",
-        "--response-block",
-        "token",
-    ]);
-    vault.ok(&[
-        "capability",
-        "policy",
-        "set",
-        "--capability",
-        "openai/embeddings",
-        "--max-request-body-bytes",
-        "10",
-    ]);
-    vault.ok(&[
-        "capability",
-        "policy",
-        "set",
-        "--capability",
-        "openai/files",
-        "--max-response-body-bytes",
-        "100",
-    ]);
+    vault.policy("openai/models", &["--rate-limit-per-minute", "2", "--response-block", "token"]);
+    vault.policy("openai/embeddings", &["--max-request-body-bytes", "10"]);
+    vault.policy("openai/files", &["--max-response-body-bytes", "100"]);
     let models = ["invoke", "openai/models", "--method", "GET", "--path", "/v1/models"];
     let (ok, out, _) = vault.call(&upstream, &models);
     assert!(ok && out.contains("gpt-4o") && !out.contains("should-be-blocked"), "{out}");

@@ -19,15 +19,7 @@ fn vault_with_everything() -> (Vault, Upstream) {
     let vault = Vault::new();
     vault.ok(&["secrets", "create", "--name", "OPENAI_API_KEY", "--value", OPENAI_KEY]);
     vault.ok(&["secrets", "create", "--name", "GITHUB_TOKEN", "--value", GITHUB_TOKEN]);
-    vault.ok(&[
-        "capability",
-        "policy",
-        "set",
-        "--capability",
-        "openai/models",
-        "--rate-limit-per-minute",
-        "5",
-    ]);
+    vault.policy("openai/models", &["--rate-limit-per-minute", "5"]);
     vault.ok(&["capability", "bind", "github/users", "--consumer", "agent-a"]);
     (vault, Upstream::start(HOSTS))
 }
@@ -59,15 +51,7 @@ const OPENAI_MODELS: &[&str] = &["invoke", "openai/models", "--method", "GET", "
 fn inserted_custom_capability_sends_nothing() {
     for id in ["openai/chat-completions", "openai/exfiltrate"] {
         let (vault, upstream) = vault_with_everything();
-        vault.ok(&[
-            "capability",
-            "policy",
-            "set",
-            "--capability",
-            "openai/chat-completions",
-            "--rate-limit-per-minute",
-            "7",
-        ]);
+        vault.policy("openai/chat-completions", &["--rate-limit-per-minute", "7"]);
         vault
             .sql()
             .execute(&format!(

@@ -17,15 +17,7 @@ fn busy_vault() -> Vault {
     vault.ok(&["secrets", "create", "--name", "OPENAI_API_KEY", "--value", OPENAI_KEY]);
     vault.ok(&["secrets", "create", "--name", "GITHUB_TOKEN", "--value", GITHUB_TOKEN]);
     vault.ok(&["secrets", "create", "--name", "PLAIN", "--value", "plain-value-1"]);
-    vault.ok(&[
-        "capability",
-        "policy",
-        "set",
-        "--capability",
-        "openai/models",
-        "--rate-limit-per-minute",
-        "50",
-    ]);
+    vault.policy("openai/models", &["--rate-limit-per-minute", "50"]);
     vault.ok(&["capability", "bind", "github/users", "--consumer", "agent-a"]);
     vault
 }

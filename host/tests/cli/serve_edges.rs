@@ -214,15 +214,7 @@ fn a_rate_limit_holds_for_calls_arriving_together() {
     const CALLS: usize = 96;
     let vault = vault_with_keys();
     let limit = LIMIT.to_string();
-    vault.ok(&[
-        "capability",
-        "policy",
-        "set",
-        "--capability",
-        "openai/models",
-        "--rate-limit-per-minute",
-        &limit,
-    ]);
+    vault.policy("openai/models", &["--rate-limit-per-minute", &limit]);
     let upstream = Upstream::start(HOSTS);
     let token = token(&vault, &["--capability", "openai/models"]);
     let server = Server::start(&vault, &upstream, &["--max-concurrent", "16"]);

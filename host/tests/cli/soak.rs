@@ -55,15 +55,7 @@ fn serve_soak_with_faults() {
     let total: usize =
         std::env::var("AIVAULT_SOAK_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
     let vault = vault_with_keys();
-    vault.ok(&[
-        "capability",
-        "policy",
-        "set",
-        "--capability",
-        "openai/models",
-        "--max-response-body-bytes",
-        "1048576",
-    ]);
+    vault.policy("openai/models", &["--max-response-body-bytes", "1048576"]);
     let upstream = Upstream::start(HOSTS);
     let token = token(&vault, &["--capability", "openai/models"]);
     let log = tempfile::NamedTempFile::new().unwrap();

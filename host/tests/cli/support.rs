@@ -247,6 +247,12 @@ impl Vault {
         stdout
     }
 
+    /// Sets `capability`'s policy (`capability policy set`) with `flags`.
+    pub fn policy(&self, capability: &str, flags: &[&str]) -> String {
+        let args = ["capability", "policy", "set", "--capability", capability];
+        self.ok(&[&args[..], flags].concat())
+    }
+
     /// Runs, asserts failure with exactly one line on stderr, returns it.
     pub fn fails(&self, args: &[&str]) -> String {
         let (ok, stdout, stderr) = self.run(args);

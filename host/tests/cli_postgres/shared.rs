@@ -60,7 +60,7 @@ fn two_brokers_one_truth() {
     let a = team_vault();
     let b = a.beside();
     let upstream = Upstream::start(HOSTS);
-    a.ok(&["capability", "policy", "set", "--capability", "openai/models", "--rate-limit-per-minute", "12"]);
+    a.policy("openai/models", &["--rate-limit-per-minute", "12"]);
     let (token, token_id) =
         token_and_id(&a, &["--capability", "openai/models", "--capability", "openai/chat-completions"]);
     let servers = [Server::start(&a, &upstream, &[]), Server::start(&b, &upstream, &[])];
@@ -109,15 +109,7 @@ fn two_brokers_one_truth() {
     assert_eq!(chat(&servers[1], small), 403);
     a.ok(&["capability", "unbind", "openai/chat-completions", "--consumer", "agent-z"]);
     assert_eq!(chat(&servers[1], small), 200);
-    b.ok(&[
-        "capability",
-        "policy",
-        "set",
-        "--capability",
-        "openai/chat-completions",
-        "--max-request-body-bytes",
-        "10",
-    ]);
+    b.policy("openai/chat-completions", &["--max-request-body-bytes", "10"]);
     assert_eq!(chat(&servers[0], small), 403);
     b.ok(&["capability", "policy", "delete", "--capability", "openai/chat-completions"]);
     assert_eq!(chat(&servers[0], small), 200);
@@ -360,15 +352,7 @@ fn migrate_to_postgres_and_back() {
     source.ok(&["secrets", "create", "--name", "OPENAI_API_KEY", "--value", OPENAI_KEY, "--alias", "oa"]);
     source.ok(&["secrets", "create", "--name", "PLAIN", "--value", "plain-value-1"]);
     source.ok(&["secrets", "attach-group", "--id", "PLAIN", "--workspace-id", "w", "--group-id", "g"]);
-    source.ok(&[
-        "capability",
-        "policy",
-        "set",
-        "--capability",
-        "openai/models",
-        "--rate-limit-per-minute",
-        "50",
-    ]);
+    source.policy("openai/models", &["--rate-limit-per-minute", "50"]);
     token_and_id(&source, &["--capability", "openai/models"]);
     let models = ["invoke", "openai/models", "--method", "GET", "--path", "/v1/models"];
     assert!(source.call(&upstream, &models).0);
