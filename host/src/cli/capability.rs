@@ -137,7 +137,7 @@ pub struct PolicySetArgs {
     /// Capability id.
     #[arg(long)]
     capability: String,
-    /// At most this many calls per minute.
+    /// At most this many calls per minute (counted from when the limit is set).
     #[arg(long, value_name = "N")]
     rate_limit_per_minute: Option<i64>,
     /// Refuse request bodies larger than this.

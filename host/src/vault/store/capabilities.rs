@@ -344,12 +344,17 @@ impl Tx<'_> {
 
     /// Records an invocation, and forgets those older than `keep_after_ms`.
     pub fn record_invocation(&self, capability_id: &str, ts_ms: i64, keep_after_ms: i64) -> Result<()> {
-        self.execute("DELETE FROM invocations WHERE ts_ms < ?1", args![keep_after_ms])?;
+        self.forget_invocations(keep_after_ms)?;
         self.execute(
             "INSERT INTO invocations (capability_id, ts_ms) VALUES (?1, ?2)",
             args![capability_id, ts_ms],
         )?;
         Ok(())
+    }
+
+    /// Forgets the invocations older than `keep_after_ms`.
+    pub fn forget_invocations(&self, keep_after_ms: i64) -> Result<()> {
+        self.execute("DELETE FROM invocations WHERE ts_ms < ?1", args![keep_after_ms]).map(|_| ())
     }
 }
 
