@@ -6,6 +6,7 @@
 mod agents;
 mod approvals;
 pub mod audit;
+mod config_cache;
 mod crypto;
 mod derived;
 mod doctor;
@@ -207,6 +208,8 @@ pub struct Vault {
     keys: KeyCache,
     /// Where a pooled connection's audit records are written together.
     group: Option<Arc<group_commit::GroupCommit>>,
+    /// Where a pooled connection keeps checked rows between calls.
+    cache: Option<Arc<config_cache::ConfigCache>>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -257,7 +260,14 @@ impl Vault {
         // The directory holds key files and compiled code wherever the rows are.
         crate::fsutil::create_private_dir(dir)
             .map_err(|e| StoreError::Open { location: dir.display().to_string(), source: e.into() })?;
-        Ok(Vault { dir: dir.to_path_buf(), store: Store::open_at(&location)?, location, keys, group: None })
+        Ok(Vault {
+            dir: dir.to_path_buf(),
+            store: Store::open_at(&location)?,
+            location,
+            keys,
+            group: None,
+            cache: None,
+        })
     }
 
     /// Makes every later commit of this connection durable against power

@@ -147,7 +147,8 @@ impl Drop for Turn<'_> {
 impl Vault {
     /// Writes `writes` in one transaction: all or none.
     fn write_together(&mut self, writes: &[&Write]) -> Result<Vec<Admission>> {
-        let tx = self.begin_write()?;
+        let mut tx = self.begin_write()?;
+        tx.leave_generation();
         let now = now_ms();
         let admissions = writes.iter().map(|write| apply(&tx, write, now)).collect::<Result<_>>()?;
         tx.commit()?;

@@ -12,6 +12,7 @@ use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::audit::Event;
+use super::config_cache::{Snapshot, stamped};
 use super::group_commit::{Admission, Write};
 use super::integrity::KeySet;
 use super::management::open_secret;
@@ -59,17 +60,27 @@ impl Vault {
     /// A checked snapshot for invoking `capability`. Needs the key: without
     /// it no row can be trusted.
     pub fn invocation_data(&mut self, capability: &str) -> Result<InvocationData> {
+        let cache = self.cache.clone();
         let tx = self.begin_read(KeyUse::Required)?;
-        let credentials = tx.credentials()?;
-        let secrets = tx.secrets_of_credentials()?.into_iter().map(|s| (s.id.clone(), s)).collect();
+        let stamped = stamped(cache.as_deref(), &tx)?;
+        let snapshot = match stamped.as_ref().and_then(|(cache, stamp)| cache.snapshot(stamp)) {
+            Some(snapshot) => snapshot,
+            None => {
+                // All policies and bindings, so their tables' seals are
+                // checked: a deleted policy would lift its limits.
+                let snapshot = Arc::new(Snapshot::read(&tx)?);
+                if let Some((cache, stamp)) = &stamped {
+                    cache.keep_snapshot(stamp, Arc::clone(&snapshot));
+                }
+                snapshot
+            }
+        };
         Ok(InvocationData {
-            credentials,
-            secrets,
-            custom_capabilities: tx.custom_capabilities()?,
-            // All of them, so the table's seal is checked: a deleted policy
-            // would lift its limits.
-            policy: tx.policies()?.into_iter().find(|p| p.capability_id == capability),
-            bindings: tx.bindings()?.into_iter().filter(|b| b.capability_id == capability).collect(),
+            credentials: snapshot.credentials.clone(),
+            secrets: snapshot.secrets.clone(),
+            custom_capabilities: snapshot.custom_capabilities.clone(),
+            policy: snapshot.policies.iter().find(|p| p.capability_id == capability).cloned(),
+            bindings: snapshot.bindings.iter().filter(|b| b.capability_id == capability).cloned().collect(),
             unsealer: Unsealer(tx.keys().cloned()),
         })
     }

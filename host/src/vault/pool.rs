@@ -5,7 +5,9 @@
 //! transaction, and the key lives in the shared [`KeyCache`]), so any call
 //! may use any of them. They share one writers' queue, and a thread of the
 //! pool takes the WAL checkpoints (see [`WriteGate`]); calls' audit records
-//! are written together (see [`GroupCommit`]).
+//! are written together (see [`GroupCommit`]), and the checked rows calls
+//! are decided on are kept while the vault stands still (see
+//! [`ConfigCache`]).
 
 use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
@@ -13,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use super::config_cache::ConfigCache;
 use super::group_commit::GroupCommit;
 use super::store::{Location, Store, WriteGate};
 use super::{KeyCache, Result, Vault};
@@ -40,6 +43,8 @@ pub struct VaultPool {
     checkpointing: AtomicBool,
     /// Where the connections' audit records are written together.
     group: Arc<GroupCommit>,
+    /// The checked rows calls are decided on, while the vault stands still.
+    cache: Arc<ConfigCache>,
 }
 
 impl VaultPool {
@@ -54,6 +59,7 @@ impl VaultPool {
             gate: Arc::default(),
             checkpointing: AtomicBool::new(false),
             group: Arc::default(),
+            cache: Arc::default(),
         });
         // A server checkpoints its own log.
         if let Location::Sqlite(dir) = &pool.location {
@@ -76,6 +82,7 @@ impl VaultPool {
                 let mut vault = Vault::open_at(&self.dir, self.location.clone(), self.keys.clone())?;
                 vault.store.share(Arc::clone(&self.gate), self.checkpointing.load(Ordering::Relaxed))?;
                 vault.group = Some(Arc::clone(&self.group));
+                vault.cache = Some(Arc::clone(&self.cache));
                 vault
             }
         };

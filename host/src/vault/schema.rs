@@ -234,6 +234,17 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     -- (nothing to do)
     "#,
+    // 9: a number every committed write moves on, except the broker's own
+    // audit records and rate counts: a long-running front-end keeps the
+    // rows it checked while it stands still (`vault/config_cache.rs`). A
+    // version older than this one refuses the database, so no writer
+    // leaves it behind.
+    r#"
+    CREATE TABLE generation (
+        only_row  INTEGER PRIMARY KEY CHECK (only_row = 1),
+        value     INTEGER NOT NULL
+    );
+    "#,
 ];
 
 #[cfg(test)]

@@ -155,6 +155,9 @@ pub struct Tx<'a> {
     /// listing them for the operator to review).
     seal_checks: bool,
     seals: RefCell<seals::SealState>,
+    /// Whether committing moves the vault's generation on (every write but
+    /// the broker's own records: see [`Tx::leave_generation`]).
+    moves_generation: bool,
     /// This writer's place in the process's queue, left after the
     /// transaction ends (fields drop in order).
     _turn: Option<gate::Entered<'a>>,
@@ -278,7 +281,15 @@ fn begin(backend: &mut Backend, write: bool) -> Result<Tx<'_>> {
             Conn::Postgres { tx: RefCell::new(tx), prepared: RefCell::new(prepared) }
         }
     };
-    Ok(Tx { conn, keys: None, checks: false, seal_checks: true, seals: RefCell::default(), _turn: None })
+    Ok(Tx {
+        conn,
+        keys: None,
+        checks: false,
+        seal_checks: true,
+        seals: RefCell::default(),
+        moves_generation: write,
+        _turn: None,
+    })
 }
 
 fn scope_from_row(row: &Row<'_>, first: usize) -> std::result::Result<Scope, SqlError> {
@@ -371,9 +382,34 @@ impl Tx<'_> {
     /// durable.
     pub fn commit(self) -> Result<()> {
         self.reseal_dirty()?;
+        if self.moves_generation {
+            self.execute(
+                "INSERT INTO generation (only_row, value) VALUES (1, 1)
+                 ON CONFLICT (only_row) DO UPDATE SET value = generation.value + 1",
+                &[],
+            )?;
+        }
         self.conn.commit().map_err(|e| {
             if e.connection_lost() { StoreError::LostWhileCommitting } else { StoreError::Sql(e) }
         })
+    }
+
+    /// Commits without moving the generation on: for a transaction that
+    /// writes nothing but audit records and rate counts, which no kept row
+    /// depends on (see `vault/config_cache.rs`).
+    pub fn leave_generation(&mut self) {
+        self.moves_generation = false;
+    }
+
+    /// The vault's generation: it moves on with every committed write but
+    /// the broker's own records.
+    pub fn generation(&self) -> Result<i64> {
+        Ok(self.query_opt("SELECT value FROM generation", &[], |r| r.get(0))?.unwrap_or(0))
+    }
+
+    /// Whether rows read are checked against their MACs (and seals).
+    pub fn checks_rows(&self) -> bool {
+        self.checks && self.seal_checks
     }
 
     /// From now on, rows read are checked and rows written authenticated

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::audit::{self, Event};
+use super::config_cache::stamped;
 use super::management::{ManageError, check_token, ensure_capability_known};
 use super::scope::Scope;
 use super::store::TokenRow;
@@ -128,8 +129,20 @@ impl Vault {
         if !presented.starts_with(TOKEN_PREFIX) || presented.len() > 128 {
             return Err(TokenError::Malformed.into());
         }
+        let cache = self.cache.clone();
         let tx = self.begin_read(KeyUse::Required)?;
-        let row = tx.token_by_hash(&token_hash(presented))?.ok_or(TokenError::Unknown)?;
+        let hash = token_hash(presented);
+        let stamped = stamped(cache.as_deref(), &tx)?;
+        let row = match stamped.as_ref().and_then(|(cache, stamp)| cache.token(stamp, &hash)) {
+            Some(row) => row,
+            None => {
+                let row = tx.token_by_hash(&hash)?.ok_or(TokenError::Unknown)?;
+                if let Some((cache, stamp)) = &stamped {
+                    cache.keep_token(stamp, row.clone());
+                }
+                row
+            }
+        };
         if row.expires_at_ms.is_some_and(|at| at <= now_ms()) {
             return Err(TokenError::Expired { id: row.id }.into());
         }

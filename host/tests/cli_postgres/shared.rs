@@ -303,6 +303,7 @@ fn an_older_database_keeps_its_high_water_mark() {
     client
         .batch_execute(
             "DROP TABLE audit_high_water;
+             DROP TABLE generation;
              CREATE SEQUENCE audit_seq_seq;
              CREATE OR REPLACE FUNCTION audit_high_water() RETURNS trigger LANGUAGE plpgsql AS $$
              BEGIN

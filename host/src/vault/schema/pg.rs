@@ -246,4 +246,11 @@ pub const MIGRATIONS: &[&str] = &[
     END $$;
     DROP SEQUENCE audit_seq_seq;
     "#,
+    // 9: the number every write but the broker's own records moves on.
+    r#"
+    CREATE TABLE generation (
+        only_row  BIGINT PRIMARY KEY CHECK (only_row = 1),
+        value     BIGINT NOT NULL
+    );
+    "#,
 ];

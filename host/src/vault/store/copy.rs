@@ -74,6 +74,7 @@ const TABLES: &[(&str, &[&str])] = &[
         &["provider_id", "file_name", "sha256", "manifest", "enabled", "approved_at_ms", "mac"],
     ),
     ("seals", &["name", "value", "mac"]),
+    ("generation", &["only_row", "value"]),
     (
         "proxy_tokens",
         &[
