@@ -79,6 +79,10 @@ fn run_cargo_build(dir: &Path, args: &[String], what: &str) -> PathBuf {
             cmd.env_remove(var);
         }
     }
+    // Built for size: wasmtime compiles the code again anyway, and a
+    // smaller component is less to copy, authenticate and map at every
+    // one-shot command's load.
+    cmd.env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "s");
     let output = cmd.output().unwrap_or_else(|e| panic!("could not run cargo to build {what}: {e}"));
     if !output.status.success() {
         panic!(
