@@ -151,23 +151,45 @@ impl ConfigCache {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
+    use zeroize::Zeroizing;
 
     use crate::plugins::{Runtime, SandboxLimits};
     use crate::registry::Registry;
     use crate::vault::audit::Event;
-    use crate::vault::{KeyCache, NewToken, PolicyChange, Scope, TokenError, Vault, VaultError, VaultPool};
+    use crate::vault::{
+        KeyCache, NewToken, PolicyChange, PooledVault, Scope, TokenError, TokenRow, Vault, VaultError,
+        VaultPool,
+    };
 
     fn generation(vault: &mut Vault) -> i64 {
         vault.store.read().unwrap().generation().unwrap()
     }
 
-    fn models_token() -> NewToken {
-        NewToken {
+    /// A vault with a pooled connection that has checked (and kept) a
+    /// token for `openai/models`.
+    struct Kept {
+        dir: tempfile::TempDir,
+        registry: Registry,
+        vault: PooledVault,
+        row: TokenRow,
+        token: Zeroizing<String>,
+    }
+
+    fn kept_token() -> Kept {
+        let dir = tempfile::tempdir().unwrap();
+        let registry =
+            Registry::load_builtin(&Runtime::new(SandboxLimits::default(), None).unwrap()).unwrap();
+        let pool = VaultPool::new(dir.path().to_path_buf(), KeyCache::default()).unwrap();
+        let mut vault = pool.get().unwrap();
+        let new = NewToken {
             capabilities: vec!["openai/models".into()],
             scope: Scope::Global,
             consumer: None,
             ttl: None,
-        }
+        };
+        let (row, token) = vault.create_token(&registry, new).unwrap();
+        assert_eq!(vault.token(&token).unwrap(), row);
+        Kept { dir, registry, vault, row, token }
     }
 
     // A pooled connection keeps the token and snapshot it checked while
@@ -176,13 +198,7 @@ mod tests {
     // and is reported as soon as anything moves the generation on.
     #[test]
     fn kept_rows_serve_until_anything_but_a_record_is_written() {
-        let dir = tempfile::tempdir().unwrap();
-        let registry =
-            Registry::load_builtin(&Runtime::new(SandboxLimits::default(), None).unwrap()).unwrap();
-        let pool = VaultPool::new(dir.path().to_path_buf(), KeyCache::default()).unwrap();
-        let mut vault = pool.get().unwrap();
-        let (row, token) = vault.create_token(&registry, models_token()).unwrap();
-        assert_eq!(vault.token(&token).unwrap(), row);
+        let Kept { dir, registry, mut vault, token, .. } = kept_token();
         assert_eq!(vault.invocation_data("openai/models").unwrap().policy, None);
         let kept = vault.cache.clone().unwrap();
         assert!(kept.lock().as_ref().is_some_and(|k| k.snapshot.is_some() && k.tokens.len() == 1));
@@ -217,13 +233,7 @@ mod tests {
     // though it was kept.
     #[test]
     fn a_revocation_elsewhere_is_in_force_at_the_next_call() {
-        let dir = tempfile::tempdir().unwrap();
-        let registry =
-            Registry::load_builtin(&Runtime::new(SandboxLimits::default(), None).unwrap()).unwrap();
-        let pool = VaultPool::new(dir.path().to_path_buf(), KeyCache::default()).unwrap();
-        let mut vault = pool.get().unwrap();
-        let (row, token) = vault.create_token(&registry, models_token()).unwrap();
-        assert_eq!(vault.token(&token).unwrap(), row);
+        let Kept { dir, mut vault, row, token, .. } = kept_token();
         Vault::open(dir.path()).unwrap().revoke_token(&row.id).unwrap();
         assert!(matches!(vault.token(&token), Err(VaultError::Token(TokenError::Unknown))));
     }
