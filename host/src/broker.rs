@@ -15,6 +15,7 @@ mod deliver;
 pub mod devmode;
 pub mod envelope;
 mod error;
+mod flight;
 mod headers;
 pub mod listing;
 pub mod multipart;
@@ -25,17 +26,19 @@ mod resolve;
 mod response;
 mod upstream;
 
-pub use upstream::drive_in_thread;
+pub use upstream::{Upstream, drive_in_thread};
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use deliver::{Attempt, Held};
-pub use deliver::{Buffer, Delivered, Head, Sink};
+pub use deliver::{AsyncSink, Buffer, Delivered, Head, Sink};
+use deliver::{Attempt, Limits};
 pub use devmode::DevOverrides;
 pub use error::BrokerError;
+pub use flight::{Flight, InFlight, Landing};
+use flight::{Loaded, landed};
 pub use path::{NormalPath, PathError, normalise, under_prefix};
 pub use rederive::RederiveError;
 pub use resolve::ResolveError;
@@ -134,6 +137,27 @@ impl<'a> Broker<'a> {
     /// nothing is), its outcome after; a refusal is audited too, and a
     /// refusal that cannot be is reported as such.
     pub fn invoke_into(&mut self, call: &Invocation, sink: &mut dyn Sink) -> Result<Delivered, BrokerError> {
+        match self.invoke_until_sent(call, sink)? {
+            Flight::Served(delivered) => Ok(delivered),
+            Flight::Ready(flight, landing) => {
+                let result = flight.send_blocking(self.dev, sink);
+                self.land(landing, result)
+            }
+        }
+    }
+
+    /// Serves `call` up to the point where its request is ready to send:
+    /// every check, the intent written to the audit log, the secrets
+    /// injected. An async front-end sends it from its own runtime
+    /// ([`InFlight::send`]) and then has its outcome recorded
+    /// ([`land`](Self::land)). A call that needs the vault while in flight
+    /// (a credential whose derived values are refreshed after a 401) is
+    /// served whole here, into `sink`, as is any refusal or failure.
+    pub fn invoke_until_sent(
+        &mut self,
+        call: &Invocation,
+        sink: &mut dyn Sink,
+    ) -> Result<Flight, BrokerError> {
         let started = Instant::now();
         let mut facts = AuditFacts::default();
         let plan = match self.plan(call, &mut facts) {
@@ -151,32 +175,25 @@ impl<'a> Broker<'a> {
             }
             Err(e) => return Err(BrokerError::IntentNotRecorded(Box::new(e))),
         };
-        let result = self.send(call, &plan, sink);
         let mut details = facts.details(call, started);
         details["intent"] = json!(seq);
-        let kind = match &result {
-            Ok(delivered) => {
-                details["status"] = json!(delivered.status);
-                details["redacted"] = json!(delivered.redacted);
-                if delivered.streamed {
-                    details["streamed"] = json!(true);
-                }
-                "invoke"
-            }
-            Err(e) => {
-                details["reason"] = json!(e.to_string());
-                if e.is_refusal() { "invoke.denied" } else { "invoke.failed" }
-            }
-        };
-        match (result, self.vault.record(kind, &call.capability, details)) {
-            (Ok(delivered), Err(audit)) => {
-                Err(BrokerError::OutcomeNotRecorded { status: delivered.status, audit: Box::new(audit) })
-            }
-            (Err(error), Err(audit)) => {
-                Err(BrokerError::Unaudited { error: Box::new(error), audit: Box::new(audit) })
-            }
-            (result, Ok(())) => result,
+        let landing = Landing { capability: call.capability.clone(), details, started };
+        match self.prepare(call, &plan, sink) {
+            Ok(Prepared::Ready(flight)) => Ok(Flight::Ready(flight, landing)),
+            Ok(Prepared::Served(delivered)) => self.land(landing, Ok(delivered)).map(Flight::Served),
+            Err(e) => self.land(landing, Err(e)).map(Flight::Served),
         }
+    }
+
+    /// Writes how a call ended to the audit log; an answer whose outcome
+    /// cannot be recorded is reported as such.
+    pub fn land(
+        &mut self,
+        landing: Landing,
+        result: Result<Delivered, BrokerError>,
+    ) -> Result<Delivered, BrokerError> {
+        let (kind, capability, details) = landing.record(&result);
+        landed(result, self.vault.record(kind, &capability, details))
     }
 
     /// Audits a refusal; a refusal that cannot be audited says so.
@@ -248,48 +265,49 @@ impl<'a> Broker<'a> {
         Ok(Plan { target, credential, secrets, method, path, host, policy, unsealer })
     }
 
-    /// Decrypts, has the provider inject, checks, sends, and makes the
-    /// answer safe for the caller.
-    fn send(
+    /// Decrypts and has the provider inject: the request ready to send. A
+    /// kind that derives values (an OAuth2 access token) has them refreshed
+    /// when missing or expired, and once more after a 401: such a call needs
+    /// the vault between tries, so it is sent and delivered here.
+    fn prepare(
         &mut self,
         call: &Invocation,
         plan: &Plan<'a>,
         sink: &mut dyn Sink,
-    ) -> Result<Delivered, BrokerError> {
+    ) -> Result<Prepared, BrokerError> {
         let Plan { target, credential, secrets, unsealer, .. } = plan;
         let rows: Vec<&SecretRow> = secrets.iter().map(|(_, secret)| secret).collect();
         let values = unsealer.reveal(&rows)?;
         let secrets: Vec<(String, Zeroizing<String>)> =
             secrets.iter().map(|(placeholder, _)| placeholder.clone()).zip(values).collect();
-        // A kind that derives values (an OAuth2 access token) has them
-        // refreshed when missing or expired, and once more after a 401.
         let Some(derivation) = refresh::Derivation::of(target.provider, credential, &rows) else {
-            return self.attempt(call, plan, &secrets, false, sink)?.deliver(sink);
+            let loaded = self.load(call, plan, &secrets)?;
+            return Ok(Prepared::Ready(Box::new(InFlight { loaded, timeout: call.timeout })));
         };
         let derived = derivation.values(self.vault, &secrets, self.dev, call.timeout, None)?;
         let mut given: Vec<(String, Zeroizing<String>)> =
             secrets.iter().cloned().chain(derived.iter().cloned()).collect();
-        if let Attempt::Delivered(delivered) = self.attempt(call, plan, &given, true, sink)? {
-            return Ok(delivered);
+        let first = self.load(call, plan, &given)?.send_blocking(call.timeout, self.dev, true, sink)?;
+        if let Attempt::Delivered(delivered) = first {
+            return Ok(Prepared::Served(delivered));
         }
         // A 401: the token may have been revoked early. Refresh once (unless
         // another caller already has) and try once more.
         let fresh = derivation.values(self.vault, &secrets, self.dev, call.timeout, Some(&derived))?;
         given.truncate(secrets.len());
         given.extend(fresh);
-        self.attempt(call, plan, &given, false, sink)?.deliver(sink)
+        let last = self.load(call, plan, &given)?.send_blocking(call.timeout, self.dev, false, sink)?;
+        last.deliver(sink).map(Prepared::Served)
     }
 
-    /// One try: inject `secrets` (with any derived values), send, and pass
-    /// the answer on; a 401 is held back instead when `hold_401`.
-    fn attempt<'p>(
-        &mut self,
+    /// The request with `secrets` (and any derived values) injected and
+    /// checked, and what its answer is searched for.
+    fn load(
+        &self,
         call: &Invocation,
-        plan: &'p Plan<'a>,
+        plan: &Plan<'a>,
         secrets: &[(String, Zeroizing<String>)],
-        hold_401: bool,
-        sink: &mut dyn Sink,
-    ) -> Result<Attempt<'p>, BrokerError> {
+    ) -> Result<Loaded, BrokerError> {
         let Plan { target, credential, method, path, host, policy, .. } = plan;
         // What upstream sends back is searched for the secrets, and for
         // every string inside a JSON secret (a provider may send one field
@@ -298,7 +316,7 @@ impl<'a> Broker<'a> {
         for (_, value) in secrets {
             needles.secret(value);
         }
-        let body_redactor = needles.redactor(Forms::Encoded);
+        let redactor = needles.redactor(Forms::Encoded);
 
         let request = OutgoingRequest {
             capability: target.id.clone(),
@@ -313,36 +331,24 @@ impl<'a> Broker<'a> {
         let allowed = [HostPattern::parse(host).map_err(BrokerError::Upstream)?];
         let injected = target.provider.inject(&request, secrets, &allowed)?;
         check_untouched(&request, &injected, target.provider.id())?;
-
+        // An error message may also quote what the provider injected
+        // (non-secret header values too, which costs nothing here).
+        for value in injected.injected_values(&request) {
+            needles.injected(value);
+        }
         let max_response =
             policy.max_response_body_bytes.map(|v| v as u64).unwrap_or(DEFAULT_MAX_RESPONSE_BYTES);
-        let reply = upstream::send(&injected, call.timeout, self.dev).map_err(|e| {
-            // An error message may also quote what the provider injected
-            // (non-secret header values too, which costs nothing here).
-            for value in injected.injected_values(&request) {
-                needles.injected(value);
-            }
-            BrokerError::Upstream(needles.redactor(Forms::Encoded).text(&e.to_string()))
-        })?;
-        drop(injected);
-        let head = Head {
-            status: reply.status,
-            reason: reply.reason.clone(),
-            content_type: reply.content_type.clone(),
-            redirect: reply.location.as_deref().map(|l| body_redactor.text(l)),
+        Ok(Loaded {
+            request: injected,
+            needles,
+            redactor,
             credential: credential.id.clone(),
-        };
-        let limits =
-            deliver::Limits { capability: &target.id, max_response, response_block: &policy.response_block };
-        if hold_401 && reply.status == 401 {
-            return Ok(Attempt::Unauthorised(Box::new(Held {
-                reply,
-                head,
-                redactor: body_redactor,
-                limits,
-            })));
-        }
-        deliver::deliver(reply, head, &body_redactor, &limits, sink).map(Attempt::Delivered)
+            limits: Limits {
+                capability: target.id.clone(),
+                max_response,
+                response_block: policy.response_block.clone(),
+            },
+        })
     }
 
     /// A provider's capability, else a custom one defined for a credential.
@@ -398,6 +404,14 @@ impl<'a> Broker<'a> {
             custom: Some(custom),
         })
     }
+}
+
+/// How [`Broker::prepare`] left a call.
+enum Prepared {
+    /// Ready to send.
+    Ready(Box<InFlight>),
+    /// Sent and delivered already (its kind refreshes derived values).
+    Served(Delivered),
 }
 
 /// What the audit entry of a call records beyond the request itself.

@@ -35,7 +35,7 @@ use tokio::sync::Semaphore;
 
 use self::head::FirstHead;
 
-use crate::broker::DevOverrides;
+use crate::broker::{DevOverrides, Upstream, UpstreamError};
 use crate::registry::Registry;
 use crate::vault::{KeyCache, Vault, VaultError, VaultPool};
 
@@ -85,6 +85,8 @@ pub enum ServeError {
     Runtime(std::io::Error),
     #[error(transparent)]
     Vault(#[from] VaultError),
+    #[error("cannot set up the client for upstream: {0}")]
+    Upstream(#[from] UpstreamError),
 }
 
 /// What every request handler shares: the vault (connections pooled, all
@@ -96,6 +98,9 @@ pub struct Shared {
     permits: Arc<Semaphore>,
     /// Connections kept open between calls.
     pub(crate) vaults: Arc<VaultPool>,
+    /// Requests to upstream, sent from the server's runtime over
+    /// connections kept open between calls.
+    pub(crate) upstream: Upstream,
     /// The MCP services, with `--mcp`.
     pub(crate) mcp: Option<mcp::McpEndpoint>,
 }
@@ -126,7 +131,8 @@ impl Shared {
         let permits = Arc::new(Semaphore::new(options.max_concurrent.max(1)));
         let mcp = options.mcp.then(mcp::McpEndpoint::default);
         let vaults = VaultPool::new(dir, keys)?;
-        Ok(Shared { registry, dev, options, permits, vaults, mcp })
+        let upstream = Upstream::new(options.timeout, &dev)?;
+        Ok(Shared { registry, dev, options, permits, vaults, upstream, mcp })
     }
 }
 

@@ -42,6 +42,17 @@ pub struct Delivered {
     pub streamed: bool,
 }
 
+/// Where an answer goes as it arrives, on an async runtime: as [`Sink`],
+/// except that a piece of the body may wait for room.
+pub trait AsyncSink: Send {
+    /// The head: once, before any of the body.
+    fn head(&mut self, head: &Head) -> std::io::Result<()>;
+    /// A piece of the body.
+    fn chunk(&mut self, data: &[u8]) -> impl Future<Output = std::io::Result<()>> + Send;
+    /// A whole answer, known at once: the head and the only piece.
+    fn whole(&mut self, head: &Head, body: &[u8]) -> std::io::Result<()>;
+}
+
 /// A sink that keeps the whole answer, for callers that want it at once.
 #[derive(Debug, Default)]
 pub struct Buffer {
@@ -84,22 +95,22 @@ impl Buffer {
 }
 
 /// Limits on one delivery.
-pub(super) struct Limits<'a> {
-    pub capability: &'a str,
+pub(super) struct Limits {
+    pub capability: String,
     pub max_response: u64,
-    pub response_block: &'a [String],
+    pub response_block: Vec<String>,
 }
 
 /// An answer not yet passed on: a 401 the broker may answer by refreshing
 /// the credential's token and trying once more.
-pub(super) struct Held<'a> {
+pub(super) struct Held {
     pub reply: UpstreamResponse,
     pub head: Head,
     pub redactor: Redactor,
-    pub limits: Limits<'a>,
+    pub limits: Limits,
 }
 
-impl Held<'_> {
+impl Held {
     /// Passes the held answer on after all.
     pub(super) fn deliver(self, sink: &mut dyn Sink) -> Result<Delivered, BrokerError> {
         deliver(self.reply, self.head, &self.redactor, &self.limits, sink)
@@ -107,14 +118,14 @@ impl Held<'_> {
 }
 
 /// How one try of a call ended.
-pub(super) enum Attempt<'a> {
+pub(super) enum Attempt {
     /// The answer was passed on.
     Delivered(Delivered),
     /// Upstream said 401, and the answer was held back.
-    Unauthorised(Box<Held<'a>>),
+    Unauthorised(Box<Held>),
 }
 
-impl Attempt<'_> {
+impl Attempt {
     /// The delivery, passing a held answer on now.
     pub(super) fn deliver(self, sink: &mut dyn Sink) -> Result<Delivered, BrokerError> {
         match self {
@@ -129,47 +140,121 @@ pub(super) fn deliver(
     mut reply: UpstreamResponse,
     head: Head,
     redactor: &Redactor,
-    limits: &Limits<'_>,
+    limits: &Limits,
     sink: &mut dyn Sink,
 ) -> Result<Delivered, BrokerError> {
-    let gone = |_| BrokerError::CallerGone;
     let failed = |e: UpstreamError| BrokerError::Upstream(redactor.text(&e.to_string()));
-    let too_large = || BrokerError::ResponseTooLarge {
-        capability: limits.capability.to_string(),
-        limit: limits.max_response,
-    };
-    if reply.is_stream() && limits.response_block.is_empty() {
-        sink.head(&head).map_err(gone)?;
-        let mut stream = StreamRedactor::new(redactor);
-        let mut buf = vec![0u8; 16 * 1024];
-        let mut total = 0u64;
-        loop {
-            let n = reply.read_chunk(&mut buf).map_err(failed)?;
-            if n == 0 {
-                break;
-            }
-            total += n as u64;
-            if total > limits.max_response {
-                return Err(too_large());
-            }
-            let out = stream.push(&buf[..n]);
-            if !out.is_empty() {
-                sink.chunk(&out).map_err(gone)?;
-            }
-        }
-        let rest = stream.finish();
-        if !rest.is_empty() {
-            sink.chunk(&rest).map_err(gone)?;
-        }
-        return Ok(Delivered { status: head.status, redacted: stream.redacted(), streamed: true });
+    if !streams(&reply, limits) {
+        let (body, truncated) = reply.read_all(limits.max_response).map_err(failed)?;
+        let (clean, delivered) = whole(&head, body, truncated, redactor, limits)?;
+        sink.whole(&head, &clean).map_err(gone)?;
+        return Ok(delivered);
     }
-    let (body, truncated) = reply.read_all(limits.max_response).map_err(failed)?;
+    sink.head(&head).map_err(gone)?;
+    let mut pieces = Pieces::new(redactor, limits);
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = reply.read_chunk(&mut buf).map_err(failed)?;
+        if n == 0 {
+            break;
+        }
+        let out = pieces.push(&buf[..n])?;
+        if !out.is_empty() {
+            sink.chunk(&out).map_err(gone)?;
+        }
+    }
+    let rest = pieces.stream.finish();
+    if !rest.is_empty() {
+        sink.chunk(&rest).map_err(gone)?;
+    }
+    Ok(pieces.delivered(&head))
+}
+
+/// As [`deliver`], on an async runtime.
+pub(super) async fn deliver_async(
+    mut reply: UpstreamResponse,
+    head: Head,
+    redactor: &Redactor,
+    limits: &Limits,
+    sink: &mut impl AsyncSink,
+) -> Result<Delivered, BrokerError> {
+    let failed = |e: UpstreamError| BrokerError::Upstream(redactor.text(&e.to_string()));
+    if !streams(&reply, limits) {
+        let (body, truncated) = reply.read_all_async(limits.max_response).await.map_err(failed)?;
+        let (clean, delivered) = whole(&head, body, truncated, redactor, limits)?;
+        sink.whole(&head, &clean).map_err(gone)?;
+        return Ok(delivered);
+    }
+    sink.head(&head).map_err(gone)?;
+    let mut pieces = Pieces::new(redactor, limits);
+    while let Some(piece) = reply.next_piece().await.map_err(failed)? {
+        let out = pieces.push(&piece)?;
+        if !out.is_empty() {
+            sink.chunk(&out).await.map_err(gone)?;
+        }
+    }
+    let rest = pieces.stream.finish();
+    if !rest.is_empty() {
+        sink.chunk(&rest).await.map_err(gone)?;
+    }
+    Ok(pieces.delivered(&head))
+}
+
+fn gone(_: std::io::Error) -> BrokerError {
+    BrokerError::CallerGone
+}
+
+/// Whether the answer is passed on piece by piece as it arrives: a body
+/// that comes in pieces, unless a policy needs the whole of it.
+fn streams(reply: &UpstreamResponse, limits: &Limits) -> bool {
+    reply.is_stream() && limits.response_block.is_empty()
+}
+
+/// A whole body made safe for the caller: echoed secrets removed, then the
+/// blocked fields.
+fn whole(
+    head: &Head,
+    body: Vec<u8>,
+    truncated: bool,
+    redactor: &Redactor,
+    limits: &Limits,
+) -> Result<(Vec<u8>, Delivered), BrokerError> {
     if truncated {
-        return Err(too_large());
+        return Err(too_large(limits));
     }
     let clean = redactor.bytes(&body);
     let redacted = clean != body;
-    let (clean, _) = response::block_fields(clean, limits.response_block);
-    sink.whole(&head, &clean).map_err(gone)?;
-    Ok(Delivered { status: head.status, redacted, streamed: false })
+    let (clean, _) = response::block_fields(clean, &limits.response_block);
+    Ok((clean, Delivered { status: head.status, redacted, streamed: false }))
+}
+
+fn too_large(limits: &Limits) -> BrokerError {
+    BrokerError::ResponseTooLarge { capability: limits.capability.clone(), limit: limits.max_response }
+}
+
+/// A body passed on as it arrives: each piece redacted (a secret split
+/// across two is still found), the total bounded.
+struct Pieces<'r> {
+    stream: StreamRedactor<'r>,
+    total: u64,
+    limits: &'r Limits,
+}
+
+impl<'r> Pieces<'r> {
+    fn new(redactor: &'r Redactor, limits: &'r Limits) -> Self {
+        Pieces { stream: StreamRedactor::new(redactor), total: 0, limits }
+    }
+
+    /// What of `data` can be passed on now.
+    fn push(&mut self, data: &[u8]) -> Result<Vec<u8>, BrokerError> {
+        self.total += data.len() as u64;
+        if self.total > self.limits.max_response {
+            return Err(too_large(self.limits));
+        }
+        Ok(self.stream.push(data))
+    }
+
+    fn delivered(&self, head: &Head) -> Delivered {
+        Delivered { status: head.status, redacted: self.stream.redacted(), streamed: true }
+    }
 }

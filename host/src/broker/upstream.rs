@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+use bytes::Bytes;
 use sha2::Digest as _;
 
 use reqwest::blocking::Client;
@@ -32,10 +33,11 @@ pub struct UpstreamResponse {
 }
 
 /// Where the body is read from: reqwest's blocking client (whose requests
-/// run on a thread of its own), or a request this thread drives.
+/// run on a thread of its own), or an async request (driven by this thread,
+/// or by the runtime of the front-end that awaits it).
 enum Body {
     Blocking(reqwest::blocking::Response),
-    InThread { response: reqwest::Response, pending: bytes::Bytes, timeout: Duration },
+    Async { response: reqwest::Response, pending: Bytes, timeout: Duration },
 }
 
 impl UpstreamResponse {
@@ -57,15 +59,68 @@ impl UpstreamResponse {
     /// The whole body, up to `max` bytes; `true` if there was more.
     pub fn read_all(&mut self, max: u64) -> Result<(Vec<u8>, bool), UpstreamError> {
         let mut body = Vec::new();
-        (&mut *self).take(max.saturating_add(1)).read_to_end(&mut body).map_err(|e| {
-            UpstreamError::Connect {
-                host: self.host.clone(),
-                reason: format!("reading the response failed: {e}"),
+        (&mut *self)
+            .take(max.saturating_add(1))
+            .read_to_end(&mut body)
+            .map_err(|e| reading_failed(&self.host, e))?;
+        Ok(cut(body, max))
+    }
+
+    /// The next piece of the body as it arrives (`None` at its end), each
+    /// within the timeout, for a caller on an async runtime. (A blocking
+    /// client's body is read in place: [`Upstream::send`] gives none.)
+    pub async fn next_piece(&mut self) -> Result<Option<Bytes>, UpstreamError> {
+        let (response, pending, timeout) = match &mut self.body {
+            Body::Async { response, pending, timeout } => (response, pending, *timeout),
+            Body::Blocking(_) => {
+                let mut buf = vec![0u8; 16 * 1024];
+                let n = self.read_chunk(&mut buf)?;
+                buf.truncate(n);
+                return Ok((n > 0).then(|| Bytes::from(buf)));
             }
-        })?;
-        let truncated = body.len() as u64 > max;
-        body.truncate(max as usize);
-        Ok((body, truncated))
+        };
+        piece(response, pending, timeout).await.map_err(|e| reading_failed(&self.host, e))
+    }
+
+    /// The whole body, up to `max` bytes, for a caller on an async runtime;
+    /// `true` if there was more.
+    pub async fn read_all_async(&mut self, max: u64) -> Result<(Vec<u8>, bool), UpstreamError> {
+        let mut body = Vec::new();
+        while body.len() as u64 <= max
+            && let Some(piece) = self.next_piece().await?
+        {
+            body.extend_from_slice(&piece);
+        }
+        Ok(cut(body, max))
+    }
+}
+
+/// `body` cut to `max` bytes, and whether it was longer.
+fn cut(mut body: Vec<u8>, max: u64) -> (Vec<u8>, bool) {
+    let truncated = body.len() as u64 > max;
+    body.truncate(max as usize);
+    (body, truncated)
+}
+
+fn reading_failed(host: &str, e: std::io::Error) -> UpstreamError {
+    UpstreamError::Connect { host: host.to_string(), reason: format!("reading the response failed: {e}") }
+}
+
+/// The next piece of an async response's body: what is left of the last
+/// one, else the next to arrive. As the blocking client does, each piece
+/// must come within the timeout, however long the whole body takes.
+async fn piece(
+    response: &mut reqwest::Response,
+    pending: &mut Bytes,
+    timeout: Duration,
+) -> std::io::Result<Option<Bytes>> {
+    if !pending.is_empty() {
+        return Ok(Some(std::mem::take(pending)));
+    }
+    match tokio::time::timeout(timeout, response.chunk()).await {
+        Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the body stalled")),
+        Ok(Err(e)) => Err(std::io::Error::other(describe(&e))),
+        Ok(Ok(next)) => Ok(next),
     }
 }
 
@@ -73,18 +128,12 @@ impl std::io::Read for UpstreamResponse {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let (response, pending, timeout) = match &mut self.body {
             Body::Blocking(response) => return response.read(buf),
-            Body::InThread { response, pending, timeout } => (response, pending, *timeout),
+            Body::Async { response, pending, timeout } => (response, pending, *timeout),
         };
         if pending.is_empty() {
-            // As the blocking client does: each piece must come within the
-            // timeout, however long the whole body takes.
-            let next = in_thread_runtime()?
-                .block_on(async { tokio::time::timeout(timeout, response.chunk()).await });
-            match next {
-                Err(_) => return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the body stalled")),
-                Ok(Err(e)) => return Err(std::io::Error::other(describe(&e))),
-                Ok(Ok(None)) => return Ok(0),
-                Ok(Ok(Some(piece))) => *pending = piece,
+            match in_thread_runtime()?.block_on(piece(response, pending, timeout))? {
+                None => return Ok(0),
+                Some(next) => *pending = next,
             }
         }
         let n = pending.len().min(buf.len());
@@ -190,19 +239,45 @@ fn in_thread_runtime() -> std::io::Result<&'static tokio::runtime::Runtime> {
     Ok(RUNTIME.get_or_init(|| runtime))
 }
 
-/// The client of a request driven in thread, built for it (such a process
-/// makes one call, perhaps after a token refresh); `send` bounds the head
-/// and `read` each piece of body by the timeout.
-fn in_thread_client(timeout: Duration, dev: &DevOverrides) -> Result<reqwest::Client, UpstreamError> {
-    client_builder(timeout, dev)?.build().map_err(|e| UpstreamError::Tls(describe(&e)))
+/// Requests driven by the runtime that awaits them, over connections kept
+/// open between calls: for an async front-end (`serve`), whose calls then
+/// need no hand-over to a client thread and back. Its connections belong
+/// to the runtime that opened them, so each runtime builds its own. The
+/// call's timeout bounds the head and each piece of the body.
+#[derive(Clone)]
+pub struct Upstream {
+    client: reqwest::Client,
 }
 
-/// Sends `req` and returns once the head of the answer has arrived.
-pub fn send(
-    req: &OutgoingRequest,
-    timeout: Duration,
-    dev: &DevOverrides,
-) -> Result<UpstreamResponse, UpstreamError> {
+impl Upstream {
+    /// A client for calls with `timeout`, as `dev` says to reach upstream.
+    pub fn new(timeout: Duration, dev: &DevOverrides) -> Result<Self, UpstreamError> {
+        let client = client_builder(timeout, dev)?.build().map_err(|e| UpstreamError::Tls(describe(&e)))?;
+        Ok(Upstream { client })
+    }
+
+    /// Sends `req` and returns once the head of the answer has arrived.
+    pub async fn send(
+        &self,
+        req: &OutgoingRequest,
+        timeout: Duration,
+    ) -> Result<UpstreamResponse, UpstreamError> {
+        let (method, url, headers) = request_parts(req)?;
+        let mut request = self.client.request(method, url).headers(headers);
+        if let Some(body) = &req.body {
+            request = request.body(body.clone());
+        }
+        let response = tokio::time::timeout(timeout, request.send())
+            .await
+            .map_err(|_| UpstreamError::Timeout { host: req.host.clone(), timeout })?
+            .map_err(|e| failed(&req.host, timeout, e))?;
+        let head = (response.status(), response.headers().clone(), response.content_length());
+        answered(&req.host, head, Body::Async { response, pending: Bytes::new(), timeout })
+    }
+}
+
+/// The method, URL and headers of `req`, as reqwest takes them.
+fn request_parts(req: &OutgoingRequest) -> Result<(reqwest::Method, String, HeaderMap), UpstreamError> {
     let mut headers = HeaderMap::new();
     headers.insert(reqwest::header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
     for (name, value) in &req.headers {
@@ -219,43 +294,56 @@ pub fn send(
         url.push('?');
         url.push_str(&encode_query(&req.query));
     }
-    let host = req.host.clone();
-    let failed = |e: reqwest::Error| {
-        if e.is_timeout() {
-            UpstreamError::Timeout { host: host.clone(), timeout }
-        } else {
-            UpstreamError::Connect { host: host.clone(), reason: describe(&e) }
-        }
-    };
-    let ((status, headers, content_length), body) = if IN_THREAD.load(Ordering::Relaxed) {
-        let mut request = in_thread_client(timeout, dev)?.request(method, url).headers(headers);
-        if let Some(body) = &req.body {
-            request = request.body(body.clone());
-        }
-        let runtime = in_thread_runtime()
-            .map_err(|e| UpstreamError::Connect { host: host.clone(), reason: e.to_string() })?;
-        let response = runtime
-            .block_on(async { tokio::time::timeout(timeout, request.send()).await })
-            .map_err(|_| UpstreamError::Timeout { host: host.clone(), timeout })?
-            .map_err(failed)?;
-        let head = (response.status(), response.headers().clone(), response.content_length());
-        (head, Body::InThread { response, pending: bytes::Bytes::new(), timeout })
-    } else {
-        let mut request = client(timeout, dev)?.request(method, url).headers(headers);
-        if let Some(body) = &req.body {
-            request = request.body(body.clone());
-        }
-        let response = request.send().map_err(failed)?;
-        let head = (response.status(), response.headers().clone(), response.content_length());
-        (head, Body::Blocking(response))
-    };
+    Ok((method, url, headers))
+}
 
+/// Why a request failed, without its URL.
+fn failed(host: &str, timeout: Duration, e: reqwest::Error) -> UpstreamError {
+    if e.is_timeout() {
+        UpstreamError::Timeout { host: host.to_string(), timeout }
+    } else {
+        UpstreamError::Connect { host: host.to_string(), reason: describe(&e) }
+    }
+}
+
+/// Sends `req` and returns once the head of the answer has arrived: with
+/// the process's blocking client for `timeout`, or (see [`drive_in_thread`])
+/// driven on this thread by a client built for it (such a process makes one
+/// call, perhaps after a token refresh).
+pub fn send(
+    req: &OutgoingRequest,
+    timeout: Duration,
+    dev: &DevOverrides,
+) -> Result<UpstreamResponse, UpstreamError> {
+    if IN_THREAD.load(Ordering::Relaxed) {
+        let upstream = Upstream::new(timeout, dev)?;
+        let runtime = in_thread_runtime()
+            .map_err(|e| UpstreamError::Connect { host: req.host.clone(), reason: e.to_string() })?;
+        return runtime.block_on(upstream.send(req, timeout));
+    }
+    let (method, url, headers) = request_parts(req)?;
+    let mut request = client(timeout, dev)?.request(method, url).headers(headers);
+    if let Some(body) = &req.body {
+        request = request.body(body.clone());
+    }
+    let response = request.send().map_err(|e| failed(&req.host, timeout, e))?;
+    let head = (response.status(), response.headers().clone(), response.content_length());
+    answered(&req.host, head, Body::Blocking(response))
+}
+
+/// The response whose head is `(status, headers, content_length)`, unless
+/// its body is encoded.
+fn answered(
+    host: &str,
+    (status, headers, content_length): (reqwest::StatusCode, HeaderMap, Option<u64>),
+    body: Body,
+) -> Result<UpstreamResponse, UpstreamError> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let content_type = header("content-type");
     // Only an uncompressed body can be searched for an echoed secret: aivault
     // asked for one, and refuses to pass on anything else.
     if let Some(encoding) = header("content-encoding").filter(|e| !e.eq_ignore_ascii_case("identity")) {
-        return Err(UpstreamError::Encoded { host: host.clone(), encoding });
+        return Err(UpstreamError::Encoded { host: host.to_string(), encoding });
     }
     let location = if status.is_redirection() { header("location") } else { None };
     Ok(UpstreamResponse {
@@ -264,7 +352,7 @@ pub fn send(
         content_type,
         location,
         content_length,
-        host,
+        host: host.to_string(),
         body,
     })
 }

@@ -1,7 +1,10 @@
 //! Request handling: authenticate the proxy token, turn the request into an
 //! [`Invocation`] in the token's context, run it through the broker on a
 //! blocking thread (bounded), and answer. Every refusal is one line of JSON
-//! (`{"error": "..."}`) and nothing reaches upstream.
+//! (`{"error": "..."}`) and nothing reaches upstream. A passthrough call
+//! the broker has made ready (checked, its intent recorded, the secrets
+//! injected) is sent and answered from the server's own runtime, while its
+//! blocking thread waits to record the outcome.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -16,9 +19,9 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use super::stream::{self, ChannelBody, ChannelSink, Start};
+use super::stream::{self, ChannelBody, ChannelSink, Flown, Start};
 use super::{Shared, api, passthrough};
-use crate::broker::{Broker, BrokerError, Invocation};
+use crate::broker::{Broker, BrokerError, Flight, InFlight, Invocation};
 use crate::plugins::PluginError;
 use crate::vault::{TokenError, TokenRow, Vault, VaultError, audit::Event};
 
@@ -223,10 +226,13 @@ async fn in_a_slot(
     parsed: Arc<passthrough::Parsed>,
     (sink, start, body): (ChannelSink, oneshot::Receiver<Start>, ChannelBody),
 ) -> HttpResponse {
-    let work = blocking(shared, move |shared, vault| call(shared, vault, &request, &token, &parsed, sink));
+    let work = {
+        let shared = Arc::clone(&shared);
+        blocking(shared, move |shared, vault| call(shared, vault, &request, &token, &parsed, sink))
+    };
     // The call runs on; the response goes out as soon as its start is known.
     let task = tokio::spawn(work);
-    answer(start.await, async { task.await.unwrap_or_else(|_| internal_error()) }, body).await
+    answer(&shared, start.await, async { task.await.unwrap_or_else(|_| internal_error()) }, body).await
 }
 
 /// What the blocking side of [`checked_and_streamed`] did.
@@ -262,7 +268,7 @@ async fn checked_and_streamed(
                 Ok(token) => token,
                 Err(refusal) => return Checked::Done(refusal),
             };
-            let Ok(_permit) = Arc::clone(&shared.permits).try_acquire_owned() else {
+            let Ok(_slot) = Arc::clone(&shared.permits).try_acquire_owned() else {
                 return Checked::NeedsSlot(token, sink);
             };
             Checked::Done(call(&shared, &mut vault, &request, &token, &parsed, sink))
@@ -272,12 +278,12 @@ async fn checked_and_streamed(
         biased;
         started = &mut start => {
             let rest = async { match task.await { Ok(Checked::Done(reply)) => reply, _ => internal_error() } };
-            return answer(started, rest, body).await;
+            return answer(&shared, started, rest, body).await;
         }
         checked = &mut task => checked,
     };
     match checked {
-        Ok(Checked::Done(reply)) => answer(start.await, async { reply }, body).await,
+        Ok(Checked::Done(reply)) => answer(&shared, start.await, async { reply }, body).await,
         Ok(Checked::NeedsSlot(token, sink)) => {
             in_a_slot(shared, request, token, parsed, (sink, start, body)).await
         }
@@ -286,7 +292,10 @@ async fn checked_and_streamed(
 }
 
 /// Runs a passthrough call, its answer going to `sink`; the reply is for
-/// a call that ended without saying anything.
+/// a call that ended without saying anything. A call the broker makes
+/// ready to send is sent, and its answer passed on, from the server's
+/// runtime; this thread waits to record how it went (and aborts an answer
+/// still going if that fails).
 fn call(
     shared: &Shared,
     vault: &mut Vault,
@@ -296,23 +305,70 @@ fn call(
     mut sink: ChannelSink,
 ) -> Reply {
     match passthrough(shared, vault, request, token, parsed, &mut sink) {
-        Ok(()) => sink.ended(),
+        Ok(Flight::Ready(flight, landing)) => {
+            let (result, mut sink) = match sink.fly(flight).blocking_recv() {
+                Ok(flown) => flown,
+                // The handler was dropped: the client went away first.
+                Err(_) => (Err(BrokerError::CallerGone), sink),
+            };
+            match Broker::new(vault, &shared.registry, &shared.dev).land(landing, result) {
+                Ok(_) => sink.ended(),
+                Err(e) => sink.fail(Reply::broker_error(&e)),
+            }
+        }
+        Ok(Flight::Served(_)) => sink.ended(),
         Err(reply) => sink.fail(reply),
     }
     Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "the call ended without an answer")
+}
+
+/// Sends a call's request from this runtime and passes its answer on as
+/// it arrives; how it went goes back to the blocking thread waiting to
+/// record it.
+async fn fly(
+    shared: Arc<Shared>,
+    flight: Box<InFlight>,
+    mut sink: ChannelSink,
+    done: oneshot::Sender<Flown>,
+) {
+    let result = flight.send(&shared.upstream, &mut sink).await;
+    // The answer goes out first: the handler sending it runs before the
+    // blocking thread is woken to record the outcome.
+    tokio::task::yield_now().await;
+    let _ = done.send((result, sink));
 }
 
 fn internal_error() -> Reply {
     Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
 }
 
-/// The response to a call whose start is `started`; if the call ended
+/// The response to a call whose start is `started` (a call ready to send
+/// is sent from here, and its own start awaited); if the call ended
 /// without a word (a busy server, or a panic), `rest` says why.
 async fn answer(
+    shared: &Arc<Shared>,
     started: Result<Start, oneshot::error::RecvError>,
     rest: impl Future<Output = Reply>,
     body: ChannelBody,
 ) -> HttpResponse {
+    let started = match started {
+        Ok(Start::Fly(takeoff)) => {
+            let stream::Takeoff { flight, pieces, done } = *takeoff;
+            let (sink, mut start) = ChannelSink::flying(pieces);
+            // Driven here until the answer's start is known, then on its
+            // own: no hand-over between tasks before the answer goes out.
+            let mut flying = Box::pin(fly(Arc::clone(shared), flight, sink, done));
+            tokio::select! {
+                biased;
+                started = &mut start => {
+                    tokio::spawn(flying);
+                    started
+                }
+                () = &mut flying => start.await,
+            }
+        }
+        other => other,
+    };
     match started {
         Ok(Start::Whole(reply)) => reply.into_paced_response().await,
         Ok(Start::Streamed { status, content_type }) => respond(
@@ -320,7 +376,7 @@ async fn answer(
             content_type,
             Either::Right(body),
         ),
-        Err(_) => rest.await.into_response(),
+        Ok(Start::Fly(_)) | Err(_) => rest.await.into_response(),
     }
 }
 
@@ -442,8 +498,8 @@ fn status_of(e: &BrokerError) -> StatusCode {
     }
 }
 
-/// `/v/<provider-or-credential>/…`: the request as an SDK sent it; the
-/// answer goes to `sink` as it arrives, a refusal comes back as the error.
+/// `/v/<provider-or-credential>/…`: the request as an SDK sent it, made
+/// ready to send; a refusal comes back as the error.
 fn passthrough(
     shared: &Shared,
     vault: &mut Vault,
@@ -451,7 +507,7 @@ fn passthrough(
     token: &TokenRow,
     parsed: &passthrough::Parsed,
     sink: &mut ChannelSink,
-) -> Result<(), Reply> {
+) -> Result<Flight, Reply> {
     let (capability, credential) = match passthrough::target(shared, vault, token, parsed) {
         Ok(found) => found,
         Err(reason) => {
@@ -468,7 +524,6 @@ fn passthrough(
         ..invocation(shared, token, capability)
     };
     Broker::new(vault, &shared.registry, &shared.dev)
-        .invoke_into(&call, sink)
-        .map(|_| ())
+        .invoke_until_sent(&call, sink)
         .map_err(|e| Reply::broker_error(&e))
 }

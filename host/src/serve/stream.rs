@@ -7,6 +7,12 @@
 //! An answer read whole (not streamed) goes out at once with its length,
 //! before the call's outcome is written to the audit log: its intent was
 //! written before it was sent, and the client need not wait for the rest.
+//!
+//! A call the broker has made ready to send comes back to the async side
+//! instead ([`Start::Fly`]): its request is sent and its answer passed on
+//! from the server's runtime, through the same channel, and the result and
+//! the sink go back to the blocking thread, which records the outcome (and
+//! aborts the answer if that fails).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -14,25 +20,38 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body::{Body, Frame};
-use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::mpsc::error::{SendTimeoutError, TrySendError};
 use tokio::sync::{mpsc, oneshot};
 
 use super::routes::Reply;
-use crate::broker::{Head, Sink};
+use crate::broker::{AsyncSink, BrokerError, Delivered, Head, InFlight, Sink};
 
 /// What the handler learns first: a whole reply (a refusal, or an answer
-/// that was not streamed), or the head of one that follows in pieces.
+/// that was not streamed), the head of one that follows in pieces, or a
+/// call ready to send from the server's runtime.
 pub(super) enum Start {
     Whole(Reply),
     Streamed { status: u16, content_type: Option<String> },
+    Fly(Box<Takeoff>),
 }
+
+/// A call ready to send, the body's channel, and where its result goes.
+pub(super) struct Takeoff {
+    pub(super) flight: Box<InFlight>,
+    pub(super) pieces: mpsc::Sender<Piece>,
+    pub(super) done: oneshot::Sender<Flown>,
+}
+
+/// How a flight went, and its sink (whose answer may still be going).
+pub(super) type Flown = (Result<Delivered, BrokerError>, ChannelSink);
 
 /// How long a client may leave the answer unread before the call stops.
 const STALL: Duration = Duration::from_secs(60);
 
-type Piece = Result<Bytes, std::io::Error>;
+pub(super) type Piece = Result<Bytes, std::io::Error>;
 
-/// The blocking side: the broker's sink.
+/// The side the answer comes from: the broker's sink on a blocking thread,
+/// or a flight's on the server's runtime.
 pub(super) struct ChannelSink {
     start: Option<oneshot::Sender<Start>>,
     pieces: mpsc::Sender<Piece>,
@@ -51,6 +70,24 @@ pub(super) fn channel() -> (ChannelSink, oneshot::Receiver<Start>, ChannelBody) 
 }
 
 impl ChannelSink {
+    /// The sink of a flight whose answer goes through `pieces`, and the
+    /// receiver of its start.
+    pub(super) fn flying(pieces: mpsc::Sender<Piece>) -> (Self, oneshot::Receiver<Start>) {
+        let (start_tx, start_rx) = oneshot::channel();
+        (ChannelSink { start: Some(start_tx), pieces }, start_rx)
+    }
+
+    /// Hands `flight` to the async side to send (the exchange goes on
+    /// there); how it went comes back on the receiver, which closes if the
+    /// client went away before its answer began.
+    pub(super) fn fly(&mut self, flight: Box<InFlight>) -> oneshot::Receiver<Flown> {
+        let (done, flown) = oneshot::channel();
+        if let Some(start) = self.start.take() {
+            let _ = start.send(Start::Fly(Box::new(Takeoff { flight, pieces: self.pieces.clone(), done })));
+        }
+        flown
+    }
+
     /// Ends the exchange with `reply` if the head was not sent yet; after
     /// it was, aborts the response instead.
     pub(super) fn fail(&mut self, reply: Reply) {
@@ -87,14 +124,38 @@ impl ChannelSink {
             }
         }
     }
+
+    /// Queues `piece` on the server's runtime, waiting at most [`STALL`].
+    async fn send_async(&mut self, piece: Piece) -> std::io::Result<()> {
+        match self.pieces.send_timeout(piece, STALL).await {
+            Ok(()) => Ok(()),
+            Err(SendTimeoutError::Closed(_)) => Err(std::io::ErrorKind::BrokenPipe.into()),
+            Err(SendTimeoutError::Timeout(_)) => Err(std::io::ErrorKind::TimedOut.into()),
+        }
+    }
+
+    fn start(&mut self, start: Start) -> std::io::Result<()> {
+        let sender = self.start.take().ok_or_else(|| std::io::Error::other("head sent twice"))?;
+        sender.send(start).map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+    }
+
+    fn streamed(&mut self, head: &Head) -> std::io::Result<()> {
+        self.start(Start::Streamed { status: head.status, content_type: head.content_type.clone() })
+    }
+
+    fn whole_reply(&mut self, head: &Head, body: &[u8]) -> std::io::Result<()> {
+        let status = hyper::StatusCode::from_u16(head.status).unwrap_or(hyper::StatusCode::BAD_GATEWAY);
+        self.start(Start::Whole(Reply::answer(
+            status,
+            head.content_type.clone(),
+            Bytes::copy_from_slice(body),
+        )))
+    }
 }
 
 impl Sink for ChannelSink {
     fn head(&mut self, head: &Head) -> std::io::Result<()> {
-        let start = self.start.take().ok_or_else(|| std::io::Error::other("head sent twice"))?;
-        start
-            .send(Start::Streamed { status: head.status, content_type: head.content_type.clone() })
-            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+        self.streamed(head)
     }
 
     fn chunk(&mut self, data: &[u8]) -> std::io::Result<()> {
@@ -102,10 +163,21 @@ impl Sink for ChannelSink {
     }
 
     fn whole(&mut self, head: &Head, body: &[u8]) -> std::io::Result<()> {
-        let start = self.start.take().ok_or_else(|| std::io::Error::other("head sent twice"))?;
-        let status = hyper::StatusCode::from_u16(head.status).unwrap_or(hyper::StatusCode::BAD_GATEWAY);
-        let reply = Reply::answer(status, head.content_type.clone(), Bytes::copy_from_slice(body));
-        start.send(Start::Whole(reply)).map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+        self.whole_reply(head, body)
+    }
+}
+
+impl AsyncSink for ChannelSink {
+    fn head(&mut self, head: &Head) -> std::io::Result<()> {
+        self.streamed(head)
+    }
+
+    async fn chunk(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.send_async(Ok(Bytes::copy_from_slice(data))).await
+    }
+
+    fn whole(&mut self, head: &Head, body: &[u8]) -> std::io::Result<()> {
+        self.whole_reply(head, body)
     }
 }
 

@@ -1,0 +1,176 @@
+//! A call on its way: its request injected and checked, then sent and its
+//! answer delivered, then how it ended, for the audit log. The blocking
+//! front-ends do all three on one thread ([`Broker::invoke_into`]); an
+//! async one (`serve`) has the broker make the request ready on a blocking
+//! thread ([`Broker::invoke_until_sent`]), sends it and passes the answer
+//! on from its own runtime ([`InFlight::send`]), and has the outcome
+//! recorded ([`Broker::land`]): the request and its answer then need no
+//! hand-over to a client thread and back. What records the outcome
+//! ([`Landing`]) never travels with the request.
+//!
+//! [`Broker::invoke_into`]: super::Broker::invoke_into
+//! [`Broker::invoke_until_sent`]: super::Broker::invoke_until_sent
+//! [`Broker::land`]: super::Broker::land
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::deliver::{self, AsyncSink, Attempt, Held, Limits};
+use super::upstream::{self, Upstream, UpstreamError, UpstreamResponse};
+use super::{BrokerError, Delivered, DevOverrides, Head, Sink};
+use crate::plugins::OutgoingRequest;
+use crate::redact::{Forms, Needles, Redactor};
+use crate::vault::VaultError;
+
+/// How [`Broker::invoke_until_sent`](super::Broker::invoke_until_sent)
+/// left a call.
+pub enum Flight {
+    /// Served whole (or refused, or failed) and its outcome recorded.
+    Served(Delivered),
+    /// Ready to send; its intent is recorded, and the landing records
+    /// its outcome.
+    Ready(Box<InFlight>, Landing),
+}
+
+/// A call whose intent is recorded and whose request is ready to send.
+/// It holds the injected request and what its answer is searched for, and
+/// drops (and wipes) them as soon as the request is sent.
+pub struct InFlight {
+    pub(super) loaded: Loaded,
+    pub(super) timeout: Duration,
+}
+
+/// What records how a call ended: no secret, no request.
+pub struct Landing {
+    pub(super) capability: String,
+    /// The audit details of its intent (with the intent's sequence number).
+    pub(super) details: serde_json::Value,
+    pub(super) started: Instant,
+}
+
+impl InFlight {
+    /// Sends the request on the caller's runtime and passes the answer to
+    /// `sink` as it arrives; the outcome is for
+    /// [`Broker::land`](super::Broker::land).
+    pub async fn send(
+        self,
+        upstream: &Upstream,
+        sink: &mut impl AsyncSink,
+    ) -> Result<Delivered, BrokerError> {
+        let InFlight { loaded, timeout } = self;
+        let reply = upstream.send(&loaded.request, timeout).await.map_err(|e| loaded.failed(e))?;
+        let Sent { head, redactor, limits } = loaded.sent(&reply);
+        deliver::deliver_async(reply, head, &redactor, &limits, sink).await
+    }
+
+    /// As [`send`](Self::send), on this thread.
+    pub(super) fn send_blocking(
+        self,
+        dev: &DevOverrides,
+        sink: &mut dyn Sink,
+    ) -> Result<Delivered, BrokerError> {
+        let InFlight { loaded, timeout } = self;
+        loaded.send_blocking(timeout, dev, false, sink)?.deliver(sink)
+    }
+}
+
+/// A request with the secrets injected and checked, and what its answer
+/// and any error about it are searched for.
+pub(super) struct Loaded {
+    pub(super) request: OutgoingRequest,
+    /// The secrets and every value the provider injected, for an error
+    /// message (which may quote a header value).
+    pub(super) needles: Needles,
+    /// The secrets' forms, for the answer.
+    pub(super) redactor: Redactor,
+    pub(super) credential: String,
+    pub(super) limits: Limits,
+}
+
+/// What delivering an answer needs once its request is gone.
+struct Sent {
+    head: Head,
+    redactor: Redactor,
+    limits: Limits,
+}
+
+impl Loaded {
+    /// Sends on this thread; a 401 is held back instead when `hold_401`.
+    pub(super) fn send_blocking(
+        self,
+        timeout: Duration,
+        dev: &DevOverrides,
+        hold_401: bool,
+        sink: &mut dyn Sink,
+    ) -> Result<Attempt, BrokerError> {
+        let reply = upstream::send(&self.request, timeout, dev).map_err(|e| self.failed(e))?;
+        let Sent { head, redactor, limits } = self.sent(&reply);
+        if hold_401 && reply.status == 401 {
+            return Ok(Attempt::Unauthorised(Box::new(Held { reply, head, redactor, limits })));
+        }
+        deliver::deliver(reply, head, &redactor, &limits, sink).map(Attempt::Delivered)
+    }
+
+    /// Why the request failed, with every secret and injected value removed.
+    fn failed(&self, e: UpstreamError) -> BrokerError {
+        BrokerError::Upstream(self.needles.redactor(Forms::Encoded).text(&e.to_string()))
+    }
+
+    /// The head of `reply` made safe, keeping only what delivering its body
+    /// needs: the injected request and the values are wiped here.
+    fn sent(self, reply: &UpstreamResponse) -> Sent {
+        let Loaded { redactor, credential, limits, .. } = self;
+        let head = Head {
+            status: reply.status,
+            reason: reply.reason.clone(),
+            content_type: reply.content_type.clone(),
+            redirect: reply.location.as_deref().map(|l| redactor.text(l)),
+            credential,
+        };
+        Sent { head, redactor, limits }
+    }
+}
+
+impl Landing {
+    /// The audit record of how the call ended: its kind and details.
+    pub(super) fn record(
+        self,
+        result: &Result<Delivered, BrokerError>,
+    ) -> (&'static str, String, serde_json::Value) {
+        let Landing { capability, mut details, started } = self;
+        details["durationMs"] = json!(started.elapsed().as_millis() as u64);
+        let kind = match result {
+            Ok(delivered) => {
+                details["status"] = json!(delivered.status);
+                details["redacted"] = json!(delivered.redacted);
+                if delivered.streamed {
+                    details["streamed"] = json!(true);
+                }
+                "invoke"
+            }
+            Err(e) => {
+                details["reason"] = json!(e.to_string());
+                if e.is_refusal() { "invoke.denied" } else { "invoke.failed" }
+            }
+        };
+        (kind, capability, details)
+    }
+}
+
+/// A call's result once its outcome was written to the audit log, or not:
+/// an answer whose outcome could not be recorded is reported as such.
+pub(super) fn landed(
+    result: Result<Delivered, BrokerError>,
+    audit: Result<(), VaultError>,
+) -> Result<Delivered, BrokerError> {
+    match (result, audit) {
+        (Ok(delivered), Err(audit)) => {
+            Err(BrokerError::OutcomeNotRecorded { status: delivered.status, audit: Box::new(audit) })
+        }
+        (Err(error), Err(audit)) => {
+            Err(BrokerError::Unaudited { error: Box::new(error), audit: Box::new(audit) })
+        }
+        (result, Ok(())) => result,
+    }
+}
