@@ -61,7 +61,7 @@ impl InFlight {
         let InFlight { loaded, timeout } = self;
         let reply = upstream.send(&loaded.request, timeout).await.map_err(|e| loaded.failed(e))?;
         let Sent { head, redactor, limits } = loaded.sent(&reply);
-        deliver::deliver_async(reply, head, &redactor, &limits, sink).await
+        deliver::deliver_async(reply, head, redactor, limits, sink).await
     }
 
     /// As [`send`](Self::send), on this thread.

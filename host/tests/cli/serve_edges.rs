@@ -1,5 +1,5 @@
-//! `aivault serve` at its edges: keys in paths and query names, compressed
-//! or partial answers never asked for, an upstream that breaks mid-stream,
+//! `aivault serve` at its edges: keys in paths and query names, keys echoed
+//! in small and large answers, compressed or partial answers never asked for, an upstream that breaks mid-stream,
 //! and `serve` inside aivaultd following the daemon's lock.
 
 use std::io::{BufRead, BufReader, Read};
@@ -36,6 +36,33 @@ fn a_token_in_the_path() {
     assert!(audit.contains("/v/telegram/botaivt_…/sendMessage"), "{audit}");
     token_stays_home(&vault, &upstream, &token);
     vault.assert_nowhere(TELEGRAM_TOKEN);
+}
+
+// An echoed key is removed from a small answer and from a large one (made
+// safe away from the server's runtime threads) alike, raw and base64, and
+// the call is audited as redacted.
+#[test]
+fn echoed_keys_are_removed_from_answers_small_and_large() {
+    let vault = vault_with_keys();
+    let upstream = Upstream::start(HOSTS);
+    let token = token(&vault, &["--capability", "openai/models"]);
+    let server = Server::start(&vault, &upstream, &[]);
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("Bearer {OPENAI_KEY}"));
+    for (path, padding) in [("/v/openai/v1/models/echo", 0), ("/v/openai/v1/models/echo-large", 256 << 10)] {
+        let response = client().get(server.url(path)).bearer_auth(&token).send().unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let text = response.text().unwrap();
+        assert!(!text.contains(OPENAI_KEY) && !text.contains(&b64[8..40]), "{path}: the key came back");
+        let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(body["authorization"], "Bearer [REDACTED]", "{path}");
+        assert_eq!(body["padding"].as_str().unwrap().len(), padding, "{path}");
+    }
+    let events = vault.events_once("invoke", 2, 10);
+    let calls: Vec<_> = events.iter().filter(|e| e["event"] == "invoke").collect();
+    assert_eq!(calls.len(), 2);
+    assert!(calls.iter().all(|e| e["details"]["redacted"] == true), "{calls:?}");
+    vault.assert_nowhere(OPENAI_KEY);
 }
 
 // A token in a query parameter's name is taken out as surely as one in its

@@ -303,11 +303,14 @@ fn respond(seen: &Seen) -> (&'static str, String, Vec<u8>) {
     if path.ends_with("/large") {
         return ("200 OK", String::new(), format!("{{\"blob\":\"{}\"}}", "x".repeat(4096)).into_bytes());
     }
-    if path.ends_with("/echo") {
+    if path.ends_with("/echo") || path.ends_with("/echo-large") {
         // Echo everything back, secrets included, the way a careless or
-        // hostile API might: the broker must redact it.
+        // hostile API might: the broker must redact it. `/echo-large` puts
+        // 256 KiB before the echo.
         let auth = seen.header("authorization").unwrap_or("");
+        let padding = if path.ends_with("/echo-large") { "x".repeat(256 << 10) } else { String::new() };
         let echo = serde_json::json!({
+            "padding": padding,
             "authorization": auth,
             "authorization_b64": base64_encode(auth.as_bytes()),
             "target": seen.target,
