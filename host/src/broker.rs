@@ -331,14 +331,10 @@ impl<'a> Broker<'a> {
         let allowed = [HostPattern::parse(host).map_err(BrokerError::Upstream)?];
         let injected = target.provider.inject(&request, secrets, &allowed)?;
         check_untouched(&request, &injected, target.provider.id())?;
-        // An error message may also quote what the provider injected
-        // (non-secret header values too, which costs nothing here).
-        for value in injected.injected_values(&request) {
-            needles.injected(value);
-        }
         let max_response =
             policy.max_response_body_bytes.map(|v| v as u64).unwrap_or(DEFAULT_MAX_RESPONSE_BYTES);
         Ok(Loaded {
+            before: request,
             request: injected,
             needles,
             redactor,

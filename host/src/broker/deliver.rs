@@ -101,19 +101,25 @@ pub(super) struct Limits {
     pub response_block: Vec<String>,
 }
 
-/// An answer not yet passed on: a 401 the broker may answer by refreshing
-/// the credential's token and trying once more.
-pub(super) struct Held {
-    pub reply: UpstreamResponse,
+/// What passing an answer on needs once its request is gone: the head
+/// made safe, what the body is searched for, and the limits.
+pub(super) struct Delivery {
     pub head: Head,
     pub redactor: Redactor,
     pub limits: Limits,
 }
 
+/// An answer not yet passed on: a 401 the broker may answer by refreshing
+/// the credential's token and trying once more.
+pub(super) struct Held {
+    pub reply: UpstreamResponse,
+    pub delivery: Delivery,
+}
+
 impl Held {
     /// Passes the held answer on after all.
     pub(super) fn deliver(self, sink: &mut dyn Sink) -> Result<Delivered, BrokerError> {
-        deliver(self.reply, self.head, &self.redactor, &self.limits, sink)
+        deliver(self.reply, self.delivery, sink)
     }
 }
 
@@ -138,11 +144,10 @@ impl Attempt {
 /// Reads `reply`'s body and passes it to `sink`, redacted.
 pub(super) fn deliver(
     mut reply: UpstreamResponse,
-    head: Head,
-    redactor: &Redactor,
-    limits: &Limits,
+    Delivery { head, redactor, limits }: Delivery,
     sink: &mut dyn Sink,
 ) -> Result<Delivered, BrokerError> {
+    let (redactor, limits) = (&redactor, &limits);
     let failed = |e: UpstreamError| BrokerError::Upstream(redactor.text(&e.to_string()));
     if !streams(&reply, limits) {
         let (body, truncated) = reply.read_all(limits.max_response).map_err(failed)?;
@@ -178,9 +183,7 @@ const MADE_SAFE_IN_PLACE: usize = 64 << 10;
 /// As [`deliver`], on an async (multi-threaded) runtime.
 pub(super) async fn deliver_async(
     mut reply: UpstreamResponse,
-    head: Head,
-    redactor: Redactor,
-    limits: Limits,
+    Delivery { head, redactor, limits }: Delivery,
     sink: &mut impl AsyncSink,
 ) -> Result<Delivered, BrokerError> {
     let failed = |redactor: &Redactor, e: UpstreamError| BrokerError::Upstream(redactor.text(&e.to_string()));

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::deliver::{self, AsyncSink, Attempt, Held, Limits};
+use super::deliver::{self, AsyncSink, Attempt, Delivery, Held, Limits};
 use super::upstream::{self, Upstream, UpstreamError, UpstreamResponse};
 use super::{BrokerError, Delivered, DevOverrides, Head, Sink};
 use crate::plugins::OutgoingRequest;
@@ -59,9 +59,12 @@ impl InFlight {
         sink: &mut impl AsyncSink,
     ) -> Result<Delivered, BrokerError> {
         let InFlight { loaded, timeout } = self;
-        let reply = upstream.send(&loaded.request, timeout).await.map_err(|e| loaded.failed(e))?;
-        let Sent { head, redactor, limits } = loaded.sent(&reply);
-        deliver::deliver_async(reply, head, redactor, limits, sink).await
+        let reply = match upstream.send(&loaded.request, timeout).await {
+            Ok(reply) => reply,
+            Err(e) => return Err(loaded.failed(e)),
+        };
+        let delivery = loaded.sent(&reply);
+        deliver::deliver_async(reply, delivery, sink).await
     }
 
     /// As [`send`](Self::send), on this thread.
@@ -78,21 +81,15 @@ impl InFlight {
 /// A request with the secrets injected and checked, and what its answer
 /// and any error about it are searched for.
 pub(super) struct Loaded {
+    /// The request as it was before the provider injected anything.
+    pub(super) before: OutgoingRequest,
     pub(super) request: OutgoingRequest,
-    /// The secrets and every value the provider injected, for an error
-    /// message (which may quote a header value).
+    /// The secrets (and the strings inside a JSON one).
     pub(super) needles: Needles,
     /// The secrets' forms, for the answer.
     pub(super) redactor: Redactor,
     pub(super) credential: String,
     pub(super) limits: Limits,
-}
-
-/// What delivering an answer needs once its request is gone.
-struct Sent {
-    head: Head,
-    redactor: Redactor,
-    limits: Limits,
 }
 
 impl Loaded {
@@ -104,22 +101,31 @@ impl Loaded {
         hold_401: bool,
         sink: &mut dyn Sink,
     ) -> Result<Attempt, BrokerError> {
-        let reply = upstream::send(&self.request, timeout, dev).map_err(|e| self.failed(e))?;
-        let Sent { head, redactor, limits } = self.sent(&reply);
+        let reply = match upstream::send(&self.request, timeout, dev) {
+            Ok(reply) => reply,
+            Err(e) => return Err(self.failed(e)),
+        };
+        let delivery = self.sent(&reply);
         if hold_401 && reply.status == 401 {
-            return Ok(Attempt::Unauthorised(Box::new(Held { reply, head, redactor, limits })));
+            return Ok(Attempt::Unauthorised(Box::new(Held { reply, delivery })));
         }
-        deliver::deliver(reply, head, &redactor, &limits, sink).map(Attempt::Delivered)
+        deliver::deliver(reply, delivery, sink).map(Attempt::Delivered)
     }
 
-    /// Why the request failed, with every secret and injected value removed.
-    fn failed(&self, e: UpstreamError) -> BrokerError {
-        BrokerError::Upstream(self.needles.redactor(Forms::Encoded).text(&e.to_string()))
+    /// Why the request failed, with every secret removed and every value
+    /// the provider injected (an error message may also quote a non-secret
+    /// header value, which costs nothing here; found only on failure).
+    fn failed(self, e: UpstreamError) -> BrokerError {
+        let Loaded { before, request, mut needles, .. } = self;
+        for value in request.injected_values(&before) {
+            needles.injected(value);
+        }
+        BrokerError::Upstream(needles.redactor(Forms::Encoded).text(&e.to_string()))
     }
 
     /// The head of `reply` made safe, keeping only what delivering its body
     /// needs: the injected request and the values are wiped here.
-    fn sent(self, reply: &UpstreamResponse) -> Sent {
+    fn sent(self, reply: &UpstreamResponse) -> Delivery {
         let Loaded { redactor, credential, limits, .. } = self;
         let head = Head {
             status: reply.status,
@@ -128,7 +134,7 @@ impl Loaded {
             redirect: reply.location.as_deref().map(|l| redactor.text(l)),
             credential,
         };
-        Sent { head, redactor, limits }
+        Delivery { head, redactor, limits }
     }
 }
 
