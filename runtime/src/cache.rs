@@ -251,8 +251,8 @@ impl ArtifactCache {
             return Some(None);
         }
         let mut mac = self.artifact_mac(digest);
-        let copy = match sealed::SealedCopy::of(file, |piece| {
-            mac.update(piece);
+        let copy = match sealed::SealedCopy::of(file, |artifact| {
+            mac.update(artifact);
         }) {
             Ok(Some(copy)) => copy,
             Ok(None) => return None,
@@ -262,12 +262,12 @@ impl ArtifactCache {
             return Some(None);
         }
         // SAFETY: the MAC verified, under a key only this user can read, over
-        // this digest and engine tag and exactly the bytes written to the
-        // copy, so they are what `Component::serialize` produced for this
-        // component in an engine with this configuration. The copy is a
-        // memory file of this process, sealed against writing, growing and
-        // shrinking before the MAC was checked: what wasmtime maps is what
-        // was verified, whatever happens to the cache file now.
+        // this digest and engine tag and exactly the bytes of the copy, so
+        // they are what `Component::serialize` produced for this component
+        // in an engine with this configuration. The copy is a memory file of
+        // this process, sealed against writing, growing and shrinking before
+        // the MAC was computed over it: what wasmtime maps is what was
+        // verified, whatever happens to the cache file now.
         match unsafe { Component::deserialize_file(engine, copy.path()) } {
             Ok(component) => Some(Some(component)),
             // /proc may be missing (a minimal container): load the copy's

@@ -139,6 +139,11 @@ impl Runtime {
         // dropped, costs time for every function (quadratic on some
         // platforms): a tenth of a one-shot call.
         config.native_unwind_info(false);
+        // The map from native code back to wasm offsets serves backtraces
+        // of guest frames, which no message here shows (a trap is reported
+        // by its cause). Without it the compiled code is a tenth smaller,
+        // and a one-shot call copies, authenticates and maps that much less.
+        config.generate_address_map(false);
         let engine = Engine::new(&config)
             .map_err(|e| PluginError::Load { origin: Origin::BuiltIn("engine"), reason: e.to_string() })?;
         let (cache, cache_refused) = match cache.map(|c| ArtifactCache::open(&c, &engine)) {
