@@ -36,8 +36,8 @@ fn main() {
     // The components and their manifests are statics of their own, kept in
     // a section apart from the table (on Linux): loading the registry reads
     // every entry's id and digest, and with each entry's strings beside its
-    // component's bytes that was a page fault per built-in, a twentieth of
-    // a one-shot `invoke`.
+    // component's bytes that was a page fault per built-in, each mapping 64
+    // KiB around it: 3 of a one-shot `invoke`'s 19 MiB peak (BENCHMARKS.md).
     let mut blobs = String::new();
     let mut table = String::from("&[\n");
     for (i, ((name, dest), described)) in names.iter().zip(&copies).zip(&described).enumerate() {
