@@ -19,6 +19,14 @@
 //!    brokers reach theirs) against the SQLite vault.
 //!
 //! `AIVAULT_BENCH_ONLY=invoke|listing|scaling|postgres` runs one part.
+//! `AIVAULT_BENCH_COMPARE=<path to another aivault build>` (built with the
+//! same feature) adds that build's one-shot `invoke` on the same vault,
+//! installed the same way and interleaved with the rest: a before and after
+//! in one run.
+//!
+//! Every aivault command runs from a copy of the binary made as `cargo
+//! install` makes one (see `support::installed_copy`), in a new order each
+//! round.
 
 mod support;
 
@@ -101,11 +109,27 @@ fn invoke(upstream: &Upstream, plain: &Vault, daemoned: &Vault) {
         println!("curl is not installed: the invoke comparison needs it");
         return;
     }
-    let mut runs: [Vec<Run>; 3] = Default::default();
+    // Installed as this build is (see `installed_copy`).
+    let mut other = std::env::var_os("AIVAULT_BENCH_COMPARE")
+        .map(|other| plain.cmd_of(support::installed_copy(Path::new(&other), "compared"), MODELS));
+    if let Some(other) = &mut other {
+        // Its first call compiles the provider for its own engine.
+        run(other);
+    }
+    let mut commands: Vec<Command> = vec![curl, plain.cmd(MODELS), daemoned.cmd(MODELS)];
+    commands.extend(other);
+    let mut runs: [Vec<Run>; 4] = Default::default();
+    // Each round runs the commands in a new order: in a fixed one, each
+    // always follows the same other, and a process started right after
+    // curl's ran about 0.6 ms slower whatever it was (the same binary,
+    // measured in two places of one order).
+    let mut order: Vec<usize> = (0..commands.len()).collect();
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
     for _ in 0..RUNS {
-        runs[0].push(run(&mut curl));
-        runs[1].push(plain.run(MODELS));
-        runs[2].push(daemoned.run(MODELS));
+        shuffle(&mut order, &mut seed);
+        for &i in &order {
+            runs[i].push(run(&mut commands[i]));
+        }
     }
     let times = |r: &[Run]| r.iter().map(|r| r.time).collect::<Vec<_>>();
     let rss = |r: &[Run]| r.iter().map(|r| r.peak_rss_kib).max().unwrap_or(0);
@@ -113,8 +137,13 @@ fn invoke(upstream: &Upstream, plain: &Vault, daemoned: &Vault) {
     println!(
         "GET /v1/models over HTTPS to a loopback server, one process per call (median of {RUNS}, interleaved)"
     );
-    let labels = ["curl", "aivault invoke openai/models", "aivault invoke, through aivaultd"];
-    for (label, r) in labels.iter().zip(&runs) {
+    let labels = [
+        "curl",
+        "aivault invoke openai/models",
+        "aivault invoke, through aivaultd",
+        "aivault invoke, AIVAULT_BENCH_COMPARE's build",
+    ];
+    for (label, r) in labels.iter().zip(&runs).filter(|(_, r)| !r.is_empty()) {
         let time = median(&times(r));
         println!(
             "  {label:<46} {:>9.2} ms   {:>5.2}x curl   peak RSS {:>6.1} MiB",
@@ -122,6 +151,16 @@ fn invoke(upstream: &Upstream, plain: &Vault, daemoned: &Vault) {
             ratio(time, curl_time),
             rss(r) as f64 / 1024.0
         );
+    }
+}
+
+/// Fisher–Yates with a fixed-seed xorshift: the same orders on every run.
+fn shuffle(items: &mut [usize], seed: &mut u64) {
+    for i in (1..items.len()).rev() {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        items.swap(i, (*seed % (i as u64 + 1)) as usize);
     }
 }
 

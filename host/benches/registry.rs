@@ -14,6 +14,8 @@
 //!    empty compiled-code cache): storing an OpenAI key, which compiles the
 //!    one provider that validates it.
 
+mod support;
+
 use std::hint::black_box;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -61,7 +63,7 @@ fn in_process() {
 }
 
 fn processes() {
-    let bin = env!("CARGO_BIN_EXE_aivault");
+    let bin = support::installed_copy(std::path::Path::new(env!("CARGO_BIN_EXE_aivault")), "aivault");
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
         let start = Instant::now();

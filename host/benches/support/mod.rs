@@ -6,10 +6,33 @@
 pub mod forwarder;
 pub mod upstream;
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The median of `times`.
+/// `binary` as `cargo install` leaves it, copied into place (cargo uses
+/// `std::fs::copy`), as `name` in this build's scratch directory, copied
+/// afresh once per bench run. What users run is such a copy, and it is
+/// what is measured: the file the linker wrote in `target/` ran 0.4–0.5 ms
+/// slower per process on the development machine (BENCHMARKS.md, session
+/// 25: how a file was written decides how the kernel caches and maps it).
+pub fn installed_copy(binary: &Path, name: &str) -> &'static Path {
+    static COPIES: std::sync::Mutex<Vec<(String, &'static Path)>> = std::sync::Mutex::new(Vec::new());
+    let mut copies = COPIES.lock().unwrap();
+    if let Some((_, path)) = copies.iter().find(|(n, _)| n == name) {
+        return path;
+    }
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("installed");
+    std::fs::create_dir_all(&dir).unwrap();
+    let to: &'static Path = Box::leak(dir.join(name).into_boxed_path());
+    let staged = dir.join(format!(".{name}.{}", std::process::id()));
+    std::fs::copy(binary, &staged).unwrap();
+    std::fs::rename(&staged, to).unwrap();
+    copies.push((name.to_string(), to));
+    to
+}
+
 pub fn median(times: &[Duration]) -> Duration {
     percentile(times, 50.0)
 }
@@ -97,9 +120,16 @@ impl Vault {
         self.dir.path()
     }
 
-    /// `aivault <args>` on this vault, with no other AIVAULT_* setting.
+    /// `aivault <args>` on this vault, with no other AIVAULT_* setting, run
+    /// from the binary as installed (see [`installed_copy`]).
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_aivault"));
+        self.cmd_of(installed_copy(Path::new(env!("CARGO_BIN_EXE_aivault")), "aivault"), args)
+    }
+
+    /// [`Vault::cmd`] with another build of aivault, e.g. an older one to
+    /// compare with in the same run.
+    pub fn cmd_of(&self, binary: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(binary);
         for (var, _) in std::env::vars_os() {
             if var.to_string_lossy().starts_with("AIVAULT") {
                 cmd.env_remove(var);
