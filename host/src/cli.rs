@@ -145,10 +145,11 @@ pub fn main() -> ExitCode {
 }
 
 /// `invoke`, `json` and `markdown` (what agents run, often in a loop) parsed
-/// with only their own definition built: building every subcommand's was a
-/// twentieth of a one-shot call. `None` unless the subcommand comes first and
-/// its arguments parse, so help, versions and every error come from the
-/// whole command line, exactly as before.
+/// without building every subcommand's definition (a twentieth of a one-shot
+/// call): by hand in their plain form, else by clap with only their own
+/// definition. `None` unless the subcommand comes first and its arguments
+/// parse, so help, versions and every error come from the whole command
+/// line, exactly as before.
 fn parse_call(args: &[OsString]) -> Option<Cli> {
     let (name, wrap): (&'static str, fn(invoke::InvokeArgs) -> Command) = match args.get(1)?.to_str()? {
         "invoke" => ("invoke", Command::Invoke),
@@ -157,6 +158,9 @@ fn parse_call(args: &[OsString]) -> Option<Cli> {
         "md" => ("md", Command::Markdown),
         _ => return None,
     };
+    if let Some((dir, invoke)) = invoke::InvokeArgs::parse_plain(&args[2..]) {
+        return Some(Cli { globals: Globals { dir }, command: wrap(invoke) });
+    }
     let call =
         clap::Command::new("aivault").subcommand(invoke::InvokeArgs::augment_args(clap::Command::new(name)));
     let matches = Globals::augment_args(call).try_get_matches_from(args).ok()?;
@@ -361,11 +365,37 @@ mod tests {
                 "k",
             ],
             vec!["aivault", "invoke", "x/y", "--request", "{\"method\":\"GET\"}", "--method", "POST"],
+            vec!["aivault", "invoke", "--method=GET", "x/y", "--path=/v1/a?b=c", "--dir=/tmp/v"],
+            vec![
+                "aivault",
+                "json",
+                "x/y",
+                "--timeout-ms=0",
+                "--multipart-file",
+                "f=/a",
+                "--multipart-file=g=/b",
+            ],
+            vec!["aivault", "invoke", "x/y", "--request-file", "r.json", "--body-file-path", "b.bin"],
         ];
         for args in same {
+            let plain = invoke::InvokeArgs::parse_plain(&os(&args)[2..]);
+            assert!(plain.is_some(), "{args:?} was not read by hand");
             let fast = parse_call(&os(&args)).unwrap_or_else(|| panic!("{args:?} took the long way"));
             let whole = Cli::try_parse_from(os(&args));
             assert_eq!(format!("{fast:?}"), format!("{:?}", whole.unwrap()), "{args:?}");
+        }
+        // Left to clap's definition of the one subcommand, which reads
+        // them as the whole command line does.
+        let by_clap = [
+            vec!["aivault", "invoke", "x/y", "--path=-x"],
+            vec!["aivault", "invoke", "x/y", "--body", ""],
+            vec!["aivault", "invoke", "x/y", "--timeout-ms", "+5"],
+        ];
+        for args in by_clap {
+            assert!(invoke::InvokeArgs::parse_plain(&os(&args)[2..]).is_none(), "{args:?} was read by hand");
+            let fast = parse_call(&os(&args)).map(|cli| format!("{cli:?}"));
+            let whole = Cli::try_parse_from(os(&args)).ok().map(|cli| format!("{cli:?}"));
+            assert_eq!(fast, whole, "{args:?}");
         }
         let elsewhere = [
             vec!["aivault", "invoke", "--help"],
@@ -374,12 +404,20 @@ mod tests {
             vec!["aivault", "invoke", "x/y", "--no-such-flag"],
             vec!["aivault", "invoke", "x/y", "--", "--x"],
             vec!["aivault", "invoke", "x/y", "--body", "a", "--body-file-path", "b"],
+            vec!["aivault", "invoke", "x/y", "--request=a", "--request-file=b"],
+            vec!["aivault", "invoke", "x/y", "--method", "GET", "--method", "POST"],
+            vec!["aivault", "invoke", "x/y", "z/w"],
+            vec!["aivault", "invoke", "x/y", "--timeout-ms", "soon"],
+            vec!["aivault", "invoke", "x/y", "--path"],
             vec!["aivault", "--dir", "/tmp/v", "invoke", "x/y"],
             vec!["aivault", "secrets", "list"],
             vec!["aivault"],
         ];
         for args in elsewhere {
             assert!(parse_call(&os(&args)).is_none(), "{args:?} took the short cut");
+            if args.len() > 2 && ["invoke", "json", "markdown", "md"].contains(&args[1]) {
+                assert!(invoke::InvokeArgs::parse_plain(&os(&args)[2..]).is_none(), "{args:?} read by hand");
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 //! broker. The raw upstream body goes to stdout, the status to stderr, and
 //! the exit code is non-zero for HTTP errors.
 
+use std::ffi::OsString;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,6 +19,7 @@ use crate::broker::{Broker, Head, Invocation, Sink, multipart};
 use crate::daemon::protocol::{Call, Request};
 
 #[derive(Debug, Args)]
+#[cfg_attr(test, derive(PartialEq))]
 pub struct InvokeArgs {
     /// Capability id, e.g. `openai/chat-completions`.
     capability: String,
@@ -65,9 +67,106 @@ pub struct InvokeArgs {
     #[arg(long, env = "AIVAULT_CONSUMER")]
     consumer: Option<String>,
     /// Give up after this many milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 60_000)]
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_TIMEOUT_MS)]
     timeout_ms: u64,
 }
+
+impl InvokeArgs {
+    /// `args` (what follows the subcommand) read without clap when they take
+    /// the plain form agents send: the capability, then `--flag value` or
+    /// `--flag=value` pairs, each flag at most once except the repeatable
+    /// ones, `--dir` among them. Building clap's parser, even for this one
+    /// subcommand, took 0.2–0.3 ms of a 5.7 ms one-shot call (BENCHMARKS.md). `None`
+    /// for anything else (help, `--`, a value that is empty or starts with
+    /// `-`, an unknown or repeated flag, conflicting flags, an empty
+    /// variable), which clap then parses as before, with its help and
+    /// errors. Returns `--dir` (else `AIVAULT_DIR`) beside the arguments.
+    pub(super) fn parse_plain(args: &[OsString]) -> Option<(Option<PathBuf>, Self)> {
+        fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
+            slot.is_none().then(|| *slot = Some(value))
+        }
+        let (mut capability, mut dir, mut timeout_ms) = (None, None, None);
+        let mut parsed = InvokeArgs {
+            capability: String::new(),
+            method: None,
+            path: None,
+            headers: Vec::new(),
+            body: None,
+            body_file_path: None,
+            request: None,
+            request_file: None,
+            multipart_fields: Vec::new(),
+            multipart_files: Vec::new(),
+            credential: None,
+            workspace_id: None,
+            group_id: None,
+            consumer: None,
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+        };
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let arg = arg.to_str()?;
+            let Some(flag) = arg.strip_prefix("--") else {
+                if arg.starts_with('-') {
+                    return None;
+                }
+                once(&mut capability, arg.to_string())?;
+                continue;
+            };
+            let (name, value) = match flag.split_once('=') {
+                Some((name, value)) => (name, value),
+                None => (flag, args.next()?.to_str()?),
+            };
+            if value.is_empty() || value.starts_with('-') {
+                return None;
+            }
+            let value = value.to_string();
+            match name {
+                "method" => once(&mut parsed.method, value)?,
+                "path" => once(&mut parsed.path, value)?,
+                "header" => parsed.headers.push(value),
+                "body" => once(&mut parsed.body, value)?,
+                "body-file-path" => once(&mut parsed.body_file_path, PathBuf::from(value))?,
+                "request" => once(&mut parsed.request, value)?,
+                "request-file" => once(&mut parsed.request_file, PathBuf::from(value))?,
+                "multipart-field" => parsed.multipart_fields.push(value),
+                "multipart-file" => parsed.multipart_files.push(value),
+                "credential" => once(&mut parsed.credential, value)?,
+                "workspace-id" => once(&mut parsed.workspace_id, value)?,
+                "group-id" => once(&mut parsed.group_id, value)?,
+                "consumer" => once(&mut parsed.consumer, value)?,
+                "timeout-ms" if value.bytes().all(|b| b.is_ascii_digit()) => {
+                    once(&mut timeout_ms, value.parse().ok()?)?
+                }
+                "dir" => once(&mut dir, PathBuf::from(value))?,
+                _ => return None,
+            }
+        }
+        let conflicting = (parsed.body.is_some() && parsed.body_file_path.is_some())
+            || (parsed.request.is_some() && parsed.request_file.is_some());
+        if conflicting {
+            return None;
+        }
+        parsed.capability = capability?;
+        parsed.timeout_ms = timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
+        // What clap takes from the environment when the flag is absent.
+        let from_env = |name: &str| match std::env::var_os(name) {
+            None => Some(None),
+            Some(value) if value.is_empty() => None,
+            Some(value) => Some(Some(value)),
+        };
+        if parsed.consumer.is_none() {
+            parsed.consumer = from_env("AIVAULT_CONSUMER")?.map(OsString::into_string).transpose().ok()?;
+        }
+        if dir.is_none() {
+            dir = from_env("AIVAULT_DIR")?.map(PathBuf::from);
+        }
+        Some((dir, parsed))
+    }
+}
+
+/// How long a call may take unless `--timeout-ms` says otherwise.
+const DEFAULT_TIMEOUT_MS: u64 = 60_000;
 
 /// How the response body is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
