@@ -148,7 +148,9 @@ impl InvokeArgs {
             return None;
         }
         parsed.capability = capability?;
-        parsed.timeout_ms = timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
+        if let Some(ms) = timeout_ms {
+            parsed.timeout_ms = ms;
+        }
         // What clap takes from the environment when the flag is absent.
         let from_env = |name: &str| match std::env::var_os(name) {
             None => Some(None),
