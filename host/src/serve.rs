@@ -96,6 +96,9 @@ pub struct Shared {
     pub(crate) dev: DevOverrides,
     pub(crate) options: ServeOptions,
     permits: Arc<Semaphore>,
+    /// Held by the one call made on the server's own thread (see
+    /// [`Shared::own_thread_turn`]).
+    own_thread: Arc<Semaphore>,
     /// Connections kept open between calls.
     pub(crate) vaults: Arc<VaultPool>,
     /// Requests to upstream, sent from the server's runtime over
@@ -132,7 +135,27 @@ impl Shared {
         let mcp = options.mcp.then(mcp::McpEndpoint::default);
         let vaults = VaultPool::new(dir, keys)?;
         let upstream = Upstream::new(options.timeout, &dev)?;
-        Ok(Shared { registry, dev, options, permits, vaults, upstream, mcp })
+        let own_thread = Arc::new(Semaphore::new(1));
+        Ok(Shared { registry, dev, options, permits, vaults, upstream, mcp, own_thread })
+    }
+
+    /// The turn to make a call to `/v/<name>/…` on the server's own
+    /// thread (see `routes::on_this_thread`): when no other call is in
+    /// flight, none is made there already, the vault's connections can be
+    /// used there (SQLite's), and `name` is a provider none of whose
+    /// credential kinds derives values (refreshing one is a request of its
+    /// own, sent from a blocking thread; a credential's id names no
+    /// provider before the vault is read).
+    fn own_thread_turn(&self, name: &str) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        if !self.vaults.usable_on_async_threads() {
+            return None;
+        }
+        let provider = self.registry.provider(name).ok()?;
+        if provider.manifest().credential_kinds.iter().any(|kind| !kind.derived.is_empty()) {
+            return None;
+        }
+        let turn = Arc::clone(&self.own_thread).try_acquire_owned().ok()?;
+        (self.permits.available_permits() == self.options.max_concurrent.max(1)).then_some(turn)
     }
 }
 
@@ -252,3 +275,34 @@ const _: fn() = || {
     fn shared<T: Send + Sync>() {}
     shared::<Shared>();
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugins::{Runtime, SandboxLimits};
+
+    // A call is made on the server's own thread only while no other call
+    // is in flight and none is made there already, and never for a
+    // provider whose kinds refresh values (a request of their own, sent
+    // from a blocking thread) or a name that is not a provider's.
+    #[test]
+    fn the_own_thread_takes_one_call_and_only_when_idle() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry =
+            Registry::load_builtin(&Runtime::new(SandboxLimits::default(), None).unwrap()).unwrap();
+        let options = ServeOptions::default();
+        let dev = DevOverrides::default();
+        let shared =
+            Shared::in_daemon(dir.path().into(), KeyCache::default(), Arc::new(registry), dev, options)
+                .unwrap();
+        let turn = shared.own_thread_turn("openai").expect("an idle server takes a call on its thread");
+        assert!(shared.own_thread_turn("openai").is_none(), "a second call on the server's thread");
+        drop(turn);
+        assert!(shared.own_thread_turn("google-calendar").is_none(), "a provider that refreshes tokens");
+        assert!(shared.own_thread_turn("cred_4f2a").is_none(), "a credential's id");
+        let slot = Arc::clone(&shared.permits).try_acquire_owned().unwrap();
+        assert!(shared.own_thread_turn("openai").is_none(), "another call in flight");
+        drop(slot);
+        assert!(shared.own_thread_turn("openai").is_some());
+    }
+}

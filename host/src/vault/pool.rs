@@ -73,6 +73,14 @@ impl VaultPool {
         Ok(pool)
     }
 
+    /// Whether its connections may be used on an async runtime's own
+    /// thread: SQLite's calls are plain blocking ones, while the PostgreSQL
+    /// client drives a runtime of its own, which cannot be entered from a
+    /// thread that drives another.
+    pub fn usable_on_async_threads(&self) -> bool {
+        matches!(self.location, Location::Sqlite(_))
+    }
+
     /// An idle connection, or a new one.
     pub fn get(self: &Arc<Self>) -> Result<PooledVault> {
         let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());

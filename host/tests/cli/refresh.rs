@@ -174,3 +174,29 @@ fn incomplete_oauth_json_is_refused_at_create() {
     assert!(err.contains("the OAuth JSON lacks `refresh_token`"), "{err}");
     vault.assert_nowhere(CLIENT_SECRET);
 }
+
+// Through `serve` (a server with nothing else to do, where a call may be
+// made on its own thread): a provider whose kind refreshes its token gets
+// one, and the call its answer; nothing secret reaches the client.
+#[test]
+fn refreshes_for_a_call_through_serve() {
+    let grant = "1//serve-grant-0123456789";
+    let vault = vault_with(grant);
+    let upstream = Upstream::start(HOSTS);
+    let token = crate::serve::token(&vault, &["--capability", "google-calendar/events"]);
+    let server = crate::serve::Server::start(&vault, &upstream, &[]);
+    for _ in 0..2 {
+        let response = crate::serve::client()
+            .get(server.url("/v/google-calendar/calendar/v3/calendars/primary/events"))
+            .bearer_auth(&token)
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body = response.text().unwrap();
+        assert!(body.contains("\"ok\"") && !body.contains("ya29."), "{body}");
+    }
+    assert_eq!(token_requests(&upstream).len(), 1, "the second call did not reuse the token");
+    assert_eq!(api_requests(&upstream).len(), 2);
+    drop(server);
+    nothing_leaked(&vault, grant);
+}
