@@ -37,7 +37,7 @@ pub use deliver::{AsyncSink, Buffer, Delivered, Head, Sink};
 use deliver::{Attempt, Limits};
 pub use devmode::DevOverrides;
 pub use error::BrokerError;
-pub use flight::{Flight, InFlight, Landing};
+pub use flight::{Flight, InFlight, Landing, unrecorded};
 use flight::{Loaded, landed};
 pub use path::{NormalPath, PathError, normalise, under_prefix};
 pub use rederive::RederiveError;

@@ -170,13 +170,18 @@ pub(super) fn landed(
     result: Result<Delivered, BrokerError>,
     audit: Result<(), VaultError>,
 ) -> Result<Delivered, BrokerError> {
-    match (result, audit) {
-        (Ok(delivered), Err(audit)) => {
-            Err(BrokerError::OutcomeNotRecorded { status: delivered.status, audit: Box::new(audit) })
-        }
-        (Err(error), Err(audit)) => {
-            Err(BrokerError::Unaudited { error: Box::new(error), audit: Box::new(audit) })
-        }
-        (result, Ok(())) => result,
+    match audit {
+        Ok(()) => result,
+        Err(audit) => Err(unrecorded(result, audit)),
+    }
+}
+
+/// What a call that ended with `result` reports when its outcome could
+/// not be written (`audit` says why): also when no connection to the
+/// vault could be had to write it.
+pub fn unrecorded(result: Result<Delivered, BrokerError>, audit: VaultError) -> BrokerError {
+    match result {
+        Ok(delivered) => BrokerError::OutcomeNotRecorded { status: delivered.status, audit: Box::new(audit) },
+        Err(error) => BrokerError::Unaudited { error: Box::new(error), audit: Box::new(audit) },
     }
 }

@@ -20,8 +20,8 @@ use super::group_commit::GroupCommit;
 use super::store::{Location, Store, WriteGate};
 use super::{KeyCache, Result, Vault};
 
-/// How many idle connections are kept; more are opened while calls need
-/// them and closed when given back to a full pool.
+/// How many idle connections are kept by default; more are opened while
+/// calls need them and closed when given back to a full pool.
 const KEEP: usize = 16;
 
 /// How often the log is checkpointed: often enough that it stays a few
@@ -37,6 +37,8 @@ pub struct VaultPool {
     location: Location,
     keys: KeyCache,
     idle: Mutex<Vec<Vault>>,
+    /// How many idle connections are kept.
+    keep: usize,
     gate: Arc<WriteGate>,
     /// Whether the checkpoint thread runs (else connections checkpoint as
     /// SQLite does by default).
@@ -50,12 +52,20 @@ pub struct VaultPool {
 impl VaultPool {
     /// A pool of connections to the vault of `dir`, wherever its rows are.
     pub fn new(dir: PathBuf, keys: KeyCache) -> Result<Arc<Self>> {
+        Self::keeping(dir, keys, KEEP)
+    }
+
+    /// As [`new`](Self::new), keeping up to `keep` idle connections: as
+    /// many as calls can be made at once, so a server under full load
+    /// does not open and close connections call after call.
+    pub fn keeping(dir: PathBuf, keys: KeyCache, keep: usize) -> Result<Arc<Self>> {
         let location = Vault::location_of(&dir)?;
         let pool = Arc::new(VaultPool {
             dir,
             location,
             keys,
             idle: Mutex::new(Vec::new()),
+            keep: keep.max(1),
             gate: Arc::default(),
             checkpointing: AtomicBool::new(false),
             group: Arc::default(),
@@ -145,7 +155,7 @@ impl Drop for PooledVault {
             return;
         }
         if let (Some(vault), Ok(mut idle)) = (self.vault.take(), self.pool.idle.lock())
-            && idle.len() < KEEP
+            && idle.len() < self.pool.keep
         {
             idle.push(vault);
         }

@@ -57,6 +57,12 @@ impl Server {
         raw.split(|b| *b == 0).map(|v| String::from_utf8_lossy(v).into_owned()).collect()
     }
 
+    /// The server's process id.
+    #[allow(dead_code)] // not used by the shared-database suite (cli_postgres)
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -143,6 +143,42 @@ fn a_checked_call_waits_for_a_taken_slot() {
     });
 }
 
+// A call waiting on upstream holds no connection to the vault: calls to
+// a hanging upstream, one after another, leave the server a few
+// connections open, not one each.
+#[test]
+fn calls_waiting_on_upstream_hold_no_connection() {
+    let vault = vault_with_keys();
+    let upstream = Upstream::start(HOSTS);
+    let token = token(&vault, &["--capability", "openai/models"]);
+    let server = Server::start(&vault, &upstream, &["--max-concurrent", "32", "--timeout-ms", "2500"]);
+    let waiting = 24;
+    std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..waiting)
+            .map(|_| {
+                let call = scope.spawn(|| {
+                    let hang = server.url("/v/openai/v1/models/hang");
+                    client().get(hang).bearer_auth(&token).send().unwrap().status().as_u16()
+                });
+                std::thread::sleep(Duration::from_millis(40));
+                call
+            })
+            .collect();
+        let open = databases_open(server.pid());
+        for call in calls {
+            assert_eq!(call.join().unwrap(), 502, "a hung call did not time out");
+        }
+        assert!(open < waiting / 2, "{open} connections open with {waiting} calls waiting on upstream");
+    });
+    assert!(models_ok(&server, &token));
+}
+
+/// How many times `pid` has the vault's database open: once per connection.
+fn databases_open(pid: u32) -> usize {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap();
+    fds.flatten().filter(|fd| std::fs::read_link(fd.path()).is_ok_and(|to| to.ends_with("vault.db"))).count()
+}
+
 // An upstream that hangs costs its own slot until the timeout, and a
 // provider that traps or spins fails its own call: the others go on.
 #[test]
