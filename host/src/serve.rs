@@ -133,7 +133,7 @@ impl Shared {
     ) -> Result<Self, ServeError> {
         let permits = Arc::new(Semaphore::new(options.max_concurrent.max(1)));
         let mcp = options.mcp.then(mcp::McpEndpoint::default);
-        let vaults = VaultPool::keeping(dir, keys, options.max_concurrent.max(16))?;
+        let vaults = VaultPool::keeping(dir, keys, options.max_concurrent)?;
         let upstream = Upstream::new(options.timeout, &dev)?;
         let own_thread = Arc::new(Semaphore::new(1));
         Ok(Shared { registry, dev, options, permits, vaults, upstream, mcp, own_thread })

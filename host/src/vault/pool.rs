@@ -55,9 +55,10 @@ impl VaultPool {
         Self::keeping(dir, keys, KEEP)
     }
 
-    /// As [`new`](Self::new), keeping up to `keep` idle connections: as
-    /// many as calls can be made at once, so a server under full load
-    /// does not open and close connections call after call.
+    /// As [`new`](Self::new), keeping up to `keep` idle connections (never
+    /// fewer than the default): as many as calls can be made at once, so
+    /// a server under full load does not open and close connections call
+    /// after call.
     pub fn keeping(dir: PathBuf, keys: KeyCache, keep: usize) -> Result<Arc<Self>> {
         let location = Vault::location_of(&dir)?;
         let pool = Arc::new(VaultPool {
@@ -65,7 +66,7 @@ impl VaultPool {
             location,
             keys,
             idle: Mutex::new(Vec::new()),
-            keep: keep.max(1),
+            keep: keep.max(KEEP),
             gate: Arc::default(),
             checkpointing: AtomicBool::new(false),
             group: Arc::default(),
