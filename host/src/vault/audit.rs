@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::integrity::{Fields, MacKey};
+use super::integrity::{Fields, KeySet, MacKey};
 use super::store::{AuditRow, StoreError, Tx};
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -36,31 +36,71 @@ fn mac_fields(seq: i64, hash: &str) -> Fields {
 /// Appends `event` at `ts_ms`, chained to the newest event, and returns its
 /// sequence number. The transaction must hold the vault's keys.
 pub fn append(tx: &Tx<'_>, event: &Event, ts_ms: i64) -> Result<i64, StoreError> {
-    let keys = tx.keys().filter(|k| !k.is_legacy()).cloned().ok_or(StoreError::Unkeyed)?;
-    let (last_seq, prev_hash) = tx.audit_head()?.unwrap_or((0, GENESIS.to_string()));
-    // A head whose seal is broken or missing stays so: re-sealing it would
-    // hide a truncation or a wiped log. Only a new vault and an old vault's
-    // migration write the first seal ([`authenticate_legacy`]).
-    let sealed = tx
-        .audit_head_seal()?
-        .is_some_and(|(value, authentic)| authentic && value == format!("{last_seq}:{prev_hash}"));
-    let seq = last_seq.max(tx.audit_high_water()?) + 1;
-    let details = event.details.to_string();
-    let hash = event_hash(&prev_hash, seq, ts_ms, event.kind, &event.subject, &details);
-    tx.insert_audit(&AuditRow {
-        seq,
-        ts_ms,
-        event: event.kind.to_string(),
-        subject: event.subject.clone(),
-        details,
-        prev_hash,
-        mac: Some(keys.audit().tag(&mac_fields(seq, &hash))),
-        hash: hash.clone(),
-    })?;
-    if sealed {
-        tx.seal_audit_head(seq, &hash)?;
-    }
+    let mut chain = Chain::head(tx)?;
+    let seq = chain.append(tx, event, ts_ms)?;
+    chain.seal(tx)?;
     Ok(seq)
+}
+
+/// The end of the log while a write transaction appends to it: read once,
+/// and the head sealed once after the last event, however many events the
+/// transaction appends (a group commit writes several calls' records).
+pub(super) struct Chain {
+    keys: std::sync::Arc<KeySet>,
+    last_seq: i64,
+    /// Where the next event's sequence number starts: past every number
+    /// ever handed out, even to events since deleted.
+    high_water: i64,
+    prev_hash: String,
+    /// Whether the head was sealed and authentic when read. A head whose
+    /// seal is broken or missing stays so: re-sealing it would hide a
+    /// truncation or a wiped log. Only a new vault and an old vault's
+    /// migration write the first seal ([`authenticate_legacy`]).
+    sealed: bool,
+    appended: bool,
+}
+
+impl Chain {
+    /// The log's end as `tx` sees it. The transaction must hold the
+    /// vault's keys.
+    pub(super) fn head(tx: &Tx<'_>) -> Result<Self, StoreError> {
+        let keys = tx.keys().filter(|k| !k.is_legacy()).cloned().ok_or(StoreError::Unkeyed)?;
+        let (last_seq, prev_hash) = tx.audit_head()?.unwrap_or((0, GENESIS.to_string()));
+        let sealed = tx
+            .audit_head_seal()?
+            .is_some_and(|(value, authentic)| authentic && value == format!("{last_seq}:{prev_hash}"));
+        let high_water = tx.audit_high_water()?;
+        Ok(Chain { keys, last_seq, high_water, prev_hash, sealed, appended: false })
+    }
+
+    /// Appends `event` at `ts_ms` after the last event and returns its
+    /// sequence number.
+    pub(super) fn append(&mut self, tx: &Tx<'_>, event: &Event, ts_ms: i64) -> Result<i64, StoreError> {
+        let seq = self.last_seq.max(self.high_water) + 1;
+        let details = event.details.to_string();
+        let hash = event_hash(&self.prev_hash, seq, ts_ms, event.kind, &event.subject, &details);
+        let prev_hash = std::mem::replace(&mut self.prev_hash, hash.clone());
+        tx.insert_audit(&AuditRow {
+            seq,
+            ts_ms,
+            event: event.kind.to_string(),
+            subject: event.subject.clone(),
+            details,
+            prev_hash,
+            mac: Some(self.keys.audit().tag(&mac_fields(seq, &hash))),
+            hash,
+        })?;
+        (self.last_seq, self.high_water, self.appended) = (seq, seq, true);
+        Ok(seq)
+    }
+
+    /// Seals the new head, if the head read was sealed.
+    pub(super) fn seal(self, tx: &Tx<'_>) -> Result<(), StoreError> {
+        if self.sealed && self.appended {
+            tx.seal_audit_head(self.last_seq, &self.prev_hash)?;
+        }
+        Ok(())
+    }
 }
 
 fn event_hash(prev: &str, seq: i64, ts_ms: i64, kind: &str, subject: &str, details: &str) -> String {
