@@ -262,7 +262,7 @@ pub(super) type Prepared = HashMap<String, postgres::Statement>;
 
 /// The open transaction of a [`super::Tx`].
 pub(super) enum Conn<'a> {
-    Sqlite(rusqlite::Transaction<'a>),
+    Sqlite(super::sqlite::Transaction<'a>),
     Postgres { tx: RefCell<postgres::Transaction<'a>>, prepared: RefCell<&'a mut Prepared> },
 }
 

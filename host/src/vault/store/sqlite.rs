@@ -126,9 +126,44 @@ pub(super) fn checkpoint_and_truncate(conn: &Connection) -> Result<()> {
     Ok(conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?)
 }
 
-pub(super) fn begin(conn: &mut Connection, write: bool) -> Result<rusqlite::Transaction<'_>> {
-    let behavior = if write { TransactionBehavior::Immediate } else { TransactionBehavior::Deferred };
-    Ok(conn.transaction_with_behavior(behavior)?)
+pub(super) fn begin(conn: &mut Connection, write: bool) -> Result<Transaction<'_>> {
+    conn.prepare_cached(if write { "BEGIN IMMEDIATE" } else { "BEGIN" })?.execute([])?;
+    Ok(Transaction { conn, open: true })
+}
+
+/// An open transaction, rolled back unless committed. Begun and ended
+/// with statements the connection prepared once (rusqlite's own
+/// transactions prepare `BEGIN`, `COMMIT` and `ROLLBACK` afresh each time:
+/// under 64 clients, 0.8% of `serve`'s time; a call runs four
+/// transactions).
+pub(super) struct Transaction<'c> {
+    conn: &'c Connection,
+    open: bool,
+}
+
+impl Transaction<'_> {
+    pub(super) fn commit(mut self) -> rusqlite::Result<()> {
+        self.conn.prepare_cached("COMMIT")?.execute([])?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for Transaction<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        // A commit that failed may have ended the transaction already.
+        if self.open && !self.conn.is_autocommit() {
+            let _ = self.conn.prepare_cached("ROLLBACK").and_then(|mut rollback| rollback.execute([]));
+        }
+    }
 }
 
 /// The highest audit sequence number ever handed out (survives deletion of
