@@ -304,6 +304,7 @@ fn an_older_database_keeps_its_high_water_mark() {
         .batch_execute(
             "DROP TABLE audit_high_water;
              DROP TABLE generation;
+             CREATE INDEX audit_by_time ON audit (ts_ms);
              CREATE SEQUENCE audit_seq_seq;
              CREATE OR REPLACE FUNCTION audit_high_water() RETURNS trigger LANGUAGE plpgsql AS $$
              BEGIN
