@@ -268,6 +268,8 @@ async fn checked_and_streamed(
                 Ok(vault) => vault,
                 Err(e) => return Checked::Done(Reply::error(StatusCode::SERVICE_UNAVAILABLE, e)),
             };
+            // The token check and the call's plan read one snapshot.
+            vault.hold_reads();
             let token = match authenticate(&mut vault, presented.as_deref(), &request.head) {
                 Ok(token) => token,
                 Err(refusal) => return Checked::Done(refusal),
@@ -315,6 +317,8 @@ async fn on_this_thread(
         Ok(vault) => vault,
         Err(e) => return Reply::error(StatusCode::SERVICE_UNAVAILABLE, e).into_response(),
     };
+    // The token check and the call's plan read one snapshot.
+    vault.hold_reads();
     let token = match authenticate(&mut vault, presented.as_deref(), &request.head) {
         Ok(token) => token,
         Err(refusal) => return refusal.into_response(),

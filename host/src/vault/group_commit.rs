@@ -190,6 +190,10 @@ impl Vault {
     /// Writes `write` now: with the other calls' records when this
     /// connection belongs to a pool, else in a transaction of its own.
     pub(super) fn write_record(&mut self, write: Write) -> Result<Admission> {
+        // Reads held open end first: a call waiting for another's commit
+        // while it held a snapshot could keep the checkpoint that commit
+        // waits behind waiting on it in turn.
+        self.store.let_go();
         match self.group.clone() {
             Some(group) => group.write(self, write),
             None => Ok(self.write_together(&[&write])?.remove(0)),

@@ -85,6 +85,14 @@ impl Vault {
         })
     }
 
+    /// Lets the reads until this connection's next write share one
+    /// transaction and see one snapshot (a front-end's token check and
+    /// the plan of the call it then admits); see [`super::store::Store::hold_reads`].
+    /// If none can be held, each read takes its own as usual.
+    pub fn hold_reads(&mut self) {
+        let _ = self.store.hold_reads();
+    }
+
     /// Counts this call against `capability`'s rate limit and records its
     /// intent in the audit log, in one transaction: a call is sent only once
     /// both are committed. Returns the intent's sequence number, or

@@ -155,10 +155,46 @@ impl Drop for PooledVault {
         if self.vault.as_ref().is_some_and(|v| v.store.is_closed()) {
             return;
         }
+        if let Some(vault) = self.vault.as_mut() {
+            vault.store.let_go();
+        }
         if let (Some(vault), Ok(mut idle)) = (self.vault.take(), self.pool.idle.lock())
             && idle.len() < self.pool.keep
         {
             idle.push(vault);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    // Reads held for a call's checks see one snapshot and end at the
+    // call's first write, which sees what others committed meanwhile; a
+    // connection given back to the pool holds no transaction (a snapshot
+    // left open would keep the write-ahead log from ever being emptied).
+    #[test]
+    fn held_reads_end_at_the_first_write_and_when_given_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = VaultPool::new(dir.path().to_path_buf(), KeyCache::default()).unwrap();
+        pool.get().unwrap().record("test.started", "test", json!({})).unwrap();
+        let events = |vault: &mut Vault| vault.store.read().unwrap().count_audit().unwrap();
+        let mut vault = pool.get().unwrap();
+        vault.hold_reads();
+        let before = events(&mut vault);
+        pool.get().unwrap().record("test.other", "test", json!({})).unwrap();
+        assert_eq!(events(&mut vault), before, "a held read saw another connection's commit");
+        assert!(vault.store.holds_transaction());
+        vault.record("test.own", "test", json!({})).unwrap();
+        assert!(!vault.store.holds_transaction());
+        assert_eq!(events(&mut vault), before + 2);
+        vault.hold_reads();
+        assert!(vault.store.holds_transaction());
+        drop(vault);
+        let idle = pool.idle.lock().unwrap();
+        assert!(!idle.is_empty() && idle.iter().all(|v| !v.store.holds_transaction()));
     }
 }

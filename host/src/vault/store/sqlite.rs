@@ -131,6 +131,25 @@ pub(super) fn begin(conn: &mut Connection, write: bool) -> Result<Transaction<'_
     Ok(Transaction { conn, open: true })
 }
 
+/// See [`super::Store::hold_reads`].
+pub(super) fn hold(conn: &Connection) -> Result<()> {
+    conn.prepare_cached("BEGIN")?.execute([])?;
+    Ok(())
+}
+
+/// Ends what [`hold`] began.
+pub(super) fn let_go(conn: &Connection) {
+    if !conn.is_autocommit() {
+        let _ = conn.prepare_cached("ROLLBACK").and_then(|mut rollback| rollback.execute([]));
+    }
+}
+
+/// A read inside the transaction [`hold`] began: neither begins nor ends
+/// one.
+pub(super) fn within(conn: &Connection) -> Transaction<'_> {
+    Transaction { conn, open: false }
+}
+
 /// An open transaction, rolled back unless committed. Begun and ended
 /// with statements the connection prepared once (rusqlite's own
 /// transactions prepare `BEGIN`, `COMMIT` and `ROLLBACK` afresh each time:
@@ -143,6 +162,10 @@ pub(super) struct Transaction<'c> {
 
 impl Transaction<'_> {
     pub(super) fn commit(mut self) -> rusqlite::Result<()> {
+        if !self.open {
+            // A read within a held transaction: its holder ends it.
+            return Ok(());
+        }
         self.conn.prepare_cached("COMMIT")?.execute([])?;
         self.open = false;
         Ok(())
