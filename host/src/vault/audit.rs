@@ -47,10 +47,10 @@ pub fn append(tx: &Tx<'_>, event: &Event, ts_ms: i64) -> Result<i64, StoreError>
 /// transaction appends (a group commit writes several calls' records).
 pub(super) struct Chain {
     keys: std::sync::Arc<KeySet>,
-    last_seq: i64,
-    /// Where the next event's sequence number starts: past every number
-    /// ever handed out, even to events since deleted.
-    high_water: i64,
+    /// The next event's sequence number: past every number ever handed
+    /// out, even to events since deleted.
+    next_seq: i64,
+    /// The hash of the last event.
     prev_hash: String,
     /// Whether the head was sealed and authentic when read. A head whose
     /// seal is broken or missing stays so: re-sealing it would hide a
@@ -69,14 +69,14 @@ impl Chain {
         let sealed = tx
             .audit_head_seal()?
             .is_some_and(|(value, authentic)| authentic && value == format!("{last_seq}:{prev_hash}"));
-        let high_water = tx.audit_high_water()?;
-        Ok(Chain { keys, last_seq, high_water, prev_hash, sealed, appended: false })
+        let next_seq = last_seq.max(tx.audit_high_water()?) + 1;
+        Ok(Chain { keys, next_seq, prev_hash, sealed, appended: false })
     }
 
     /// Appends `event` at `ts_ms` after the last event and returns its
     /// sequence number.
     pub(super) fn append(&mut self, tx: &Tx<'_>, event: &Event, ts_ms: i64) -> Result<i64, StoreError> {
-        let seq = self.last_seq.max(self.high_water) + 1;
+        let seq = self.next_seq;
         let details = event.details.to_string();
         let hash = event_hash(&self.prev_hash, seq, ts_ms, event.kind, &event.subject, &details);
         let prev_hash = std::mem::replace(&mut self.prev_hash, hash.clone());
@@ -90,14 +90,14 @@ impl Chain {
             mac: Some(self.keys.audit().tag(&mac_fields(seq, &hash))),
             hash,
         })?;
-        (self.last_seq, self.high_water, self.appended) = (seq, seq, true);
+        (self.next_seq, self.appended) = (seq + 1, true);
         Ok(seq)
     }
 
     /// Seals the new head, if the head read was sealed.
     pub(super) fn seal(self, tx: &Tx<'_>) -> Result<(), StoreError> {
         if self.sealed && self.appended {
-            tx.seal_audit_head(self.last_seq, &self.prev_hash)?;
+            tx.seal_audit_head(self.next_seq - 1, &self.prev_hash)?;
         }
         Ok(())
     }

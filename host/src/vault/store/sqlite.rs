@@ -127,20 +127,31 @@ pub(super) fn checkpoint_and_truncate(conn: &Connection) -> Result<()> {
 }
 
 pub(super) fn begin(conn: &mut Connection, write: bool) -> Result<Transaction<'_>> {
-    conn.prepare_cached(if write { "BEGIN IMMEDIATE" } else { "BEGIN" })?.execute([])?;
+    run(conn, if write { "BEGIN IMMEDIATE" } else { "BEGIN" })?;
     Ok(Transaction { conn, open: true })
 }
 
 /// See [`super::Store::hold_reads`].
 pub(super) fn hold(conn: &Connection) -> Result<()> {
-    conn.prepare_cached("BEGIN")?.execute([])?;
-    Ok(())
+    Ok(run(conn, "BEGIN")?)
 }
 
 /// Ends what [`hold`] began.
 pub(super) fn let_go(conn: &Connection) {
+    roll_back(conn);
+}
+
+/// Runs a statement that begins or ends a transaction, prepared once per
+/// connection.
+fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+/// Rolls back the open transaction, if any (a commit that failed may have
+/// ended it already).
+fn roll_back(conn: &Connection) {
     if !conn.is_autocommit() {
-        let _ = conn.prepare_cached("ROLLBACK").and_then(|mut rollback| rollback.execute([]));
+        let _ = run(conn, "ROLLBACK");
     }
 }
 
@@ -166,7 +177,7 @@ impl Transaction<'_> {
             // A read within a held transaction: its holder ends it.
             return Ok(());
         }
-        self.conn.prepare_cached("COMMIT")?.execute([])?;
+        run(self.conn, "COMMIT")?;
         self.open = false;
         Ok(())
     }
@@ -182,9 +193,8 @@ impl std::ops::Deref for Transaction<'_> {
 
 impl Drop for Transaction<'_> {
     fn drop(&mut self) {
-        // A commit that failed may have ended the transaction already.
-        if self.open && !self.conn.is_autocommit() {
-            let _ = self.conn.prepare_cached("ROLLBACK").and_then(|mut rollback| rollback.execute([]));
+        if self.open {
+            roll_back(self.conn);
         }
     }
 }
