@@ -54,6 +54,19 @@ impl McpEndpoint {
     }
 }
 
+/// Runs blocking `work` from a runtime's thread. On a runtime of several
+/// threads the others take this one's tasks meanwhile; on one of its own
+/// (`serve`'s) its other connections wait: it runs once per MCP session.
+fn outside_the_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    match tokio::runtime::Handle::try_current().map(|handle| handle.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => std::thread::scope(|scope| match scope.spawn(work).join() {
+            Ok(done) => done,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }),
+    }
+}
+
 /// An MCP service whose every session acts as the token `presented`.
 fn service_for(shared: &Arc<Shared>, presented: &str) -> Service {
     let shared = Arc::clone(shared);
@@ -70,12 +83,11 @@ fn service_for(shared: &Arc<Shared>, presented: &str) -> Service {
             let route = Route::Local { vaults: Arc::clone(&shared.vaults), dev: shared.dev.clone() };
             let scoping = Scoping { context: Scope::Global, consumer: None, token: Some(presented.clone()) };
             // Starting checks the token against the vault: blocking work,
-            // which must not hold up this runtime's thread (and a database
-            // server's client must not run inside it).
-            let session = tokio::task::block_in_place(|| {
-                Session::start(route, Arc::clone(&shared.registry), scoping, shared.options.timeout)
-            })
-            .map_err(std::io::Error::other)?;
+            // which must not run inside the runtime (a database server's
+            // client starts one of its own).
+            let (registry, timeout) = (Arc::clone(&shared.registry), shared.options.timeout);
+            let session = outside_the_runtime(move || Session::start(route, registry, scoping, timeout))
+                .map_err(std::io::Error::other)?;
             Ok(McpServer::new(session, false, MAX_OUTPUT_BYTES))
         },
         Arc::new(LocalSessionManager::default()),
