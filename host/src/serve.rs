@@ -107,6 +107,8 @@ pub struct Shared {
     pub(crate) upstream: Upstream,
     /// The MCP services, with `--mcp`.
     pub(crate) mcp: Option<Arc<mcp::McpEndpoint>>,
+    /// Connections served at once, by every thread; more are closed at once.
+    connection_slots: Arc<Semaphore>,
     /// Whether every connection this serves is served on one thread of
     /// its own (`serve`'s runtimes, see [`run`]), rather than on a runtime
     /// whose threads share them (aivaultd's).
@@ -152,6 +154,7 @@ impl Shared {
             upstream,
             mcp,
             own_thread,
+            connection_slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
             thread_of_its_own: false,
             connections: AtomicUsize::new(0),
         })
@@ -171,6 +174,7 @@ impl Shared {
             upstream: Upstream::new(self.options.timeout, &self.dev)?,
             mcp: self.mcp.clone(),
             own_thread: Arc::clone(&self.own_thread),
+            connection_slots: Arc::clone(&self.connection_slots),
             thread_of_its_own: true,
             connections: AtomicUsize::new(0),
         })
@@ -285,7 +289,6 @@ pub async fn bind(options: &ServeOptions) -> Result<TcpListener, ServeError> {
 /// the calls in flight: each is bounded by its own timeouts (upstream, and
 /// a client that stops reading), so this ends.
 pub async fn accept(listener: TcpListener, shared: Arc<Shared>, stop: Arc<tokio::sync::Notify>) {
-    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         tokio::select! {
             _ = stop.notified() => break,
@@ -295,7 +298,7 @@ pub async fn accept(listener: TcpListener, shared: Arc<Shared>, stop: Arc<tokio:
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 };
-                let Ok(connection) = Arc::clone(&connections).try_acquire_owned() else {
+                let Ok(connection) = Arc::clone(&shared.connection_slots).try_acquire_owned() else {
                     continue;
                 };
                 let shared = Arc::clone(&shared);

@@ -111,6 +111,41 @@ fn stalled_and_vanished_clients_give_their_slot_back() {
     drop(stalled);
 }
 
+// At most 256 connections are open at once (`MAX_CONNECTIONS` in
+// serve.rs), however many threads accept them: one past that is closed at
+// once, and once clients let theirs go the server serves again.
+#[test]
+fn connections_past_the_limit_are_closed_at_once() {
+    let vault = vault_with_keys();
+    let upstream = Upstream::start(HOSTS);
+    let token = token(&vault, &["--capability", "openai/models"]);
+    let server = Server::start(&vault, &upstream, &[]);
+    let addr = server.base.strip_prefix("http://").unwrap();
+    let idle: Vec<TcpStream> = (0..256).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    // Every one of them accepted (each waits for its head) before the next.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut one_more = TcpStream::connect(addr).unwrap();
+    one_more.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let started = Instant::now();
+    let read = one_more.read(&mut [0u8; 16]);
+    assert!(
+        matches!(read, Ok(0))
+            || read.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the 257th connection was kept: {read:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5), "closed only after {:?}", started.elapsed());
+    drop(idle);
+    let served = || {
+        let answer = client().get(server.url("/v/openai/v1/models")).bearer_auth(&token).send();
+        answer.is_ok_and(|a| a.status() == 200)
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !served() {
+        assert!(Instant::now() < deadline, "the server did not serve again");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 // With the one call slot taken, a request without a body whose token is
 // good waits for the slot and is answered once it frees; one with a bad
 // token is refused at once, taking no slot to check it.
