@@ -109,12 +109,10 @@ pub struct Shared {
     pub(crate) mcp: Option<Arc<mcp::McpEndpoint>>,
     /// Connections served at once, by every thread; more are closed at once.
     connection_slots: Arc<Semaphore>,
-    /// Whether every connection this serves is served on one thread of
-    /// its own (`serve`'s runtimes, see [`run`]), rather than on a runtime
-    /// whose threads share them (aivaultd's).
-    thread_of_its_own: bool,
-    /// The connections open through this.
-    connections: AtomicUsize,
+    /// The connections open through this, when all of them are served on
+    /// one thread of its own (`serve`'s runtimes, see [`run`]); `None` on
+    /// a runtime whose threads share them (aivaultd's).
+    connections_here: Option<AtomicUsize>,
 }
 
 impl Shared {
@@ -155,8 +153,7 @@ impl Shared {
             mcp,
             own_thread,
             connection_slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
-            thread_of_its_own: false,
-            connections: AtomicUsize::new(0),
+            connections_here: None,
         })
     }
 
@@ -175,8 +172,7 @@ impl Shared {
             mcp: self.mcp.clone(),
             own_thread: Arc::clone(&self.own_thread),
             connection_slots: Arc::clone(&self.connection_slots),
-            thread_of_its_own: true,
-            connections: AtomicUsize::new(0),
+            connections_here: Some(AtomicUsize::new(0)),
         })
     }
 
@@ -197,7 +193,7 @@ impl Shared {
         }
         // A call made on a thread of its own holds up every connection
         // that thread serves: only the caller's may be waiting on it.
-        if self.thread_of_its_own && self.connections.load(Ordering::Relaxed) > 1 {
+        if self.connections_here.as_ref().is_some_and(|open| open.load(Ordering::Relaxed) > 1) {
             return None;
         }
         let turn = Arc::clone(&self.own_thread).try_acquire_owned().ok()?;
@@ -220,7 +216,7 @@ impl Shared {
 /// blocking threads, shared through the call slots as before.
 pub fn run(mut shared: Shared, ready: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
     crate::memory::fewer_malloc_arenas();
-    shared.thread_of_its_own = true;
+    shared.connections_here = Some(AtomicUsize::new(0));
     let mut each = vec![shared];
     while each.len() < SERVING_THREADS {
         each.push(each[0].for_a_thread()?);
@@ -335,19 +331,23 @@ async fn serve_connection(shared: Arc<Shared>, mut stream: tokio::net::TcpStream
         .await;
 }
 
-/// A connection counted in [`Shared::connections`] while it is open.
+/// A connection counted in [`Shared::connections_here`] while it is open.
 struct Open(Arc<Shared>);
 
 impl Open {
     fn counted(shared: &Arc<Shared>) -> Self {
-        shared.connections.fetch_add(1, Ordering::Relaxed);
+        if let Some(open) = &shared.connections_here {
+            open.fetch_add(1, Ordering::Relaxed);
+        }
         Open(Arc::clone(shared))
     }
 }
 
 impl Drop for Open {
     fn drop(&mut self) {
-        self.0.connections.fetch_sub(1, Ordering::Relaxed);
+        if let Some(open) = &self.0.connections_here {
+            open.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
