@@ -270,6 +270,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if matches!(cli.command, Command::Serve(_) | Command::Daemon(_)) {
         // Before it opens anything (see the function).
         crate::memory::restart_with_small_thread_caches();
+        crate::memory::no_sqlite_memory_statistics();
     }
     let ctx = Context::new(cli.globals.dir)?;
     refuse_agent_admin(&ctx, &cli.command)?;

@@ -63,3 +63,18 @@ pub fn restart_with_small_thread_caches() {
         let _ = again.args(args).env("GLIBC_TUNABLES", tunables).env(RESTARTED, "1").exec();
     }
 }
+
+/// Turns off SQLite's count of the memory it holds (on by default). While
+/// it counts, every allocation and free SQLite makes takes one mutex for
+/// the whole process, and a server's calls, running on dozens of threads
+/// at once, queue on it. aivault never reads the count. SQLite takes the
+/// setting only before its first use, so a server calls this before it
+/// opens anything; later, SQLite refuses it and nothing changes.
+pub fn no_sqlite_memory_statistics() {
+    // SAFETY: sqlite3_config may be called only while no other thread
+    // uses SQLite: this runs before the server opens anything or starts a
+    // thread. Its one argument is an int, as SQLITE_CONFIG_MEMSTATUS takes.
+    unsafe {
+        rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0 as std::ffi::c_int);
+    }
+}
