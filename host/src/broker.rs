@@ -196,6 +196,23 @@ impl<'a> Broker<'a> {
         landed(result, self.vault.record(kind, &capability, details))
     }
 
+    /// As [`land`](Self::land), for several calls whose outcomes are
+    /// written together (each still learns its own fate, in order).
+    pub fn land_all(
+        &mut self,
+        calls: Vec<(Landing, Result<Delivered, BrokerError>)>,
+    ) -> Vec<Result<Delivered, BrokerError>> {
+        let (events, results): (Vec<Event>, Vec<_>) = calls
+            .into_iter()
+            .map(|(landing, result)| {
+                let (kind, capability, details) = landing.record(&result);
+                (Event::new(kind, capability, details), result)
+            })
+            .unzip();
+        let written = self.vault.record_all(events);
+        results.into_iter().zip(written).map(|(result, audit)| landed(result, audit)).collect()
+    }
+
     /// Audits a refusal; a refusal that cannot be audited says so.
     fn refused(
         &mut self,

@@ -20,6 +20,7 @@ mod passthrough;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub use passthrough::check_parse as check_passthrough_parse;
+mod recorder;
 mod routes;
 mod stream;
 
@@ -35,6 +36,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use self::head::FirstHead;
+use self::recorder::Recorder;
 
 use crate::broker::{DevOverrides, Upstream, UpstreamError};
 use crate::registry::Registry;
@@ -107,6 +109,8 @@ pub struct Shared {
     pub(crate) upstream: Upstream,
     /// The MCP services, with `--mcp`.
     pub(crate) mcp: Option<Arc<mcp::McpEndpoint>>,
+    /// Writes the outcomes of calls sent from the runtime.
+    recorder: Arc<Recorder>,
     /// Connections served at once, by every thread; more are closed at once.
     connection_slots: Arc<Semaphore>,
     /// The connections open through this, when all of them are served on
@@ -143,7 +147,10 @@ impl Shared {
         let vaults = VaultPool::keeping(dir, keys, options.max_concurrent)?;
         let upstream = Upstream::new(options.timeout, &dev)?;
         let own_thread = Arc::new(Semaphore::new(1));
+        let recorder = Recorder::start(Arc::clone(&vaults), Arc::clone(&registry), dev.clone())
+            .map_err(ServeError::Runtime)?;
         Ok(Shared {
+            recorder,
             registry,
             dev,
             options,
@@ -170,6 +177,7 @@ impl Shared {
             vaults: Arc::clone(&self.vaults),
             upstream: Upstream::new(self.options.timeout, &self.dev)?,
             mcp: self.mcp.clone(),
+            recorder: Arc::clone(&self.recorder),
             own_thread: Arc::clone(&self.own_thread),
             connection_slots: Arc::clone(&self.connection_slots),
             connections_here: Some(AtomicUsize::new(0)),
@@ -213,7 +221,8 @@ impl Shared {
 /// for the client, for upstream), each switch a wake-up of the other
 /// thread; one client's calls back to back went 41–74% faster this way
 /// (BENCHMARKS.md, session 29). The vault work of most calls runs on the
-/// blocking threads, shared through the call slots as before.
+/// blocking threads, shared through the call slots as before, and their
+/// outcomes are written by one recorder thread (`serve/recorder.rs`).
 pub fn run(mut shared: Shared, ready: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
     crate::memory::fewer_malloc_arenas();
     shared.connections_here = Some(AtomicUsize::new(0));

@@ -4,12 +4,14 @@
 //! async one (`serve`) has the broker make the request ready on a blocking
 //! thread ([`Broker::invoke_until_sent`]), sends it and passes the answer
 //! on from its own runtime ([`InFlight::send`]), and has the outcome
-//! recorded ([`Broker::land`]): the request and its answer then need no
+//! recorded ([`Broker::land`], or [`Broker::land_all`] for several calls
+//! at once): the request and its answer then need no
 //! hand-over to a client thread and back. What records the outcome
 //! ([`Landing`]) never travels with the request.
 //!
 //! [`Broker::invoke_into`]: super::Broker::invoke_into
 //! [`Broker::invoke_until_sent`]: super::Broker::invoke_until_sent
+//! [`Broker::land_all`]: super::Broker::land_all
 //! [`Broker::land`]: super::Broker::land
 
 use std::time::{Duration, Instant};

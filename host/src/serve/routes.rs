@@ -4,8 +4,9 @@
 //! server's own thread), and answer. Every refusal is one line of JSON
 //! (`{"error": "..."}`) and nothing reaches upstream. A passthrough call
 //! the broker has made ready (checked, its intent recorded, the secrets
-//! injected) is sent and answered from the server's own runtime, while its
-//! blocking thread waits to record the outcome.
+//! injected) is sent and answered from the server's own runtime, and its
+//! outcome written by the recorder (`recorder.rs`); a call made on the
+//! server's own thread records its own.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -20,7 +21,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
-use super::stream::{self, ChannelBody, ChannelSink, Flown, Start};
+use super::recorder::ToRecord;
+use super::stream::{self, ChannelBody, ChannelSink, Start, Then};
 use super::{Shared, api, passthrough};
 use crate::broker::{Broker, BrokerError, Delivered, Flight, InFlight, Invocation, Landing};
 use crate::plugins::PluginError;
@@ -190,15 +192,17 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> HttpResponse {
     let request = Received { head, body };
     match route {
         Route::Capabilities => {
-            blocking(shared, move |shared, mut vault| api::capabilities(shared, &mut vault, &token))
+            blocking(shared, move |shared, mut vault, _slot| api::capabilities(shared, &mut vault, &token))
                 .await
                 .into_response()
         }
         Route::Invoke => {
-            blocking(shared, move |shared, mut vault| api::invoke(shared, &mut vault, &request, &token))
-                .await
-                .into_paced_response()
-                .await
+            blocking(shared, move |shared, mut vault, _slot| {
+                api::invoke(shared, &mut vault, &request, &token)
+            })
+            .await
+            .into_paced_response()
+            .await
         }
         Route::Passthrough(parsed) => streamed(shared, request, token, Arc::new(*parsed)).await,
         Route::Mcp => Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response(),
@@ -229,7 +233,9 @@ async fn in_a_slot(
 ) -> HttpResponse {
     let work = {
         let shared = Arc::clone(&shared);
-        blocking(shared, move |shared, vault| call(shared, vault, &request, &token, &parsed, sink))
+        blocking(shared, move |shared, vault, slot| {
+            call(shared, vault, &request, &token, &parsed, sink, slot)
+        })
     };
     // The call runs on; the response goes out as soon as its start is known.
     let task = tokio::spawn(work);
@@ -274,10 +280,10 @@ async fn checked_and_streamed(
                 Ok(token) => token,
                 Err(refusal) => return Checked::Done(refusal),
             };
-            let Ok(_slot) = Arc::clone(&shared.permits).try_acquire_owned() else {
+            let Ok(slot) = Arc::clone(&shared.permits).try_acquire_owned() else {
                 return Checked::NeedsSlot(token, sink);
             };
-            Checked::Done(call(&shared, vault, &request, &token, &parsed, sink))
+            Checked::Done(call(&shared, vault, &request, &token, &parsed, sink, slot))
         })
     };
     let checked = tokio::select! {
@@ -376,11 +382,12 @@ fn land(shared: &Shared, landing: Landing, result: Result<Delivered, BrokerError
     }
 }
 
-/// Runs a passthrough call, its answer going to `sink`; the reply is for
-/// a call that ended without saying anything. A call the broker makes
-/// ready to send is sent, and its answer passed on, from the server's
-/// runtime; this thread waits to record how it went (and aborts an answer
-/// still going if that fails).
+/// Runs a passthrough call in `slot`, its answer going to `sink`; the
+/// reply is for a call that ended without saying anything. A call the
+/// broker makes ready to send is sent, and its answer passed on, from the
+/// server's runtime, and its outcome recorded by the recorder (which
+/// frees the slot then, and aborts an answer still going if it cannot be
+/// recorded): this thread is free once the request has left.
 fn call(
     shared: &Shared,
     mut vault: PooledVault,
@@ -388,16 +395,12 @@ fn call(
     token: &TokenRow,
     parsed: &passthrough::Parsed,
     mut sink: ChannelSink,
+    slot: OwnedSemaphorePermit,
 ) -> Reply {
     match passthrough(shared, &mut vault, request, token, parsed, &mut sink) {
         Ok(Flight::Ready(flight, landing)) => {
             drop(vault);
-            let (result, mut sink) = match sink.fly(flight).blocking_recv() {
-                Ok(flown) => flown,
-                // The handler was dropped: the client went away first.
-                Err(_) => (Err(BrokerError::CallerGone), sink),
-            };
-            land(shared, landing, result, &mut sink);
+            sink.fly_then_record(flight, |rest| ToRecord::new(&shared.recorder, landing, slot, rest));
         }
         Ok(Flight::Served(_)) => sink.ended(),
         Err(reply) => sink.fail(reply),
@@ -406,19 +409,18 @@ fn call(
 }
 
 /// Sends a call's request from this runtime and passes its answer on as
-/// it arrives; how it went goes back to the blocking thread waiting to
-/// record it.
-async fn fly(
-    shared: Arc<Shared>,
-    flight: Box<InFlight>,
-    mut sink: ChannelSink,
-    done: oneshot::Sender<Flown>,
-) {
+/// it arrives; how it went goes to whoever records it.
+async fn fly(shared: Arc<Shared>, flight: Box<InFlight>, mut sink: ChannelSink, then: Then) {
     let result = flight.send(&shared.upstream, &mut sink).await;
     // The answer goes out first: the handler sending it runs before the
-    // blocking thread is woken to record the outcome.
+    // thread recording the outcome is woken.
     tokio::task::yield_now().await;
-    let _ = done.send((result, sink));
+    match then {
+        Then::Back(done) => {
+            let _ = done.send((result, sink));
+        }
+        Then::Record(to) => to.landed(result, sink),
+    }
 }
 
 fn internal_error() -> Reply {
@@ -436,11 +438,11 @@ async fn answer(
 ) -> HttpResponse {
     let started = match started {
         Ok(Start::Fly(takeoff)) => {
-            let stream::Takeoff { flight, pieces, done } = *takeoff;
+            let stream::Takeoff { flight, pieces, then } = *takeoff;
             let (sink, mut start) = ChannelSink::flying(pieces);
             // Driven here until the answer's start is known, then on its
             // own: no hand-over between tasks before the answer goes out.
-            let mut flying = Box::pin(fly(Arc::clone(shared), flight, sink, done));
+            let mut flying = Box::pin(fly(Arc::clone(shared), flight, sink, then));
             tokio::select! {
                 biased;
                 started = &mut start => {
@@ -471,22 +473,19 @@ pub(super) struct Received {
 }
 
 /// Runs `work` on a blocking thread with its own vault connection, once a
-/// slot is free (a 503 if none frees up in time).
+/// slot is free (a 503 if none frees up in time); the slot is `work`'s.
 async fn blocking(
     shared: Arc<Shared>,
-    work: impl FnOnce(&Shared, PooledVault) -> Reply + Send + 'static,
+    work: impl FnOnce(&Shared, PooledVault, OwnedSemaphorePermit) -> Reply + Send + 'static,
 ) -> Reply {
     let slot =
         tokio::time::timeout(shared.options.queue_timeout, Arc::clone(&shared.permits).acquire_owned()).await;
     let Ok(Ok(permit)) = slot else {
         return Reply::error(StatusCode::SERVICE_UNAVAILABLE, "aivault serve is busy; try again shortly");
     };
-    let task = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        match shared.vaults.get() {
-            Ok(vault) => work(&shared, vault),
-            Err(e) => Reply::error(StatusCode::SERVICE_UNAVAILABLE, e),
-        }
+    let task = tokio::task::spawn_blocking(move || match shared.vaults.get() {
+        Ok(vault) => work(&shared, vault, permit),
+        Err(e) => Reply::error(StatusCode::SERVICE_UNAVAILABLE, e),
     });
     task.await.unwrap_or_else(|_| Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
 }

@@ -11,8 +11,8 @@
 //! A call the broker has made ready to send comes back to the async side
 //! instead ([`Start::Fly`]): its request is sent and its answer passed on
 //! from the server's runtime, through the same channel, and the result and
-//! the sink go back to the blocking thread, which records the outcome (and
-//! aborts the answer if that fails).
+//! the sink go to whoever records the outcome ([`Then`]), which aborts the
+//! answer if that fails.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -23,6 +23,7 @@ use http_body::{Body, Frame};
 use tokio::sync::mpsc::error::{SendTimeoutError, TrySendError};
 use tokio::sync::{mpsc, oneshot};
 
+use super::recorder::ToRecord;
 use super::routes::Reply;
 use crate::broker::{AsyncSink, BrokerError, Delivered, Head, InFlight, Sink};
 
@@ -39,11 +40,23 @@ pub(super) enum Start {
 pub(super) struct Takeoff {
     pub(super) flight: Box<InFlight>,
     pub(super) pieces: mpsc::Sender<Piece>,
-    pub(super) done: oneshot::Sender<Flown>,
+    pub(super) then: Then,
+}
+
+/// Where a flight's result goes.
+pub(super) enum Then {
+    /// Back to the thread that made the call ready, which records it.
+    Back(oneshot::Sender<Flown>),
+    /// To the recorder.
+    Record(ToRecord),
 }
 
 /// How a flight went, and its sink (whose answer may still be going).
 pub(super) type Flown = (Result<Delivered, BrokerError>, ChannelSink);
+
+fn failed_after_it_began() -> std::io::Error {
+    std::io::Error::other("the call failed after its answer began")
+}
 
 /// How long a client may leave the answer unread before the call stops.
 const STALL: Duration = Duration::from_secs(60);
@@ -82,10 +95,21 @@ impl ChannelSink {
     /// client went away before its answer began.
     pub(super) fn fly(&mut self, flight: Box<InFlight>) -> oneshot::Receiver<Flown> {
         let (done, flown) = oneshot::channel();
-        if let Some(start) = self.start.take() {
-            let _ = start.send(Start::Fly(Box::new(Takeoff { flight, pieces: self.pieces.clone(), done })));
-        }
+        self.take_off(flight, Then::Back(done));
         flown
+    }
+
+    /// Hands `flight` to the async side to send; how it went goes to the
+    /// recorder, given this sink for a flight that never ends.
+    pub(super) fn fly_then_record(mut self, flight: Box<InFlight>, to: impl FnOnce(Self) -> ToRecord) {
+        let rest = ChannelSink { start: None, pieces: self.pieces.clone() };
+        self.take_off(flight, Then::Record(to(rest)));
+    }
+
+    fn take_off(&mut self, flight: Box<InFlight>, then: Then) {
+        if let Some(start) = self.start.take() {
+            let _ = start.send(Start::Fly(Box::new(Takeoff { flight, pieces: self.pieces.clone(), then })));
+        }
     }
 
     /// Ends the exchange with `reply` if the head was not sent yet; after
@@ -96,8 +120,20 @@ impl ChannelSink {
                 let _ = start.send(Start::Whole(reply));
             }
             None => {
-                let _ = self.send(Err(std::io::Error::other("the call failed after its answer began")));
+                let _ = self.send(Err(failed_after_it_began()));
             }
+        }
+    }
+
+    /// As [`fail`](Self::fail), never waiting on this thread: an answer
+    /// already going whose channel is full (a client not reading keeps it
+    /// so for up to a minute) is aborted from a thread of its own.
+    pub(super) fn fail_without_waiting(mut self, reply: Reply) {
+        if self.start.is_some() {
+            return self.fail(reply);
+        }
+        if let Err(TrySendError::Full(_)) = self.pieces.try_send(Err(failed_after_it_began())) {
+            let _ = std::thread::Builder::new().name("aivault-abort".into()).spawn(move || self.fail(reply));
         }
     }
 
@@ -190,5 +226,29 @@ impl Body for ChannelBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         self.pieces.poll_recv(cx).map(|piece| piece.map(|piece| piece.map(Frame::data)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // An answer already going whose channel is full (its client not
+    // reading) is still aborted, not ended as if complete, and the thread
+    // aborting it (the recorder, which every other call's outcome waits
+    // behind) does not wait for the client to read.
+    #[test]
+    fn an_answer_going_is_aborted_without_waiting_for_its_client() {
+        let (mut sink, _start, mut body) = channel();
+        let _head_sent = sink.start.take();
+        let mut queued = 0;
+        while sink.pieces.try_send(Ok(Bytes::from_static(b"piece"))).is_ok() {
+            queued += 1;
+        }
+        sink.fail_without_waiting(Reply::error(hyper::StatusCode::BAD_GATEWAY, "not recorded"));
+        for _ in 0..queued {
+            assert!(body.pieces.blocking_recv().unwrap().is_ok());
+        }
+        assert!(body.pieces.blocking_recv().unwrap().is_err(), "the answer ended as if complete");
     }
 }

@@ -92,8 +92,13 @@ struct Wake {
 impl Wake {
     fn send(self) {
         let writer = std::thread::current().id();
+        let mut woken = None;
         for waiting in self.group.into_iter().filter(|w| w.thread.id() != writer) {
-            waiting.thread.unpark();
+            // One thread's records are queued side by side: one wake-up.
+            if woken != Some(waiting.thread.id()) {
+                woken = Some(waiting.thread.id());
+                waiting.thread.unpark();
+            }
         }
         if let Some(next) = self.next {
             next.unpark();
@@ -102,17 +107,27 @@ impl Wake {
 }
 
 impl GroupCommit {
-    /// Writes `write` with whatever else is waiting, and returns once it is
-    /// committed (or has failed); if it is this call's turn to write, on
-    /// `own`, the caller's connection.
-    pub(super) fn write(&self, own: &mut Vault, write: Write) -> Result<Admission> {
+    /// Writes `writes` with whatever else is waiting, and returns once they
+    /// are committed (or have failed), each one's result in order; if it
+    /// is this call's turn to write, on `own`, the caller's connection.
+    /// They are queued together, so one group takes them all.
+    pub(super) fn write(&self, own: &mut Vault, writes: Vec<Write>) -> Vec<Result<Admission>> {
+        if writes.is_empty() {
+            return Vec::new();
+        }
         let mut queue = lock(&self.queue);
-        let id = queue.next_id;
-        queue.next_id += 1;
-        queue.waiting.push(Waiting { id, write, thread: std::thread::current() });
+        let ids = queue.next_id..queue.next_id + writes.len() as u64;
+        queue.next_id = ids.end;
+        let thread = std::thread::current();
+        let queued = ids.clone().zip(writes).map(|(id, write)| Waiting { id, write, thread: thread.clone() });
+        queue.waiting.extend(queued);
+        let results = |queue: &mut Queue| -> Vec<Result<Admission>> {
+            let lost = || Err(StoreError::GroupLost.into());
+            ids.clone().map(|id| queue.done.remove(&id).unwrap_or_else(lost)).collect()
+        };
         loop {
-            if let Some(done) = queue.done.remove(&id) {
-                return done;
+            if queue.done.contains_key(&ids.start) {
+                return results(&mut queue);
             }
             if queue.writing {
                 // Woken when this record is written, or when it is this
@@ -123,16 +138,16 @@ impl GroupCommit {
                 continue;
             }
             queue.writing = true;
-            let mut turn = Turn { group: self, own_id: id, taken: std::mem::take(&mut queue.waiting) };
+            let mut turn = Turn { group: self, own: ids.clone(), taken: std::mem::take(&mut queue.waiting) };
             drop(queue);
             #[cfg(test)]
             self.groups.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let results = Self::write_group(own, &turn.taken);
+            let written = Self::write_group(own, &turn.taken);
             let group = std::mem::take(&mut turn.taken);
             queue = lock(&self.queue);
-            let wake = queue.finish(group, results);
-            // The writer's own record was in its group.
-            let written = queue.done.remove(&id).unwrap_or_else(|| Err(StoreError::GroupLost.into()));
+            let wake = queue.finish(group, written);
+            // The writer's own records were in its group.
+            let written = results(&mut queue);
             drop(queue);
             wake.send();
             return written;
@@ -157,7 +172,7 @@ impl GroupCommit {
 /// back, one that makes the writer panic would do so again and again).
 struct Turn<'a> {
     group: &'a GroupCommit,
-    own_id: u64,
+    own: std::ops::Range<u64>,
     taken: Vec<Waiting>,
 }
 
@@ -166,7 +181,7 @@ impl Drop for Turn<'_> {
         if self.taken.is_empty() {
             return;
         }
-        let taken: Vec<Waiting> = self.taken.drain(..).filter(|w| w.id != self.own_id).collect();
+        let taken: Vec<Waiting> = self.taken.drain(..).filter(|w| !self.own.contains(&w.id)).collect();
         let lost: Vec<_> = taken.iter().map(|w| (w.id, Err(StoreError::GroupLost.into()))).collect();
         let wake = lock(&self.group.queue).finish(taken, lost);
         wake.send();
@@ -190,13 +205,21 @@ impl Vault {
     /// Writes `write` now: with the other calls' records when this
     /// connection belongs to a pool, else in a transaction of its own.
     pub(super) fn write_record(&mut self, write: Write) -> Result<Admission> {
+        let lost = || Err(StoreError::GroupLost.into());
+        self.write_records(vec![write]).pop().unwrap_or_else(lost)
+    }
+
+    /// Writes `writes` now, each one's result in order: with the other
+    /// calls' records when this connection belongs to a pool, else each in
+    /// a transaction of its own.
+    pub(super) fn write_records(&mut self, writes: Vec<Write>) -> Vec<Result<Admission>> {
         // Reads held open end first: a call waiting for another's commit
         // while it held a snapshot could keep the checkpoint that commit
         // waits behind waiting on it in turn.
         self.store.let_go();
         match self.group.clone() {
-            Some(group) => group.write(self, write),
-            None => Ok(self.write_together(&[&write])?.remove(0)),
+            Some(group) => group.write(self, writes),
+            None => writes.iter().map(|write| Ok(self.write_together(&[write])?.remove(0))).collect(),
         }
     }
 }
@@ -240,7 +263,9 @@ mod tests {
 
     // Eight threads admitting calls at once under a limit of 50: exactly
     // 50 get in, each with its own sequence number, the chain verifies,
-    // and records were written several to a commit.
+    // and records were written several to a commit. A ninth queues
+    // outcomes five at a time (as `serve`'s recorder does): each is
+    // written, in the same chain.
     #[test]
     fn calls_written_together_keep_their_limit_and_chain() {
         let dir = tempfile::tempdir().unwrap();
@@ -254,6 +279,14 @@ mod tests {
         let other = rusqlite::Connection::open(dir.path().join("vault.db")).unwrap();
         other.execute_batch("BEGIN IMMEDIATE").unwrap();
         let admitted: Vec<i64> = std::thread::scope(|s| {
+            let recorder = s.spawn(|| {
+                for _ in 0..10 {
+                    let outcomes = (0..5).map(|_| Event::new("invoke", "x/y", json!({}))).collect();
+                    let written = pool.get().unwrap().record_all(outcomes);
+                    assert_eq!(written.len(), 5);
+                    assert!(written.iter().all(Result::is_ok), "{written:?}");
+                }
+            });
             let threads: Vec<_> = (0..8)
                 .map(|_| {
                     s.spawn(|| {
@@ -272,6 +305,7 @@ mod tests {
                 .collect();
             std::thread::sleep(std::time::Duration::from_millis(300));
             other.execute_batch("COMMIT").unwrap();
+            recorder.join().unwrap();
             threads.into_iter().flat_map(|t| t.join().unwrap()).collect()
         });
         let mut unique = admitted.clone();
@@ -279,10 +313,10 @@ mod tests {
         unique.dedup();
         assert_eq!((admitted.len(), unique.len()), (50, 50));
         let verification = pool.get().unwrap().verify_audit().unwrap();
-        assert_eq!((verification.events, verification.first_problem), (before + 100, None));
+        assert_eq!((verification.events, verification.first_problem), (before + 150, None));
         let group = pool.get().unwrap().group.clone().unwrap();
-        // 200 admissions and 50 outcomes.
-        assert!(group.groups.load(Ordering::Relaxed) < 250, "no two records were ever written together");
+        // 200 admissions, 50 outcomes and 10 queued by five.
+        assert!(group.groups.load(Ordering::Relaxed) < 260, "no two records were ever written together");
     }
 
     // Calls of a capability without a limit are not counted, so a limit
@@ -315,7 +349,7 @@ mod tests {
             lock(&group.queue).writing = true;
             let me = std::thread::current();
             let taken = [1, 2].map(|id| Waiting { id, write: record(), thread: me.clone() });
-            let _turn = Turn { group: &group, own_id: 1, taken: taken.into() };
+            let _turn = Turn { group: &group, own: 1..2, taken: taken.into() };
             panic!("a bug while writing");
         });
         assert!(unwound.is_err());

@@ -106,4 +106,12 @@ impl Vault {
     pub fn record(&mut self, kind: &'static str, subject: &str, details: Value) -> Result<()> {
         self.write_record(Write::Record(Event::new(kind, subject, details))).map(|_| ())
     }
+
+    /// Appends `events`, each one's result in order: together, with other
+    /// calls' records when this connection belongs to a pool (a front-end
+    /// recording the outcomes of several calls at once).
+    pub fn record_all(&mut self, events: Vec<Event>) -> Vec<Result<()>> {
+        let writes = events.into_iter().map(Write::Record).collect();
+        self.write_records(writes).into_iter().map(|written| written.map(|_| ())).collect()
+    }
 }

@@ -178,15 +178,18 @@ fn a_checked_call_waits_for_a_taken_slot() {
     });
 }
 
-// A call waiting on upstream holds no connection to the vault: calls to
-// a hanging upstream, one after another, leave the server a few
-// connections open, not one each.
+// A call waiting on upstream holds no connection to the vault and no
+// thread: calls to a hanging upstream, one after another, leave the
+// server a few connections open and a few threads started, not one each
+// (its outcome is written by the recorder once it lands).
 #[test]
-fn calls_waiting_on_upstream_hold_no_connection() {
+fn calls_waiting_on_upstream_hold_no_connection_or_thread() {
     let vault = vault_with_keys();
     let upstream = Upstream::start(HOSTS);
     let token = token(&vault, &["--capability", "openai/models"]);
     let server = Server::start(&vault, &upstream, &["--max-concurrent", "32", "--timeout-ms", "2500"]);
+    assert!(models_ok(&server, &token));
+    let threads_before = threads(server.pid());
     let waiting = 24;
     std::thread::scope(|scope| {
         let calls: Vec<_> = (0..waiting)
@@ -200,12 +203,19 @@ fn calls_waiting_on_upstream_hold_no_connection() {
             })
             .collect();
         let open = databases_open(server.pid());
+        let started = threads(server.pid()) - threads_before;
         for call in calls {
             assert_eq!(call.join().unwrap(), 502, "a hung call did not time out");
         }
         assert!(open < waiting / 2, "{open} connections open with {waiting} calls waiting on upstream");
+        assert!(started < waiting / 2, "{started} threads started for {waiting} calls waiting on upstream");
     });
     assert!(models_ok(&server, &token));
+}
+
+/// How many threads `pid` runs.
+fn threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().count()
 }
 
 /// How many times `pid` has the vault's database open: once per connection.
