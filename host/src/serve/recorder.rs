@@ -95,9 +95,9 @@ impl Drop for Recorder {
 /// caller left.
 pub(super) struct ToRecord {
     recorder: Arc<Recorder>,
-    /// The call's own sink, for a flight that never ended.
-    sink: Option<ChannelSink>,
-    landing: Option<(Landing, OwnedSemaphorePermit)>,
+    /// The call, with its own sink for a flight that never ends; taken
+    /// once it is queued.
+    call: Option<(Landing, OwnedSemaphorePermit, ChannelSink)>,
 }
 
 impl ToRecord {
@@ -107,16 +107,12 @@ impl ToRecord {
         slot: OwnedSemaphorePermit,
         sink: ChannelSink,
     ) -> Self {
-        ToRecord { recorder: Arc::clone(recorder), sink: Some(sink), landing: Some((landing, slot)) }
+        ToRecord { recorder: Arc::clone(recorder), call: Some((landing, slot, sink)) }
     }
 
     /// The flight ended with `result`; its answer went (or is going) to `sink`.
     pub(super) fn landed(mut self, result: Result<Delivered, BrokerError>, sink: ChannelSink) {
-        self.queue(result, sink);
-    }
-
-    fn queue(&mut self, result: Result<Delivered, BrokerError>, sink: ChannelSink) {
-        if let Some((landing, slot)) = self.landing.take() {
+        if let Some((landing, slot, _never_ended)) = self.call.take() {
             self.recorder.push(Landed { landing, result, sink, slot });
         }
     }
@@ -124,8 +120,8 @@ impl ToRecord {
 
 impl Drop for ToRecord {
     fn drop(&mut self) {
-        if let Some(sink) = self.sink.take() {
-            self.queue(Err(BrokerError::CallerGone), sink);
+        if let Some((landing, slot, sink)) = self.call.take() {
+            self.recorder.push(Landed { landing, result: Err(BrokerError::CallerGone), sink, slot });
         }
     }
 }
