@@ -117,6 +117,11 @@ pub struct Shared {
     /// one thread of its own (`serve`'s runtimes, see [`run`]); `None` on
     /// a runtime whose threads share them (aivaultd's).
     connections_here: Option<AtomicUsize>,
+    /// The few blocking threads that do the vault work of calls which wait
+    /// on nothing else (see [`Shared::spawn_blocking`]), shared by
+    /// `serve`'s serving threads; `None` in aivaultd, whose runtime's own
+    /// pool does all of it.
+    calls_pool: Option<tokio::runtime::Handle>,
 }
 
 impl Shared {
@@ -161,6 +166,7 @@ impl Shared {
             own_thread,
             connection_slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
             connections_here: None,
+            calls_pool: None,
         })
     }
 
@@ -181,22 +187,47 @@ impl Shared {
             own_thread: Arc::clone(&self.own_thread),
             connection_slots: Arc::clone(&self.connection_slots),
             connections_here: Some(AtomicUsize::new(0)),
+            calls_pool: self.calls_pool.clone(),
         })
+    }
+
+    /// Runs `work` on a blocking thread: one of the calls' few if it
+    /// `waits` on the vault alone, else one of the runtime's (a thread per
+    /// call slot), so that calls held up by upstream can never take every
+    /// thread from the others.
+    pub(crate) fn spawn_blocking<T: Send + 'static>(
+        &self,
+        waits: Waits,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> tokio::task::JoinHandle<T> {
+        match (&self.calls_pool, waits) {
+            (Some(pool), Waits::OnVaultAlone) => pool.spawn_blocking(work),
+            _ => tokio::task::spawn_blocking(work),
+        }
+    }
+
+    /// What a call to `/v/<name>/…` may wait on before its request is
+    /// ready: the vault and the CPU alone when `name` is a provider none of
+    /// whose credential kinds derives values. Refreshing one is a request
+    /// of its own, after which the call is sent and answered whole from its
+    /// blocking thread; and a credential's id names no provider before the
+    /// vault is read.
+    pub(crate) fn call_waits(&self, name: &str) -> Waits {
+        let derives =
+            |kinds: &[crate::plugins::CredentialKind]| kinds.iter().any(|kind| !kind.derived.is_empty());
+        match self.registry.provider(name) {
+            Ok(provider) if !derives(&provider.manifest().credential_kinds) => Waits::OnVaultAlone,
+            _ => Waits::OnUpstreamToo,
+        }
     }
 
     /// The turn to make a call to `/v/<name>/…` on the server's own
     /// thread (see `routes::on_this_thread`): when no other call is in
     /// flight, none is made there already, the vault's connections can be
-    /// used there (SQLite's), and `name` is a provider none of whose
-    /// credential kinds derives values (refreshing one is a request of its
-    /// own, sent from a blocking thread; a credential's id names no
-    /// provider before the vault is read).
+    /// used there (SQLite's), and the call waits on nothing else
+    /// ([`Shared::call_waits`]).
     fn own_thread_turn(&self, name: &str) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        if !self.vaults.usable_on_async_threads() {
-            return None;
-        }
-        let provider = self.registry.provider(name).ok()?;
-        if provider.manifest().credential_kinds.iter().any(|kind| !kind.derived.is_empty()) {
+        if !self.vaults.usable_on_async_threads() || self.call_waits(name) != Waits::OnVaultAlone {
             return None;
         }
         // A call made on a thread of its own holds up every connection
@@ -220,12 +251,21 @@ impl Shared {
 /// about six times a call between them (a call alone needs two waits:
 /// for the client, for upstream), each switch a wake-up of the other
 /// thread; one client's calls back to back went 41–74% faster this way
-/// (BENCHMARKS.md, session 29). The vault work of most calls runs on the
-/// blocking threads, shared through the call slots as before, and their
-/// outcomes are written by one recorder thread (`serve/recorder.rs`).
+/// (BENCHMARKS.md, session 29). The vault work of most calls runs on a
+/// few blocking threads the two share ([`call_threads`]); a call that
+/// waits on upstream from its blocking thread takes one of its own
+/// runtime's. Outcomes are written by one recorder thread
+/// (`serve/recorder.rs`).
 pub fn run(mut shared: Shared, ready: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
     crate::memory::fewer_malloc_arenas();
     shared.connections_here = Some(AtomicUsize::new(0));
+    // A runtime only for its pool of blocking threads; nothing drives it.
+    let calls_pool = tokio::runtime::Builder::new_current_thread()
+        .max_blocking_threads(call_threads())
+        .thread_name("aivault-call")
+        .build()
+        .map_err(ServeError::Runtime)?;
+    shared.calls_pool = Some(calls_pool.handle().clone());
     let mut each = vec![shared];
     while each.len() < SERVING_THREADS {
         each.push(each[0].for_a_thread()?);
@@ -256,6 +296,28 @@ pub fn run(mut shared: Shared, ready: impl FnOnce(SocketAddr)) -> Result<(), Ser
 
 /// Threads serving connections, each on a runtime of its own.
 const SERVING_THREADS: usize = 2;
+
+/// What a blocking task may wait on, which picks its thread (see
+/// [`Shared::spawn_blocking`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Waits {
+    /// The vault and the CPU alone: checks, the intent's commit, the
+    /// provider's inject (bounded by its CPU budget).
+    OnVaultAlone,
+    /// Upstream too (a call sent whole from its blocking thread).
+    OnUpstreamToo,
+}
+
+/// How many threads do the vault work of calls: two a core, one at work
+/// while another waits for the commit of its intent. That work is CPU and
+/// short waits, and more threads only take turns on the cores: with one
+/// per call slot (90-odd under 64 clients) `serve` held 11–12 MiB more and
+/// made 6–10% fewer requests a second at 64 clients in five of six
+/// same-run rounds (BENCHMARKS.md, session 31).
+fn call_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (2 * cores).max(4)
+}
 
 /// A thread with a runtime of its own, accepting from `listener` until
 /// `stop` is notified and then waiting for the calls in flight.

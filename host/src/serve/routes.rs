@@ -23,7 +23,7 @@ use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use super::recorder::ToRecord;
 use super::stream::{self, ChannelBody, ChannelSink, Start, Then};
-use super::{Shared, api, passthrough};
+use super::{Shared, Waits, api, passthrough};
 use crate::broker::{Broker, BrokerError, Delivered, Flight, InFlight, Invocation, Landing};
 use crate::plugins::PluginError;
 use crate::vault::{PooledVault, TokenError, TokenRow, Vault, VaultError, audit::Event};
@@ -192,12 +192,14 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> HttpResponse {
     let request = Received { head, body };
     match route {
         Route::Capabilities => {
-            blocking(shared, move |shared, mut vault, _slot| api::capabilities(shared, &mut vault, &token))
-                .await
-                .into_response()
+            let work = move |shared: &Shared, mut vault: PooledVault, _slot| {
+                api::capabilities(shared, &mut vault, &token)
+            };
+            blocking(shared, Waits::OnVaultAlone, work).await.into_response()
         }
         Route::Invoke => {
-            blocking(shared, move |shared, mut vault, _slot| {
+            // Sent and answered whole from the blocking thread.
+            blocking(shared, Waits::OnUpstreamToo, move |shared, mut vault, _slot| {
                 api::invoke(shared, &mut vault, &request, &token)
             })
             .await
@@ -233,7 +235,8 @@ async fn in_a_slot(
 ) -> HttpResponse {
     let work = {
         let shared = Arc::clone(&shared);
-        blocking(shared, move |shared, vault, slot| {
+        let waits = shared.call_waits(&parsed.name);
+        blocking(shared, waits, move |shared, vault, slot| {
             call(shared, vault, &request, &token, &parsed, sink, slot)
         })
     };
@@ -269,7 +272,7 @@ async fn checked_and_streamed(
     let request = Received { head, body: Bytes::new() };
     let mut task = {
         let (shared, request, parsed) = (Arc::clone(&shared), request.clone(), Arc::clone(&parsed));
-        tokio::task::spawn_blocking(move || {
+        Arc::clone(&shared).spawn_blocking(shared.call_waits(&parsed.name), move || {
             let mut vault = match shared.vaults.get() {
                 Ok(vault) => vault,
                 Err(e) => return Checked::Done(Reply::error(StatusCode::SERVICE_UNAVAILABLE, e)),
@@ -476,6 +479,7 @@ pub(super) struct Received {
 /// slot is free (a 503 if none frees up in time); the slot is `work`'s.
 async fn blocking(
     shared: Arc<Shared>,
+    waits: Waits,
     work: impl FnOnce(&Shared, PooledVault, OwnedSemaphorePermit) -> Reply + Send + 'static,
 ) -> Reply {
     let slot =
@@ -483,7 +487,7 @@ async fn blocking(
     let Ok(Ok(permit)) = slot else {
         return Reply::error(StatusCode::SERVICE_UNAVAILABLE, "aivault serve is busy; try again shortly");
     };
-    let task = tokio::task::spawn_blocking(move || match shared.vaults.get() {
+    let task = Arc::clone(&shared).spawn_blocking(waits, move || match shared.vaults.get() {
         Ok(vault) => work(&shared, vault, permit),
         Err(e) => Reply::error(StatusCode::SERVICE_UNAVAILABLE, e),
     });
@@ -496,7 +500,7 @@ async fn checking<T: Send + 'static>(
     shared: Arc<Shared>,
     work: impl FnOnce(&mut Vault) -> Result<T, Reply> + Send + 'static,
 ) -> Result<T, Reply> {
-    let task = tokio::task::spawn_blocking(move || match shared.vaults.get() {
+    let task = Arc::clone(&shared).spawn_blocking(Waits::OnVaultAlone, move || match shared.vaults.get() {
         Ok(mut vault) => work(&mut vault),
         Err(e) => Err(Reply::error(StatusCode::SERVICE_UNAVAILABLE, e)),
     });

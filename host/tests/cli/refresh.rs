@@ -5,10 +5,11 @@
 //! for concurrent callers, and a refused grant leaves the secret as it was.
 
 use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
 
-use crate::support::Vault;
+use crate::support::{OPENAI_KEY, Vault};
 use crate::upstream::{Seen, Upstream};
 
 const HOSTS: &[&str] = &["oauth2.googleapis.com", "www.googleapis.com"];
@@ -197,6 +198,44 @@ fn refreshes_for_a_call_through_serve() {
     }
     assert_eq!(token_requests(&upstream).len(), 1, "the second call did not reuse the token");
     assert_eq!(api_requests(&upstream).len(), 2);
+    drop(server);
+    nothing_leaked(&vault, grant);
+}
+
+// This provider's calls wait on upstream from their blocking thread (each
+// is sent and answered whole there, its token refreshed in between if need
+// be), so they take threads of their own: with more of them hanging than
+// `serve` keeps threads for the vault work of calls, a call to another
+// provider is still answered while every one of them waits.
+#[test]
+fn calls_sent_whole_leave_other_calls_their_threads() {
+    let grant = "1//serve-grant-0123456789";
+    let vault = vault_with(grant);
+    vault.ok(&["secrets", "create", "--name", "OPENAI_API_KEY", "--value", OPENAI_KEY]);
+    let upstream = Upstream::start(&[HOSTS, &["api.openai.com"]].concat());
+    let capabilities = ["--capability", "google-calendar/events", "--capability", "openai/models"];
+    let token = crate::serve::token(&vault, &capabilities);
+    let server = crate::serve::Server::start(&vault, &upstream, &["--max-concurrent", "64"]);
+    // More than the calls' threads: two a core, at least four (serve.rs).
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let hanging = (2 * cores).max(4) + 2;
+    let ended = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..hanging {
+            scope.spawn(|| {
+                let hang = server.url("/v/google-calendar/calendar/v3/calendars/primary/events/hang");
+                let response = crate::serve::client().get(hang).bearer_auth(&token).send().unwrap();
+                ended.fetch_add(1, Ordering::SeqCst);
+                assert_eq!(response.status(), 200);
+            });
+        }
+        // Each call's intent is written just before it is sent.
+        let intents = vault.events_once("invoke.intent", hanging, 200);
+        assert_eq!(intents.iter().filter(|e| e["event"] == "invoke.intent").count(), hanging);
+        let models = crate::serve::client().get(server.url("/v/openai/v1/models")).bearer_auth(&token).send();
+        assert_eq!(models.unwrap().status(), 200);
+        assert_eq!(ended.load(Ordering::SeqCst), 0, "the call waited for a hanging one to end");
+    });
     drop(server);
     nothing_leaked(&vault, grant);
 }
