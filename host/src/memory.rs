@@ -27,9 +27,11 @@ const RESTARTED: &str = "AIVAULT_MALLOC_RESTARTED";
 /// Starts this server process again with glibc's per-thread cache of freed
 /// blocks made smaller, unless it already is (then returns at once).
 ///
-/// Why: a server runs each call on a thread of a blocking pool, one
-/// thread per call in flight (70-odd under 64 clients), and every thread
-/// keeps up to seven freed blocks of each of 64 sizes for itself. Those
+/// Why: a server may run a thread per call in flight (aivaultd's blocking
+/// pool, and `serve`'s for calls sent whole from their thread; 70-odd
+/// under 64 clients when `serve` ran all its calls so, before session 31),
+/// and every thread keeps up to seven freed blocks of each of 64 sizes for
+/// itself. Those
 /// caches filled over minutes of load and were most of `serve`'s growth in
 /// a soak (10 MiB of 36 MiB in use; BENCHMARKS.md). Two blocks a size cost
 /// no measurable speed; none cost 7%.
