@@ -113,14 +113,12 @@ pub struct Shared {
     recorder: Arc<Recorder>,
     /// Connections served at once, by every thread; more are closed at once.
     connection_slots: Arc<Semaphore>,
-    /// The connections open through this, when all of them are served on
-    /// one thread of its own (`serve`'s runtimes, see [`run`]); `None` on
-    /// a runtime whose threads share them (aivaultd's).
-    connections_here: Option<AtomicUsize>,
+    /// The connections open through this, all of them served on one
+    /// thread of its own (see [`run`]).
+    connections_here: AtomicUsize,
     /// The few blocking threads that do the vault work of calls which wait
-    /// on nothing else (see [`Shared::spawn_blocking`]), shared by
-    /// `serve`'s serving threads; `None` in aivaultd, whose runtime's own
-    /// pool does all of it.
+    /// on nothing else (see [`Shared::spawn_blocking`]), shared by the
+    /// serving threads; `None` until [`Serving::start`].
     calls_pool: Option<tokio::runtime::Handle>,
 }
 
@@ -165,7 +163,7 @@ impl Shared {
             mcp,
             own_thread,
             connection_slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
-            connections_here: None,
+            connections_here: AtomicUsize::new(0),
             calls_pool: None,
         })
     }
@@ -186,7 +184,7 @@ impl Shared {
             recorder: Arc::clone(&self.recorder),
             own_thread: Arc::clone(&self.own_thread),
             connection_slots: Arc::clone(&self.connection_slots),
-            connections_here: Some(AtomicUsize::new(0)),
+            connections_here: AtomicUsize::new(0),
             calls_pool: self.calls_pool.clone(),
         })
     }
@@ -232,7 +230,7 @@ impl Shared {
         }
         // A call made on a thread of its own holds up every connection
         // that thread serves: only the caller's may be waiting on it.
-        if self.connections_here.as_ref().is_some_and(|open| open.load(Ordering::Relaxed) > 1) {
+        if self.connections_here.load(Ordering::Relaxed) > 1 {
             return None;
         }
         let turn = Arc::clone(&self.own_thread).try_acquire_owned().ok()?;
@@ -256,42 +254,66 @@ impl Shared {
 /// waits on upstream from its blocking thread takes one of its own
 /// runtime's. Outcomes are written by one recorder thread
 /// (`serve/recorder.rs`).
-pub fn run(mut shared: Shared, ready: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
+pub fn run(shared: Shared, ready: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
     crate::memory::fewer_malloc_arenas();
-    shared.connections_here = Some(AtomicUsize::new(0));
-    // A runtime only for its pool of blocking threads; nothing drives it.
-    let calls_pool = tokio::runtime::Builder::new_current_thread()
-        .max_blocking_threads(call_threads())
-        .thread_name("aivault-call")
-        .build()
-        .map_err(ServeError::Runtime)?;
-    shared.calls_pool = Some(calls_pool.handle().clone());
-    let mut each = vec![shared];
-    while each.len() < SERVING_THREADS {
-        each.push(each[0].for_a_thread()?);
-    }
     // This thread only waits for a signal.
     let signals =
         tokio::runtime::Builder::new_current_thread().enable_io().build().map_err(ServeError::Runtime)?;
     // Listening for signals before anyone can know the server is up.
     let mut shutdown = signals.block_on(async { Shutdown::new() }).map_err(ServeError::Runtime)?;
-    let listener = signals.block_on(bind(&each[0].options))?.into_std().map_err(ServeError::Runtime)?;
-    let mut threads = Vec::new();
-    let mut stops = Vec::new();
-    for shared in each {
-        let stop = Arc::new(tokio::sync::Notify::new());
-        threads.push(serving_thread(&listener, shared, Arc::clone(&stop))?);
-        stops.push(stop);
-    }
+    let listener = signals.block_on(bind(&shared.options))?.into_std().map_err(ServeError::Runtime)?;
+    let serving = Serving::start(shared, &listener)?;
     ready(listener.local_addr().map_err(ServeError::Runtime)?);
     signals.block_on(shutdown.recv());
-    for stop in stops {
-        stop.notify_one();
-    }
-    for thread in threads {
-        let _ = thread.join();
-    }
+    drop(serving);
     Ok(())
+}
+
+/// `serve`'s serving threads and the threads for calls' vault work (see
+/// [`run`]), serving until dropped; dropping stops them accepting and
+/// waits for the calls in flight, their outcomes recorded. Not to be
+/// dropped on a runtime's thread (it waits, and ends a runtime).
+pub struct Serving {
+    threads: Vec<std::thread::JoinHandle<()>>,
+    stops: Vec<Arc<tokio::sync::Notify>>,
+    /// Ended once the serving threads have, when nothing is left to run.
+    _calls_pool: tokio::runtime::Runtime,
+}
+
+impl Serving {
+    /// Starts serving the connections `listener` accepts.
+    pub fn start(mut shared: Shared, listener: &std::net::TcpListener) -> Result<Self, ServeError> {
+        // A runtime only for its pool of blocking threads; nothing drives it.
+        let calls_pool = tokio::runtime::Builder::new_current_thread()
+            .max_blocking_threads(call_threads())
+            .thread_name("aivault-call")
+            .build()
+            .map_err(ServeError::Runtime)?;
+        shared.calls_pool = Some(calls_pool.handle().clone());
+        let mut each = vec![shared];
+        while each.len() < SERVING_THREADS {
+            each.push(each[0].for_a_thread()?);
+        }
+        let mut serving = Serving { threads: Vec::new(), stops: Vec::new(), _calls_pool: calls_pool };
+        for shared in each {
+            let stop = Arc::new(tokio::sync::Notify::new());
+            // On an error the threads started so far are stopped as it drops.
+            serving.threads.push(serving_thread(listener, shared, Arc::clone(&stop))?);
+            serving.stops.push(stop);
+        }
+        Ok(serving)
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        for stop in &self.stops {
+            stop.notify_one();
+        }
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// Threads serving connections, each on a runtime of its own.
@@ -355,7 +377,7 @@ pub async fn bind(options: &ServeOptions) -> Result<TcpListener, ServeError> {
 /// Accepts and serves connections until `stop` is notified, then waits for
 /// the calls in flight: each is bounded by its own timeouts (upstream, and
 /// a client that stops reading), so this ends.
-pub async fn accept(listener: TcpListener, shared: Arc<Shared>, stop: Arc<tokio::sync::Notify>) {
+async fn accept(listener: TcpListener, shared: Arc<Shared>, stop: Arc<tokio::sync::Notify>) {
     loop {
         tokio::select! {
             _ = stop.notified() => break,
@@ -407,18 +429,14 @@ struct Open(Arc<Shared>);
 
 impl Open {
     fn counted(shared: &Arc<Shared>) -> Self {
-        if let Some(open) = &shared.connections_here {
-            open.fetch_add(1, Ordering::Relaxed);
-        }
+        shared.connections_here.fetch_add(1, Ordering::Relaxed);
         Open(Arc::clone(shared))
     }
 }
 
 impl Drop for Open {
     fn drop(&mut self) {
-        if let Some(open) = &self.0.connections_here {
-            open.fetch_sub(1, Ordering::Relaxed);
-        }
+        self.0.connections_here.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -479,6 +497,10 @@ mod tests {
         drop(turn);
         assert!(shared.own_thread_turn("google-calendar").is_none(), "a provider that refreshes tokens");
         assert!(shared.own_thread_turn("cred_4f2a").is_none(), "a credential's id");
+        // The same rule picks the threads a call's vault work runs on.
+        assert_eq!(shared.call_waits("openai"), Waits::OnVaultAlone);
+        assert_eq!(shared.call_waits("google-calendar"), Waits::OnUpstreamToo);
+        assert_eq!(shared.call_waits("cred_4f2a"), Waits::OnUpstreamToo);
         let slot = Arc::clone(&shared.permits).try_acquire_owned().unwrap();
         assert!(shared.own_thread_turn("openai").is_none(), "another call in flight");
         drop(slot);

@@ -2,8 +2,8 @@
 //! from the kernel (SO_PEERCRED), the request read whole (within a deadline)
 //! before it may take one of the bounded call slots, and the work on a
 //! blocking thread with its own vault connection and the one shared key.
-//! Optionally it also runs `serve` on the same key, so `aivault lock` stops
-//! that too.
+//! Optionally it also runs `serve` on the same key (on threads of its own,
+//! as `aivault serve` does), so `aivault lock` stops that too.
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
@@ -102,14 +102,14 @@ pub fn run(
         keys.lock();
     }
     let registry = Arc::new(registry);
-    let serve_shared = match &options.serve {
-        Some(serve_options) => Some(Arc::new(serve::Shared::in_daemon(
+    let mut serve_shared = match &options.serve {
+        Some(serve_options) => Some(serve::Shared::in_daemon(
             dir.clone(),
             keys.clone(),
             Arc::clone(&registry),
             dev.clone(),
             serve_options.clone(),
-        )?)),
+        )?),
         None => None,
     };
     let vaults = VaultPool::new(dir.clone(), keys.clone())?;
@@ -137,16 +137,19 @@ pub fn run(
         let listener = UnixListener::bind(&socket).map_err(socket_err)?;
         let mode = if options.shared { 0o660 } else { 0o600 };
         std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(mode)).map_err(socket_err)?;
-        let http = match (&serve_shared, &options.serve) {
-            (Some(serve_shared), Some(serve_options)) => {
-                let listener = serve::bind(serve_options).await?;
+        // `serve` on threads of its own, as `aivault serve` runs it;
+        // started and stopped off this runtime's threads (both may wait).
+        let http = match serve_shared.take() {
+            Some(serve_shared) => {
+                let listener =
+                    serve::bind(&serve_shared.options).await?.into_std().map_err(DaemonError::Runtime)?;
                 let addr = listener.local_addr().map_err(DaemonError::Runtime)?;
-                Some((
-                    tokio::spawn(serve::accept(listener, Arc::clone(serve_shared), Arc::clone(&stop_http()))),
-                    addr,
-                ))
+                let start = move || serve::Serving::start(serve_shared, &listener);
+                let serving =
+                    tokio::task::spawn_blocking(start).await.map_err(|e| DaemonError::Runtime(e.into()))?;
+                Some((serving?, addr))
             }
-            _ => None,
+            None => None,
         };
         ready(unlocked, http.as_ref().map(|(_, addr)| *addr));
         loop {
@@ -163,9 +166,9 @@ pub fn run(
                 }
             }
         }
-        if let Some((server, _)) = http {
-            stop_http().notify_one();
-            let _ = server.await;
+        if let Some((serving, _)) = http {
+            // Stopping it waits for its calls in flight.
+            let _ = tokio::task::spawn_blocking(move || drop(serving)).await;
         }
         // Every call in flight finishes (each bounded by its timeouts) and
         // records its outcome before the key goes.
@@ -176,12 +179,6 @@ pub fn run(
     let _ = std::fs::remove_file(&socket);
     shared.keys.lock();
     result
-}
-
-/// The signal that stops the daemon's embedded `serve`.
-fn stop_http() -> Arc<Notify> {
-    static STOP: std::sync::OnceLock<Arc<Notify>> = std::sync::OnceLock::new();
-    Arc::clone(STOP.get_or_init(|| Arc::new(Notify::new())))
 }
 
 async fn serve_connection(shared: Arc<Shared>, mut stream: tokio::net::UnixStream) {

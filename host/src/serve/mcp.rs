@@ -54,17 +54,14 @@ impl McpEndpoint {
     }
 }
 
-/// Runs blocking `work` from a runtime's thread. On a runtime of several
-/// threads the others take this one's tasks meanwhile; on one of its own
-/// (`serve`'s) its other connections wait: it runs once per MCP session.
+/// Runs blocking `work` from a serving thread, on a thread of its own (a
+/// runtime of one thread allows no `block_in_place`); the serving thread's
+/// other connections wait meanwhile: it runs once per MCP session.
 fn outside_the_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
-    match tokio::runtime::Handle::try_current().map(|handle| handle.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
-        _ => std::thread::scope(|scope| match scope.spawn(work).join() {
-            Ok(done) => done,
-            Err(panic) => std::panic::resume_unwind(panic),
-        }),
-    }
+    std::thread::scope(|scope| match scope.spawn(work).join() {
+        Ok(done) => done,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
 }
 
 /// An MCP service whose every session acts as the token `presented`.
