@@ -215,10 +215,11 @@ fn calls_sent_whole_leave_other_calls_their_threads() {
     let upstream = Upstream::start(&[HOSTS, &["api.openai.com"]].concat());
     let capabilities = ["--capability", "google-calendar/events", "--capability", "openai/models"];
     let token = crate::serve::token(&vault, &capabilities);
-    let server = crate::serve::Server::start(&vault, &upstream, &["--max-concurrent", "64"]);
     // More than the calls' threads: two a core, at least four (serve.rs).
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let hanging = (2 * cores).max(4) + 2;
+    let slots = (hanging + 8).to_string();
+    let server = crate::serve::Server::start(&vault, &upstream, &["--max-concurrent", &slots]);
     let ended = AtomicUsize::new(0);
     std::thread::scope(|scope| {
         for _ in 0..hanging {
