@@ -219,13 +219,13 @@ impl Shared {
         }
     }
 
-    /// The turn to make a call to `/v/<name>/…` on the server's own
-    /// thread (see `routes::on_this_thread`): when no other call is in
-    /// flight, none is made there already, the vault's connections can be
-    /// used there (SQLite's), and the call waits on nothing else
-    /// ([`Shared::call_waits`]).
-    fn own_thread_turn(&self, name: &str) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        if !self.vaults.usable_on_async_threads() || self.call_waits(name) != Waits::OnVaultAlone {
+    /// The turn to make a call that `waits` as [`Shared::call_waits`] says
+    /// on the server's own thread (see `routes::on_this_thread`): when no
+    /// other call is in flight, none is made there already, the vault's
+    /// connections can be used there (SQLite's), and the call waits on
+    /// nothing else.
+    fn own_thread_turn(&self, waits: Waits) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        if !self.vaults.usable_on_async_threads() || waits != Waits::OnVaultAlone {
             return None;
         }
         // A call made on a thread of its own holds up every connection
@@ -274,8 +274,8 @@ pub fn run(shared: Shared, ready: impl FnOnce(SocketAddr)) -> Result<(), ServeEr
 /// waits for the calls in flight, their outcomes recorded. Not to be
 /// dropped on a runtime's thread (it waits, and ends a runtime).
 pub struct Serving {
-    threads: Vec<std::thread::JoinHandle<()>>,
-    stops: Vec<Arc<tokio::sync::Notify>>,
+    /// Each serving thread, and what tells it to stop.
+    threads: Vec<(std::thread::JoinHandle<()>, Arc<tokio::sync::Notify>)>,
     /// Ended once the serving threads have, when nothing is left to run.
     _calls_pool: tokio::runtime::Runtime,
 }
@@ -294,12 +294,11 @@ impl Serving {
         while each.len() < SERVING_THREADS {
             each.push(each[0].for_a_thread()?);
         }
-        let mut serving = Serving { threads: Vec::new(), stops: Vec::new(), _calls_pool: calls_pool };
+        let mut serving = Serving { threads: Vec::new(), _calls_pool: calls_pool };
         for shared in each {
             let stop = Arc::new(tokio::sync::Notify::new());
             // On an error the threads started so far are stopped as it drops.
-            serving.threads.push(serving_thread(listener, shared, Arc::clone(&stop))?);
-            serving.stops.push(stop);
+            serving.threads.push((serving_thread(listener, shared, Arc::clone(&stop))?, stop));
         }
         Ok(serving)
     }
@@ -307,10 +306,10 @@ impl Serving {
 
 impl Drop for Serving {
     fn drop(&mut self) {
-        for stop in &self.stops {
+        for (_, stop) in &self.threads {
             stop.notify_one();
         }
-        for thread in self.threads.drain(..) {
+        for (thread, _) in self.threads.drain(..) {
             let _ = thread.join();
         }
     }
@@ -492,29 +491,30 @@ mod tests {
         let shared =
             Shared::in_daemon(dir.path().into(), KeyCache::default(), Arc::new(registry), dev, options)
                 .unwrap();
-        let turn = shared.own_thread_turn("openai").expect("an idle server takes a call on its thread");
-        assert!(shared.own_thread_turn("openai").is_none(), "a second call on the server's thread");
+        let turn_for = |shared: &Shared, name: &str| shared.own_thread_turn(shared.call_waits(name));
+        let turn = turn_for(&shared, "openai").expect("an idle server takes a call on its thread");
+        assert!(turn_for(&shared, "openai").is_none(), "a second call on the server's thread");
         drop(turn);
-        assert!(shared.own_thread_turn("google-calendar").is_none(), "a provider that refreshes tokens");
-        assert!(shared.own_thread_turn("cred_4f2a").is_none(), "a credential's id");
+        assert!(turn_for(&shared, "google-calendar").is_none(), "a provider that refreshes tokens");
+        assert!(turn_for(&shared, "cred_4f2a").is_none(), "a credential's id");
         // The same rule picks the threads a call's vault work runs on.
         assert_eq!(shared.call_waits("openai"), Waits::OnVaultAlone);
         assert_eq!(shared.call_waits("google-calendar"), Waits::OnUpstreamToo);
         assert_eq!(shared.call_waits("cred_4f2a"), Waits::OnUpstreamToo);
         let slot = Arc::clone(&shared.permits).try_acquire_owned().unwrap();
-        assert!(shared.own_thread_turn("openai").is_none(), "another call in flight");
+        assert!(turn_for(&shared, "openai").is_none(), "another call in flight");
         drop(slot);
-        assert!(shared.own_thread_turn("openai").is_some());
+        assert!(turn_for(&shared, "openai").is_some());
 
         // On a thread serving connections of its own, only while it
         // serves the caller's alone.
         let mine = Arc::new(shared.for_a_thread().unwrap());
         let first = Open::counted(&mine);
-        assert!(mine.own_thread_turn("openai").is_some());
+        assert!(turn_for(&mine, "openai").is_some());
         let second = Open::counted(&mine);
-        assert!(mine.own_thread_turn("openai").is_none(), "a call holding up another connection");
+        assert!(turn_for(&mine, "openai").is_none(), "a call holding up another connection");
         drop(first);
-        assert!(mine.own_thread_turn("openai").is_some());
+        assert!(turn_for(&mine, "openai").is_some());
         drop(second);
     }
 }

@@ -102,7 +102,7 @@ pub fn run(
         keys.lock();
     }
     let registry = Arc::new(registry);
-    let mut serve_shared = match &options.serve {
+    let serve_shared = match &options.serve {
         Some(serve_options) => Some(serve::Shared::in_daemon(
             dir.clone(),
             keys.clone(),
@@ -139,7 +139,7 @@ pub fn run(
         std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(mode)).map_err(socket_err)?;
         // `serve` on threads of its own, as `aivault serve` runs it;
         // started and stopped off this runtime's threads (both may wait).
-        let http = match serve_shared.take() {
+        let http = match serve_shared {
             Some(serve_shared) => {
                 let listener =
                     serve::bind(&serve_shared.options).await?.into_std().map_err(DaemonError::Runtime)?;

@@ -265,14 +265,15 @@ async fn checked_and_streamed(
     parsed: Arc<passthrough::Parsed>,
     presented: Option<String>,
 ) -> HttpResponse {
-    if let Some(turn) = shared.own_thread_turn(&parsed.name) {
+    let waits = shared.call_waits(&parsed.name);
+    if let Some(turn) = shared.own_thread_turn(waits) {
         return on_this_thread(shared, head, parsed, presented, turn).await;
     }
     let (sink, mut start, body) = stream::channel();
     let request = Received { head, body: Bytes::new() };
     let mut task = {
         let (shared, request, parsed) = (Arc::clone(&shared), request.clone(), Arc::clone(&parsed));
-        Arc::clone(&shared).spawn_blocking(shared.call_waits(&parsed.name), move || {
+        Arc::clone(&shared).spawn_blocking(waits, move || {
             let mut vault = match shared.vaults.get() {
                 Ok(vault) => vault,
                 Err(e) => return Checked::Done(Reply::error(StatusCode::SERVICE_UNAVAILABLE, e)),
