@@ -269,7 +269,7 @@ fn refuse_agent_admin(ctx: &Context, command: &Command) -> anyhow::Result<()> {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if matches!(cli.command, Command::Serve(_) | Command::Daemon(_)) {
         // Before it opens anything (see the function).
-        crate::memory::restart_with_small_thread_caches();
+        crate::memory::restart_for_serving();
         crate::memory::no_sqlite_memory_statistics();
     }
     let ctx = Context::new(cli.globals.dir)?;

@@ -1,6 +1,10 @@
-//! Memory settings for the long-running front-ends (aivaultd, `serve`).
+//! Memory settings for the long-running front-ends (aivaultd, `serve`),
+//! and the allocator both binaries install.
 
-/// Caps glibc's malloc at two arenas. By default it gives up to eight per
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// Caps glibc's malloc (what SQLite allocates with) at two arenas. By default it gives up to eight per
 /// core to threads that allocate at once, and a server whose blocking pool
 /// runs dozens of calls at once kept growing each of them: `serve` under 64
 /// clients held 8 MiB more after a minute. Two arenas on this two-core
@@ -20,14 +24,106 @@ pub fn fewer_malloc_arenas() {
 const THREAD_CACHE_TUNABLE: &str = "glibc.malloc.tcache_count";
 const THREAD_CACHE_BLOCKS: u32 = 2;
 
-/// Set in the restarted process, so it never restarts again (a glibc that
-/// does not know the tunable may leave it out of its environment).
-const RESTARTED: &str = "AIVAULT_MALLOC_RESTARTED";
+/// Set in the restarted process, so it never restarts again, and read by
+/// [`Allocator`] at its first allocation: a process started with it runs
+/// on mimalloc.
+const RESTARTED: &std::ffi::CStr = c"AIVAULT_MALLOC_RESTARTED";
 
-/// Starts this server process again with glibc's per-thread cache of freed
-/// blocks made smaller, unless it already is (then returns at once).
+/// The global allocator of `aivault` and `aivaultd`: mimalloc in a server
+/// restarted by [`restart_for_serving`], the system's malloc (glibc's on
+/// Linux) everywhere else.
 ///
-/// Why: a server may run a thread per call in flight (aivaultd's blocking
+/// Why two: under 64 clients `serve` spent about a tenth of its time in
+/// glibc's malloc and free, and its threads queued on the locks of its
+/// two arenas; on mimalloc (its per-thread heaps need no lock) it served
+/// 8–13% more calls at 64 clients and 6–12% more at 8, for 4–6 MiB more
+/// memory. A one-shot command is a few milliseconds on one thread, where
+/// mimalloc only added its start, about 0.1 ms (BENCHMARKS.md, session 32).
+///
+/// The choice is made at the process's first allocation, on its one
+/// thread, and never changes, so every block is freed by the allocator
+/// that gave it. SQLite and the C library allocate through glibc's malloc
+/// in either case.
+pub struct Allocator;
+
+const UNDECIDED: u8 = 0;
+const GLIBC: u8 = 1;
+const MIMALLOC: u8 = 2;
+
+static CHOSEN: AtomicU8 = AtomicU8::new(UNDECIDED);
+
+impl Allocator {
+    #[inline]
+    fn on_mimalloc() -> bool {
+        match CHOSEN.load(Ordering::Relaxed) {
+            UNDECIDED => Self::choose(),
+            chosen => chosen == MIMALLOC,
+        }
+    }
+
+    #[cold]
+    fn choose() -> bool {
+        // SAFETY: getenv only reads the environment (no allocation), and
+        // this runs at the first allocation, before any other thread.
+        let restarted = unsafe { !libc::getenv(RESTARTED.as_ptr()).is_null() };
+        let wanted = if restarted { MIMALLOC } else { GLIBC };
+        match CHOSEN.compare_exchange(UNDECIDED, wanted, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => wanted == MIMALLOC,
+            Err(chosen) => chosen == MIMALLOC,
+        }
+    }
+}
+
+// SAFETY: each method hands the caller's contract on, unchanged, to one of
+// two allocators that uphold GlobalAlloc's, and the same one for the
+// whole life of the process (see `choose`).
+//
+// Not inlined: the methods are called from every allocation in the binary,
+// and inlining both allocators' paths there made it 2.4 MB larger.
+unsafe impl GlobalAlloc for Allocator {
+    #[inline(never)]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if Self::on_mimalloc() {
+            unsafe { mimalloc::MiMalloc.alloc(layout) }
+        } else {
+            unsafe { System.alloc(layout) }
+        }
+    }
+
+    #[inline(never)]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if Self::on_mimalloc() {
+            unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) }
+        } else {
+            unsafe { System.alloc_zeroed(layout) }
+        }
+    }
+
+    #[inline(never)]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if Self::on_mimalloc() {
+            unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
+        } else {
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    #[inline(never)]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if Self::on_mimalloc() {
+            unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
+        } else {
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+}
+
+/// Starts this server process again, once, on mimalloc (see [`Allocator`])
+/// and with glibc's per-thread cache of freed blocks made smaller (for
+/// what still allocates through glibc: SQLite); returns at once in the
+/// restarted process.
+///
+/// Why the caches: a server may run a thread per call in flight (aivaultd's blocking
 /// pool, and `serve`'s for calls sent whole from their thread; 70-odd
 /// under 64 clients when `serve` ran all its calls so, before session 31),
 /// and every thread keeps up to seven freed blocks of each of 64 sizes for
@@ -37,11 +133,12 @@ const RESTARTED: &str = "AIVAULT_MALLOC_RESTARTED";
 /// no measurable speed; none cost 7%.
 ///
 /// glibc reads the setting only from the environment as a process starts,
-/// so the process execs itself with `GLIBC_TUNABLES` extended: same pid,
-/// arguments and descriptors, before it has opened anything. An operator's
-/// own setting of it is kept. If the exec fails, the server runs on with
-/// glibc's defaults.
-pub fn restart_with_small_thread_caches() {
+/// and the allocator is chosen at the first allocation, so the process
+/// execs itself with `GLIBC_TUNABLES` extended and [`RESTARTED`] set: same
+/// pid, arguments and descriptors, before it has opened anything. An
+/// operator's own setting of the tunable is kept. If the exec fails, the
+/// server runs on with glibc's malloc and its defaults.
+pub fn restart_for_serving() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         use std::os::unix::process::CommandExt as _;
@@ -51,18 +148,23 @@ pub fn restart_with_small_thread_caches() {
         // Under secure execution glibc drops GLIBC_TUNABLES, and the
         // restarted process would restart again.
         let secure = unsafe { libc::getauxval(libc::AT_SECURE) } != 0;
-        if current.contains(THREAD_CACHE_TUNABLE) || secure || std::env::var_os(RESTARTED).is_some() {
+        let restarted = RESTARTED.to_str().expect("an ASCII name");
+        if secure || std::env::var_os(restarted).is_some() {
             return;
         }
         let setting = format!("{THREAD_CACHE_TUNABLE}={THREAD_CACHE_BLOCKS}");
-        let tunables = if current.is_empty() { setting } else { format!("{current}:{setting}") };
+        let tunables = match current.as_str() {
+            "" => setting,
+            own if own.contains(THREAD_CACHE_TUNABLE) => current,
+            _ => format!("{current}:{setting}"),
+        };
         let mut args = std::env::args_os();
         let mut again = std::process::Command::new("/proc/self/exe");
         if let Some(name) = args.next() {
             again.arg0(name);
         }
         // Only returns if the exec failed.
-        let _ = again.args(args).env("GLIBC_TUNABLES", tunables).env(RESTARTED, "1").exec();
+        let _ = again.args(args).env("GLIBC_TUNABLES", tunables).env(restarted, "1").exec();
     }
 }
 
