@@ -4,11 +4,12 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU8, Ordering};
 
-/// Caps glibc's malloc (what SQLite allocates with) at two arenas. By default it gives up to eight per
-/// core to threads that allocate at once, and a server whose blocking pool
-/// runs dozens of calls at once kept growing each of them: `serve` under 64
-/// clients held 8 MiB more after a minute. Two arenas on this two-core
-/// machine cost no measurable speed (see BENCHMARKS.md).
+/// Caps glibc's malloc (what SQLite allocates with) at two arenas. By
+/// default it gives up to eight per core to threads that allocate at once,
+/// and a server whose blocking pool runs dozens of calls at once kept
+/// growing each of them: `serve` under 64 clients held 8 MiB more after a
+/// minute (measured with all its allocations on glibc). Two arenas on this
+/// two-core machine cost no measurable speed (see BENCHMARKS.md).
 pub fn fewer_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator tuning; called before the
@@ -123,14 +124,14 @@ unsafe impl GlobalAlloc for Allocator {
 /// what still allocates through glibc: SQLite); returns at once in the
 /// restarted process.
 ///
-/// Why the caches: a server may run a thread per call in flight (aivaultd's blocking
-/// pool, and `serve`'s for calls sent whole from their thread; 70-odd
-/// under 64 clients when `serve` ran all its calls so, before session 31),
-/// and every thread keeps up to seven freed blocks of each of 64 sizes for
-/// itself. Those
-/// caches filled over minutes of load and were most of `serve`'s growth in
-/// a soak (10 MiB of 36 MiB in use; BENCHMARKS.md). Two blocks a size cost
-/// no measurable speed; none cost 7%.
+/// Why the caches: a server may run a thread per call in flight
+/// (aivaultd's blocking pool, and `serve`'s for calls sent whole from
+/// their thread; 70-odd under 64 clients when `serve` ran all its calls
+/// so, before session 31), and every thread keeps up to seven freed
+/// blocks of each of 64 sizes for itself. With all its allocations on
+/// glibc, those caches filled over minutes of load and were most of
+/// `serve`'s growth in a soak (10 MiB of 36 MiB in use; BENCHMARKS.md).
+/// Two blocks a size cost no measurable speed; none cost 7%.
 ///
 /// glibc reads the setting only from the environment as a process starts,
 /// and the allocator is chosen at the first allocation, so the process
@@ -145,8 +146,8 @@ pub fn restart_for_serving() {
 
         let current = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
         // SAFETY: getauxval only reads the process's auxiliary vector.
-        // Under secure execution glibc drops GLIBC_TUNABLES, and the
-        // restarted process would restart again.
+        // Under secure execution (setuid and the like) glibc drops
+        // GLIBC_TUNABLES: such a process runs as it was started.
         let secure = unsafe { libc::getauxval(libc::AT_SECURE) } != 0;
         let restarted = RESTARTED.to_str().expect("an ASCII name");
         if secure || std::env::var_os(restarted).is_some() {
