@@ -13,6 +13,7 @@
 //!
 //! Loopback only unless the operator says otherwise, with a reason.
 
+mod admission;
 mod api;
 mod head;
 mod mcp;

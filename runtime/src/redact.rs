@@ -9,12 +9,16 @@
 //! 64 MiB body costs the same whether there is one needle or fifty.
 //! [`text`] and [`bytes`] are the one-call forms for plain secrets.
 
+mod forms;
+mod stream;
+
 use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
-use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use zeroize::Zeroizing;
+
+use forms::{disguised_forms, encoded_forms};
+pub use stream::StreamRedactor;
 
 /// What a removed value is replaced with.
 pub const MARKER: &str = "[REDACTED]";
@@ -375,63 +379,6 @@ fn marker_for(needles: &[Zeroizing<Vec<u8>>], case_insensitive: bool) -> Vec<u8>
     (b'#'..=b'~').chain(0x80..=0xff).chain(0..=b'"').find(|&b| !used(b)).map_or_else(Vec::new, |b| vec![b; 3])
 }
 
-/// Redaction of a body that arrives in pieces: what is passed on can never
-/// be part of a form that the next piece completes, so a secret split
-/// across two chunks is removed as surely as one inside a chunk.
-pub struct StreamRedactor<'a> {
-    redactor: &'a Redactor,
-    /// The tail of what came, held back until it cannot start a match.
-    carry: Zeroizing<Vec<u8>>,
-    redacted: bool,
-}
-
-impl<'a> StreamRedactor<'a> {
-    pub fn new(redactor: &'a Redactor) -> Self {
-        StreamRedactor { redactor, carry: Zeroizing::new(Vec::new()), redacted: false }
-    }
-
-    /// Takes the next piece; returns what can be passed on now.
-    pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
-        self.carry.extend_from_slice(chunk);
-        let data = std::mem::take(&mut *self.carry);
-        // Only a tail that could begin a form waits for the next piece;
-        // the rest (an event's closing newlines, say) goes on at once.
-        let keep = self.redactor.pending_prefix(&data);
-        if data.len() <= keep {
-            *self.carry = data;
-            return Vec::new();
-        }
-        let marker_missing =
-            |spans: &Vec<(usize, usize)>| !spans.is_empty() && self.redactor.marker.is_empty();
-        let Some(spans) = self.redactor.spans(&data).filter(|spans| !marker_missing(spans)) else {
-            self.redacted = true;
-            return self.redactor.marker.clone();
-        };
-        let mut cut = data.len() - keep;
-        if let Some(&(start, _)) = spans.iter().find(|&&(s, e)| s < cut && e > cut) {
-            cut = start;
-        }
-        let settled: Vec<(usize, usize)> = spans.into_iter().filter(|&(_, e)| e <= cut).collect();
-        self.redacted |= !settled.is_empty();
-        let out = replace_spans(&data[..cut], &settled, &self.redactor.marker);
-        *self.carry = data[cut..].to_vec();
-        out
-    }
-
-    /// The rest, at the end of the body.
-    pub fn finish(&mut self) -> Vec<u8> {
-        let data = std::mem::take(&mut *self.carry);
-        let out = self.redactor.bytes(&data);
-        self.redacted |= out != *data;
-        out
-    }
-
-    /// Whether anything was removed so far.
-    pub fn redacted(&self) -> bool {
-        self.redacted
-    }
-}
-
 /// `text` with the [`Forms::Encoded`] forms of every secret replaced by
 /// [`MARKER`].
 pub fn text(text: &str, secrets: &[&str]) -> String {
@@ -444,81 +391,15 @@ pub fn bytes(data: &[u8], secrets: &[&str]) -> Vec<u8> {
     Redactor::new(secrets.iter().copied(), Forms::Encoded).bytes(data)
 }
 
-/// The raw value, its percent-encoding, and the parts of its base64
-/// encodings that do not depend on neighbouring bytes (at each of the three
-/// alignments a value can have inside a longer encoded string).
-fn encoded_forms(secret: &[u8], forms: &mut Vec<Zeroizing<Vec<u8>>>) {
-    forms.push(Zeroizing::new(secret.to_vec()));
-    let percent = percent_encode(secret, is_unreserved);
-    if *percent != secret {
-        // Lower-case hex digits with the value's own letters as they are
-        // (what an encoder that writes `%3a` produces), and the whole
-        // encoding lower-cased.
-        forms.push(percent_encode_lower_hex(secret, is_unreserved));
-        forms.push(Zeroizing::new(percent.to_ascii_lowercase()));
-        forms.push(percent);
-    }
-    for engine in [&STANDARD, &URL_SAFE] {
-        for lead in 0..3usize {
-            let mut input = Zeroizing::new(vec![0u8; lead]);
-            input.extend_from_slice(secret);
-            let encoded = Zeroizing::new(engine.encode(&*input).into_bytes());
-            let start = (lead * 8).div_ceil(6);
-            let end = (input.len() * 8) / 6;
-            if end > start {
-                forms.push(Zeroizing::new(encoded[start..end].to_vec()));
-            }
-        }
-    }
-    // Whole-value encodings too, padding included or not.
-    for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
-        forms.push(Zeroizing::new(engine.encode(secret).into_bytes()));
-    }
-}
-
-/// Forms only a deliberate disguise produces (matched ignoring ASCII case,
-/// so one hex case stands for both): percent-encoding of every byte but
-/// letters and digits, and of every byte; hex.
-fn disguised_forms(secret: &[u8], forms: &mut Vec<Zeroizing<Vec<u8>>>) {
-    forms.push(percent_encode(secret, |b| b.is_ascii_alphanumeric()));
-    forms.push(percent_encode(secret, |_| false));
-    forms.push(Zeroizing::new(hex::encode(secret).into_bytes()));
-}
-
-/// RFC 3986's unreserved characters, which a URL never needs to escape.
-fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-_.~".contains(&b)
-}
-
-/// `data` with every byte `keep` rejects written as `%XX`.
-fn percent_encode(data: &[u8], keep: fn(u8) -> bool) -> Zeroizing<Vec<u8>> {
-    percent_encode_with(data, keep, false)
-}
-
-/// [`percent_encode`] with lower-case hex digits.
-fn percent_encode_lower_hex(data: &[u8], keep: fn(u8) -> bool) -> Zeroizing<Vec<u8>> {
-    percent_encode_with(data, keep, true)
-}
-
-fn percent_encode_with(data: &[u8], keep: fn(u8) -> bool, lower_hex: bool) -> Zeroizing<Vec<u8>> {
-    let mut out = Zeroizing::new(Vec::with_capacity(data.len()));
-    for &b in data {
-        if keep(b) {
-            out.push(b);
-        } else if lower_hex {
-            out.extend_from_slice(format!("%{b:02x}").as_bytes());
-        } else {
-            out.extend_from_slice(format!("%{b:02X}").as_bytes());
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+
+    use super::forms::{is_unreserved, percent_encode};
     use super::*;
 
-    const SECRET: &str = "sk-test-1234567890abcdef+/=";
+    pub(super) const SECRET: &str = "sk-test-1234567890abcdef+/=";
 
     fn disguised(text: &str, secrets: &[&str]) -> String {
         Redactor::new(secrets.iter().copied(), Forms::Disguised).text(text)
@@ -756,65 +637,5 @@ mod tests {
         let value = "pässwörd-ünïcode";
         let out = disguised(&format!("é {} é", value.to_uppercase()), &[value]);
         assert_eq!(out, format!("é {MARKER} é"));
-    }
-
-    // A secret split across chunks, at every split point, never passes:
-    // the stream's output equals the whole body's redaction.
-    #[test]
-    fn stream_redaction_across_chunks() {
-        let redactor = Redactor::new([SECRET], Forms::Encoded);
-        let body = format!("data: {{\"echo\":\"{SECRET}\"}}\n\ndata: {}\n\n", STANDARD.encode(SECRET));
-        let whole = redactor.bytes(body.as_bytes());
-        for split in 1..body.len() {
-            let mut stream = StreamRedactor::new(&redactor);
-            let mut out = stream.push(&body.as_bytes()[..split]);
-            out.extend(stream.push(&body.as_bytes()[split..]));
-            out.extend(stream.finish());
-            assert_eq!(out, whole, "split at {split}");
-            assert!(stream.redacted());
-        }
-        // Byte by byte, too.
-        let mut stream = StreamRedactor::new(&redactor);
-        let mut out: Vec<u8> = body.bytes().flat_map(|b| stream.push(&[b])).collect();
-        out.extend(stream.finish());
-        assert_eq!(out, whole);
-    }
-
-    // Clean text streams through unchanged, held back only by a needle's length.
-    #[test]
-    fn stream_passes_clean_text() {
-        let redactor = Redactor::new([SECRET], Forms::Encoded);
-        let mut stream = StreamRedactor::new(&redactor);
-        let chunk = "x".repeat(1000);
-        let first = stream.push(chunk.as_bytes());
-        assert_eq!(first.len(), 1000, "nothing that cannot start a secret is held back");
-        let held = stream.push(&SECRET.as_bytes()[..10]);
-        assert!(held.is_empty(), "the start of a secret waits for the rest");
-        let mut all = first;
-        all.extend(held);
-        all.extend(stream.finish());
-        assert_eq!(all, format!("{chunk}{}", &SECRET[..10]).as_bytes());
-        assert!(!stream.redacted());
-    }
-
-    // Many long secrets: the hold-back search gives way to holding back the
-    // longest form whole, and a secret split anywhere is still removed.
-    #[test]
-    fn stream_with_many_long_secrets() {
-        let secrets: Vec<String> = (0..40).map(|i| format!("{i:02}-{}", "k".repeat(1500))).collect();
-        let redactor = Redactor::new(secrets.iter().map(String::as_str), Forms::Encoded);
-        let body = format!("start {} middle {} end", secrets[7], STANDARD.encode(&secrets[31]));
-        let whole = redactor.bytes(body.as_bytes());
-        for size in [1, 700, 4096] {
-            let mut stream = StreamRedactor::new(&redactor);
-            let mut out: Vec<u8> = body.as_bytes().chunks(size).flat_map(|c| stream.push(c)).collect();
-            out.extend(stream.finish());
-            assert_eq!(out, whole, "chunks of {size}");
-        }
-        // Clean text: past the budget, the longest form's length waits.
-        let mut stream = StreamRedactor::new(&redactor);
-        let passed = stream.push("x".repeat(8000).as_bytes()).len();
-        assert!(passed > 0 && passed < 8000, "{passed}");
-        assert_eq!(passed + stream.finish().len(), 8000);
     }
 }

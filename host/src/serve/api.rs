@@ -7,7 +7,8 @@ use hyper::StatusCode;
 use serde_json::{Value, json};
 
 use super::Shared;
-use super::routes::{Received, Reply, deny, invocation};
+use super::admission::deny;
+use super::routes::{Received, Reply, invocation};
 use crate::broker::envelope::Envelope;
 use crate::broker::{Answer, Broker, Invocation};
 use crate::vault::{TokenRow, Vault};

@@ -15,18 +15,19 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::{Body as _, Incoming};
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
+use super::admission::{authenticate, deny, presented_token};
 use super::recorder::ToRecord;
 use super::stream::{self, ChannelBody, ChannelSink, Start, Then};
 use super::{Shared, Waits, api, passthrough};
 use crate::broker::{Broker, BrokerError, Delivered, Flight, InFlight, Invocation, Landing};
 use crate::plugins::PluginError;
-use crate::vault::{PooledVault, TokenError, TokenRow, Vault, VaultError, audit::Event};
+use crate::vault::{PooledVault, TokenRow, Vault, VaultError};
 
 /// An answer to send.
 pub(super) struct Reply {
@@ -506,55 +507,6 @@ async fn checking<T: Send + 'static>(
         Err(e) => Err(Reply::error(StatusCode::SERVICE_UNAVAILABLE, e)),
     });
     task.await.unwrap_or_else(|_| Err(Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")))
-}
-
-/// The proxy token an `/aivault/…` request carries: `Authorization:
-/// Bearer`, or `x-api-key`.
-fn presented_token(parts: &Parts) -> Option<String> {
-    let bearer = parts
-        .headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
-    let api_key = parts.headers.get("x-api-key").and_then(|v| v.to_str().ok());
-    bearer.or(api_key).map(|t| t.trim().to_string())
-}
-
-/// The live token `presented`, or the refusal (audited).
-fn authenticate(vault: &mut Vault, presented: Option<&str>, head: &Parts) -> Result<TokenRow, Reply> {
-    let refused = |vault: &mut Vault, status: StatusCode, reason: String| {
-        deny(vault, head, None, &reason);
-        Reply::error(status, reason)
-    };
-    let Some(presented) = presented else {
-        let reason = "no proxy token: send one (`aivault token create`) as the API key".to_string();
-        return Err(refused(vault, StatusCode::UNAUTHORIZED, reason));
-    };
-    match vault.token(presented) {
-        Ok(row) => Ok(row),
-        Err(VaultError::Token(
-            e @ (TokenError::Malformed | TokenError::Unknown | TokenError::Expired { .. }),
-        )) => Err(refused(vault, StatusCode::UNAUTHORIZED, e.to_string())),
-        Err(e @ VaultError::Key(_)) => Err(Reply::error(StatusCode::SERVICE_UNAVAILABLE, e)),
-        Err(e) if e.is_unavailable() => Err(Reply::error(StatusCode::SERVICE_UNAVAILABLE, e)),
-        Err(e) => Err(refused(vault, StatusCode::FORBIDDEN, e.to_string())),
-    }
-}
-
-/// Audits a refusal made before the broker saw the call. A refusal that
-/// cannot be audited is still refused; the server carries on. The path is
-/// recorded without any proxy token in it (Telegram-style clients put the
-/// key in the path), and never its query.
-pub(super) fn deny(vault: &mut Vault, head: &Parts, token: Option<&TokenRow>, reason: &str) {
-    let path = passthrough::without_tokens(head.uri.path());
-    let details = json!({
-        "method": head.method.as_str(),
-        "path": path,
-        "token": token.map(|t| t.id.as_str()),
-        "reason": passthrough::without_tokens(reason),
-    });
-    let event = Event::new("serve.denied", path, details);
-    let _ = vault.record(event.kind, &event.subject, event.details);
 }
 
 /// An invocation in the token's context, never the request's.

@@ -6,8 +6,9 @@ use serde_json::json;
 use super::audit::{self, Event};
 use super::crypto::Binding;
 use super::scope::Scope;
+use super::secrets::resolve_secret;
 use super::store::{BindingRow, CredentialRow, CustomCapabilityRow, PolicyRow, StoreError, Tx};
-use super::{Result, SecretRow, Vault, VaultError, crypto, held_keys, now_ms, resolve_secret};
+use super::{Result, SecretRow, Vault, VaultError, crypto, held_keys, now_ms};
 use crate::plugins::HostPattern;
 use crate::registry::Registry;
 
