@@ -12,8 +12,10 @@
 //!    time, and the server's peak memory under 64.
 //!
 //! Both also measure a bare forwarding proxy (`support/forwarder.rs`: no
-//! vault, no audit, no sandbox), the floor of any process put in the path
-//! on this machine.
+//! vault, no audit, no sandbox), the floor of any HTTP proxy put in the
+//! path on this machine, and under it a byte relay (`support/relay.rs`: no
+//! HTTP, the client's own TLS passed through), the floor of any process
+//! in the path at all.
 //! 3. A soak (20 s by default; `AIVAULT_BENCH_SOAK_SECS` for the 10-minute
 //!    run): 64 clients for the whole time, the server's RSS sampled every
 //!    second and its open file descriptors counted before and after.
@@ -30,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
 use support::forwarder::Forwarder;
+use support::relay::Relay;
 use support::upstream::{Upstream, body};
 use support::{Vault, percentile, us};
 
@@ -90,14 +93,27 @@ struct Path {
 }
 
 fn direct_client(upstream: &Upstream) -> Client {
+    https_client(upstream, upstream.addr)
+}
+
+/// The direct client's requests, sent through the byte relay.
+fn relayed_client(upstream: &Upstream) -> Client {
+    https_client(upstream, *RELAY.get().expect("the relay is started before it is measured"))
+}
+
+/// A client trusting the upstream's CA that connects to `addr` for it.
+fn https_client(upstream: &Upstream, addr: std::net::SocketAddr) -> Client {
     Client::builder()
         .use_rustls_tls()
         .no_proxy()
         .add_root_certificate(reqwest::Certificate::from_pem(&upstream.ca_pem()).unwrap())
-        .resolve("api.openai.com", upstream.addr)
+        .resolve("api.openai.com", addr)
         .build()
         .unwrap()
 }
+
+/// Where the byte relay listens (a path's client is a plain function).
+static RELAY: std::sync::OnceLock<std::net::SocketAddr> = std::sync::OnceLock::new();
 
 fn local_client(_: &Upstream) -> Client {
     Client::builder().no_proxy().build().unwrap()
@@ -132,10 +148,13 @@ fn main() {
         bearer: "-".into(),
         client: local_client,
     };
+    RELAY.set(Relay::start(upstream.addr).addr).unwrap();
+    let relayed = Path { client: relayed_client, ..direct.clone() };
     let expected = body();
 
-    latency(&upstream, &direct, &[("bare proxy", &bare), ("serve", &served)], &expected);
-    throughput(&upstream, &direct, &[("bare proxy", &bare), ("serve", &served)], &expected, &server);
+    let proxies = [("byte relay", &relayed), ("bare proxy", &bare), ("serve", &served)];
+    latency(&upstream, &direct, &proxies, &expected);
+    throughput(&upstream, &direct, &proxies, &expected, &server);
     // The soak before the hostile clients: their memory bombs would set
     // the server's high-water mark, not the honest load.
     soak(&upstream, &served, &expected, &server, &vault);

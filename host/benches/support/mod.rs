@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod forwarder;
+pub mod relay;
 pub mod upstream;
 
 use std::path::Path;
