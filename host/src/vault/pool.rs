@@ -28,9 +28,10 @@ const KEEP: usize = 16;
 /// megabytes under full load.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
-/// A log longer than this many pages (16 MiB) is emptied, with this
-/// process's writers held back for the moment it takes.
-const TRUNCATE_PAST_PAGES: i64 = 4096;
+/// A log longer than this many pages (16 MiB) is copied back whole and
+/// started again from its beginning, with this process's writers held
+/// back for the moment it takes.
+const RESTART_PAST_PAGES: i64 = 4096;
 
 pub struct VaultPool {
     dir: PathBuf,
@@ -118,9 +119,9 @@ fn checkpoint_while_alive(pool: &Weak<VaultPool>, dir: &std::path::Path, gate: &
             store = Store::open(dir).ok();
         }
         let Some(store) = &store else { continue };
-        if store.checkpoint().is_ok_and(|pages| pages > TRUNCATE_PAST_PAGES) {
+        if store.checkpoint().is_ok_and(|pages| pages > RESTART_PAST_PAGES) {
             let _turn = gate.enter(CHECKPOINT_EVERY);
-            let _ = store.checkpoint_and_truncate();
+            let _ = store.checkpoint_and_restart();
         }
     }
 }
@@ -175,7 +176,7 @@ mod tests {
     // Reads held for a call's checks see one snapshot and end at the
     // call's first write, which sees what others committed meanwhile; a
     // connection given back to the pool holds no transaction (a snapshot
-    // left open would keep the write-ahead log from ever being emptied).
+    // left open would keep the write-ahead log from ever starting again).
     #[test]
     fn held_reads_end_at_the_first_write_and_when_given_back() {
         let dir = tempfile::tempdir().unwrap();
@@ -196,5 +197,27 @@ mod tests {
         drop(vault);
         let idle = pool.idle.lock().unwrap();
         assert!(!idle.is_empty() && idle.iter().all(|v| !v.store.holds_transaction()));
+    }
+
+    // The checkpoint thread's full checkpoint starts the log again without
+    // emptying the file: the next commit overwrites its beginning (pages
+    // the kernel holds) instead of growing a file cut to nothing.
+    #[test]
+    fn a_full_checkpoint_starts_the_log_again_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = VaultPool::new(dir.path().to_path_buf(), KeyCache::default()).unwrap();
+        for i in 0..200 {
+            pool.get().unwrap().record("test.filled", "test", json!({ "i": i })).unwrap();
+        }
+        let log = || std::fs::metadata(dir.path().join("vault.db-wal")).unwrap().len();
+        let filled = log();
+        let events = || pool.get().unwrap().store.read().unwrap().count_audit().unwrap();
+        let before = events();
+        let checkpointer = Store::open(dir.path()).unwrap();
+        checkpointer.checkpoint_and_restart().unwrap();
+        assert_eq!(log(), filled, "the log file was cut");
+        pool.get().unwrap().record("test.after", "test", json!({})).unwrap();
+        assert_eq!(log(), filled, "the commit after it did not write at the log's start");
+        assert_eq!(events(), before + 1, "a record was lost");
     }
 }

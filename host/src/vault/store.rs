@@ -251,13 +251,14 @@ impl Store {
         }
     }
 
-    /// Copies the whole log back and empties it, waiting for the readers of
-    /// it to finish (writers must be kept out meanwhile). Under constant
-    /// load some reader is always inside the log, so without this it only
-    /// grows: by gigabytes over a long run, its index with it in memory.
-    pub fn checkpoint_and_truncate(&self) -> Result<()> {
+    /// Copies the whole log back and starts it again from its beginning,
+    /// waiting for the readers of it to finish (writers must be kept out
+    /// meanwhile). Under constant load some reader is always inside the
+    /// log, so without this it only grows: by gigabytes over a long run,
+    /// its index with it in memory.
+    pub fn checkpoint_and_restart(&self) -> Result<()> {
         match &self.backend {
-            Backend::Sqlite(conn) => sqlite::checkpoint_and_truncate(conn),
+            Backend::Sqlite(conn) => sqlite::checkpoint_and_restart(conn),
             Backend::Postgres(_) => Ok(()),
         }
     }

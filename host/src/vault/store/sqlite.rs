@@ -31,6 +31,11 @@ const ONE_SHOT_LOG_BYTES: u64 = 64 * (4096 + 24);
 /// SQLite's own threshold, for connections that live on.
 const DEFAULT_CHECKPOINT_PAGES: i64 = 1000;
 
+/// The longest a long-running front-end's log file is left when the log
+/// starts again from its beginning (it is not emptied: see
+/// [`checkpoint_and_restart`]); beyond it SQLite cuts the file back.
+const POOLED_LOG_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
+
 /// Opens (creating if needed, owner-only) and migrates the database in `dir`.
 pub(super) fn open(dir: &Path) -> Result<Connection> {
     let path = dir.join(DB_FILE);
@@ -110,6 +115,7 @@ pub(super) fn share(conn: &Connection, defer_checkpoints: bool) -> Result<()> {
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, false)?;
     let checkpoint_pages = if defer_checkpoints { 0 } else { DEFAULT_CHECKPOINT_PAGES };
     conn.pragma_update(None, "wal_autocheckpoint", checkpoint_pages)?;
+    conn.pragma_update(None, "journal_size_limit", POOLED_LOG_LIMIT_BYTES)?;
     // A call reads a few pages (its rows, the seals, the audit head);
     // SQLite's default 2 MiB page cache per connection, times every
     // connection a busy server holds, was most of its memory.
@@ -121,9 +127,19 @@ pub(super) fn checkpoint(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))?)
 }
 
-/// See [`super::Store::checkpoint_and_truncate`].
-pub(super) fn checkpoint_and_truncate(conn: &Connection) -> Result<()> {
+/// Copies the whole log back and empties the file: what a one-shot
+/// command leaves for the next process (see [`leave`]).
+fn checkpoint_and_truncate(conn: &Connection) -> Result<()> {
     Ok(conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?)
+}
+
+/// See [`super::Store::checkpoint_and_restart`]. The file keeps its
+/// length (up to [`POOLED_LOG_LIMIT_BYTES`]): the next commits overwrite
+/// pages the kernel already holds, where in a file emptied each new page
+/// of the log was allocated and zeroed again (a tenth of a server's time
+/// at one client, BENCHMARKS.md session 33).
+pub(super) fn checkpoint_and_restart(conn: &Connection) -> Result<()> {
+    Ok(conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))?)
 }
 
 pub(super) fn begin(conn: &mut Connection, write: bool) -> Result<Transaction<'_>> {
