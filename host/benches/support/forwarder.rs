@@ -30,28 +30,16 @@ impl Forwarder {
             .build()
             .unwrap();
         let bearer = format!("Bearer {key}");
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        listener.set_nonblocking(true).unwrap();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                loop {
-                    let Ok((tcp, _)) = listener.accept().await else { continue };
-                    tcp.set_nodelay(true).unwrap();
+        let addr = super::loopback_server(move |tcp| {
+            let (client, bearer) = (client.clone(), bearer.clone());
+            async move {
+                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                     let (client, bearer) = (client.clone(), bearer.clone());
-                    tokio::spawn(async move {
-                        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                            let (client, bearer) = (client.clone(), bearer.clone());
-                            async move { Ok::<_, Infallible>(forward(&client, &bearer, req).await) }
-                        });
-                        let io = hyper_util::rt::TokioIo::new(tcp);
-                        let _ =
-                            hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
-                    });
-                }
-            });
+                    async move { Ok::<_, Infallible>(forward(&client, &bearer, req).await) }
+                });
+                let io = hyper_util::rt::TokioIo::new(tcp);
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+            }
         });
         Forwarder { addr }
     }

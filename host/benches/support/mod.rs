@@ -168,3 +168,28 @@ pub fn row(label: &str, time: Duration, against: Option<(Duration, &str)>) {
         None => println!("  {label:<46} {:>9.2} ms", ms(time)),
     }
 }
+
+/// Listens on a loopback port and runs `connection` as a task for each
+/// connection accepted (Nagle's algorithm off), on a multi-threaded
+/// runtime of its own thread, for the rest of the bench. Returns where.
+pub fn loopback_server<F, Fut>(connection: F) -> std::net::SocketAddr
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else { continue };
+                let _ = tcp.set_nodelay(true);
+                tokio::spawn(connection(tcp));
+            }
+        });
+    });
+    addr
+}

@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 /// A running relay to the upstream at `to`.
 pub struct Relay {
@@ -16,23 +16,10 @@ pub struct Relay {
 
 impl Relay {
     pub fn start(to: SocketAddr) -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        listener.set_nonblocking(true).unwrap();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-            runtime.block_on(async move {
-                let listener = TcpListener::from_std(listener).unwrap();
-                loop {
-                    let Ok((mut client, _)) = listener.accept().await else { continue };
-                    tokio::spawn(async move {
-                        let Ok(mut upstream) = TcpStream::connect(to).await else { return };
-                        let _ = client.set_nodelay(true);
-                        let _ = upstream.set_nodelay(true);
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
-                    });
-                }
-            });
+        let addr = super::loopback_server(move |mut client| async move {
+            let Ok(mut upstream) = TcpStream::connect(to).await else { return };
+            let _ = upstream.set_nodelay(true);
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
         });
         Relay { addr }
     }
